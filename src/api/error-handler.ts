@@ -1,0 +1,59 @@
+/**
+ * The one place errors become HTTP answers: `{ error: { code, message, requestId } }`.
+ * KeyholdErrors keep their code and message; Fastify's own 4xx errors map to
+ * KH_* codes; anything else is KH_INTERNAL with a fixed message (the detail
+ * goes to the log only, and never a stack trace to the caller).
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CODES, KeyholdError, type ErrorCode } from '../errors.js';
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'KH_PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'KH_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'KH_BAD_REQUEST',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'KH_BAD_REQUEST',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'KH_BAD_REQUEST',
+};
+
+export function toKeyholdError(error: unknown): KeyholdError {
+  if (error instanceof KeyholdError) return error;
+  const e = error as Partial<FastifyError> & { type?: string };
+  if (e.validation !== undefined) {
+    return new KeyholdError('KH_BAD_REQUEST', `invalid request: ${e.validationContext ?? 'input'}${e.validation[0]?.instancePath ?? ''} ${e.validation[0]?.message ?? ''}`.trim());
+  }
+  const mapped = e.code !== undefined ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped !== undefined) return new KeyholdError(mapped, mapped === 'KH_BAD_REQUEST' ? 'the request body is not valid JSON' : undefined);
+  if (e instanceof SyntaxError || e.type === 'entity.parse.failed') return new KeyholdError('KH_BAD_REQUEST', 'the request body is not valid JSON');
+  if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new KeyholdError(e.statusCode === 413 ? 'KH_PAYLOAD_TOO_LARGE' : e.statusCode === 415 ? 'KH_UNSUPPORTED_MEDIA_TYPE' : 'KH_BAD_REQUEST');
+  }
+  return new KeyholdError('KH_INTERNAL', undefined, { cause: error });
+}
+
+export function sendError(request: FastifyRequest, reply: FastifyReply, error: KeyholdError): FastifyReply {
+  // Serialised here rather than through the route's response schema, so an
+  // error on a route whose schema declares the same status (health's 503) still has its body.
+  return reply
+    .code(error.status)
+    .header('cache-control', 'no-store')
+    .type('application/json; charset=utf-8')
+    .serializer(JSON.stringify)
+    .send({ error: { code: error.code, message: error.message, requestId: request.id } });
+}
+
+export function installErrorHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const kh = toKeyholdError(error);
+    if (kh.status >= 500) request.log.error({ code: kh.code, err: kh.cause ?? kh }, 'request failed');
+    else request.log.debug({ code: kh.code }, 'request refused');
+    return sendError(request, reply, kh);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendError(request, reply, new KeyholdError('KH_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`.slice(0, 200))),
+  );
+}
+
+/** For docs and tests: the registry as a list. */
+export function errorRegistry(): { code: ErrorCode; status: number; summary: string }[] {
+  return (Object.keys(ERROR_CODES) as ErrorCode[]).map((code) => ({ code, ...ERROR_CODES[code] }));
+}

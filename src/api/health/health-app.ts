@@ -1,0 +1,27 @@
+/**
+ * The health listener (default 8081, plain HTTP): /health for load balancers
+ * (200 unsealed, 503 sealed, 501 uninitialized, as Vault's sys/health) and
+ * /metrics for Prometheus. It serves nothing secret.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { SealManager } from '../../seal/seal-manager.js';
+import type { Metrics } from './metrics.js';
+
+export function healthStatusCode(status: { initialized: boolean; sealed: boolean }): 200 | 501 | 503 {
+  if (!status.initialized) return 501;
+  return status.sealed ? 503 : 200;
+}
+
+export function buildHealthApp(deps: { seal: SealManager; metrics: Metrics }): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.get('/health', async (_request, reply) => {
+    const s = await deps.seal.status();
+    return reply.code(healthStatusCode(s)).send({ initialized: s.initialized, sealed: s.sealed, version: s.version });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    reply.header('content-type', deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: { code: 'KH_NOT_FOUND', message: 'No such route or object.', requestId: '' } }));
+  return app;
+}

@@ -1,0 +1,55 @@
+/**
+ * Prometheus metrics (prom-client), served on the health port. Labels use the
+ * route pattern, never the raw URL, so names and ids cannot leak into metrics.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { FastifyInstance } from 'fastify';
+import type { SealManager } from '../../seal/seal-manager.js';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests: Counter<'method' | 'route' | 'status'>;
+  readonly duration: Histogram<'method' | 'route'>;
+
+  constructor(seal: SealManager) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'keyhold_' });
+    this.requests = new Counter({
+      name: 'keyhold_http_requests_total',
+      help: 'API requests by route pattern and status',
+      labelNames: ['method', 'route', 'status'],
+      registers: [this.registry],
+    });
+    this.duration = new Histogram({
+      name: 'keyhold_http_request_duration_seconds',
+      help: 'API request latency by route pattern',
+      labelNames: ['method', 'route'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'keyhold_sealed',
+      help: '1 while sealed (or uninitialized), 0 while unsealed',
+      registers: [this.registry],
+      collect() {
+        this.set(seal.sealed ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'keyhold_initialized',
+      help: '1 once initialized',
+      registers: [this.registry],
+      async collect() {
+        this.set((await seal.status()).initialized ? 1 : 0);
+      },
+    });
+  }
+
+  /** Records every API answer; the route label is the pattern ("/v1/sys/unseal"), or "unknown". */
+  instrument(app: FastifyInstance): void {
+    app.addHook('onResponse', async (request, reply) => {
+      const route = request.routeOptions.url ?? 'unknown';
+      this.requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+      this.duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    });
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * The composition root: builds storage, barrier, seal, auth and both Fastify
+ * apps from a configuration. Nothing else wires services together. Tests use
+ * it with `inject()`; server.ts adds listening and signals.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { PinoLoggerOptions } from 'fastify/types/logger.js';
+import type { KeyholdConfig } from '../config/config-schema.js';
+import { KeyholdError } from '../errors.js';
+import type { PhysicalBackend } from '../storage/backend.js';
+import { SqliteBackend } from '../storage/sqlite-backend.js';
+import { Barrier } from '../barrier/barrier.js';
+import { SealManager } from '../seal/seal-manager.js';
+import { RootTokens } from '../auth/root-token.js';
+import { VERSION } from '../version.js';
+import { ErrorBody } from './schemas.js';
+import { installErrorHandlers } from './error-handler.js';
+import { installGates } from './hooks.js';
+import { Metrics } from './health/metrics.js';
+import { buildHealthApp } from './health/health-app.js';
+import { healthRoutes } from './health/health-routes.js';
+import { sealRoutes } from './sys/seal-routes.js';
+import { rekeyRoutes } from './sys/rekey-routes.js';
+import { keyringRoutes } from './sys/keyring-routes.js';
+import { toolsRoutes } from './sys/tools-routes.js';
+import './route-config.js';
+
+/** Default body limit; routes that accept more declare their own. */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+export interface KeyholdServices {
+  readonly backend: PhysicalBackend;
+  readonly barrier: Barrier;
+  readonly seal: SealManager;
+  readonly tokens: RootTokens;
+  readonly metrics: Metrics;
+}
+
+export interface KeyholdApp {
+  readonly config: KeyholdConfig;
+  readonly services: KeyholdServices;
+  readonly api: FastifyInstance;
+  readonly health: FastifyInstance;
+  /** Stops accepting requests, waits for in-flight ones, wipes keys, closes storage. */
+  close(): Promise<void>;
+}
+
+/** Never log a credential, share or body: only the request line and the code of a failure. */
+export function loggerOptions(level: KeyholdConfig['log']['level']): PinoLoggerOptions {
+  return {
+    level,
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers["x-keyhold-token"]', 'req.headers.cookie', 'req.body', 'res.body'],
+      censor: '[redacted]',
+    },
+  };
+}
+
+function tlsOptions(config: KeyholdConfig): FastifyServerOptions & { https?: object } {
+  const tls = config.listeners.api.tls;
+  if (tls === undefined) return {};
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new KeyholdError('KH_CONFIG_INVALID', `cannot read ${what} ${file}`, { cause: e });
+    }
+  };
+  const clientCa = tls.clientCaFile === undefined ? undefined : read(tls.clientCaFile, 'listeners.api.tls.clientCaFile');
+  return {
+    https: {
+      cert: read(tls.certFile, 'listeners.api.tls.certFile'),
+      key: read(tls.keyFile, 'listeners.api.tls.keyFile'),
+      minVersion: 'TLSv1.2',
+      ...(clientCa === undefined ? {} : { ca: clientCa, requestCert: true, rejectUnauthorized: tls.requireClientCert }),
+    },
+  };
+}
+
+export interface BuildOptions {
+  /** Use this backend instead of the configured one (tests). */
+  backend?: PhysicalBackend;
+  /** Fastify logger: false in tests, pino options in a server. */
+  logger?: boolean | PinoLoggerOptions;
+}
+
+export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions = {}): Promise<KeyholdApp> {
+  const backend =
+    options.backend ??
+    new SqliteBackend({ path: config.storage.path, ...(config.storage.maxSizeBytes !== undefined ? { maxSizeBytes: config.storage.maxSizeBytes } : {}) });
+  const barrier = new Barrier(backend);
+  const seal = new SealManager({ backend, barrier, version: VERSION });
+  const tokens = new RootTokens(barrier);
+  const metrics = new Metrics(seal);
+  let shuttingDown = false;
+
+  const api = Fastify({
+    logger: options.logger ?? loggerOptions(config.log.level),
+    // Per-request lines are the audit log's job; the error handler logs failures.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: DEFAULT_BODY_LIMIT,
+    genReqId: () => randomUUID(),
+    requestIdHeader: false,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    ...tlsOptions(config),
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  api.addSchema(ErrorBody);
+  installErrorHandlers(api);
+  api.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id).header('cache-control', 'no-store');
+  });
+  installGates(api, { seal, tokens, isShuttingDown: () => shuttingDown });
+  metrics.instrument(api);
+
+  await api.register(swagger, {
+    openapi: {
+      info: { title: 'Keyhold API', version: VERSION, description: 'Confidential key vault. Errors: see docs/errors.md.' },
+      components: { securitySchemes: { rootToken: { type: 'http', scheme: 'bearer' } } },
+      security: [{ rootToken: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+  });
+  if (config.docs.enabled) {
+    await api.register(async (docs) => {
+      // The API description is public and useful to an operator of a sealed vault.
+      docs.addHook('onRoute', (route) => {
+        route.config = { ...(route.config ?? {}), auth: 'none', allowSealed: true };
+      });
+      await docs.register(swaggerUi, { routePrefix: '/docs' });
+    });
+  }
+
+  await api.register(healthRoutes, { seal });
+  await api.register(sealRoutes, { seal, tokens });
+  await api.register(rekeyRoutes, { seal });
+  await api.register(keyringRoutes, { seal, barrier });
+  await api.register(toolsRoutes);
+
+  const health = buildHealthApp({ seal, metrics });
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      shuttingDown = true;
+      await api.close();
+      await health.close();
+      await seal.seal();
+      await backend.close();
+    })();
+    return closed;
+  };
+
+  return { config, services: { backend, barrier, seal, tokens, metrics }, api, health, close };
+}

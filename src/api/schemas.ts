@@ -1,0 +1,43 @@
+/** Schemas shared by every route group. */
+import { Type, type TSchema } from '@sinclair/typebox';
+
+export const ErrorBody = Type.Object(
+  {
+    error: Type.Object(
+      {
+        code: Type.String({ description: 'Stable KH_* code, see docs/errors.md' }),
+        message: Type.String(),
+        requestId: Type.String(),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false, $id: 'ErrorBody', description: 'Every error answer has this shape.' },
+);
+
+/** Response map for a route: its success schema(s) plus the one error body for every 4xx/5xx. */
+export function responses(ok: Record<number, TSchema>): Record<string, TSchema> {
+  return { ...ok, '4xx': Type.Ref(ErrorBody), '5xx': Type.Ref(ErrorBody) };
+}
+
+export const SealStatusBody = Type.Object(
+  {
+    type: Type.Literal('shamir'),
+    initialized: Type.Boolean(),
+    sealed: Type.Boolean(),
+    threshold: Type.Integer(),
+    shares: Type.Integer(),
+    progress: Type.Integer(),
+    version: Type.String(),
+    storage: Type.String(),
+  },
+  { additionalProperties: false },
+);
+
+export const ShamirParams = {
+  shares: Type.Integer({ minimum: 1, maximum: 255, description: 'Number of shares to issue' }),
+  threshold: Type.Integer({ minimum: 1, maximum: 255, description: 'Shares required to unseal' }),
+};
+
+/** Base64 share text; length-capped so nothing large reaches the decoder. */
+export const ShareString = Type.String({ minLength: 1, maxLength: 128, description: 'One unseal share (base64)' });

@@ -1,0 +1,57 @@
+/**
+ * Runs a built Keyhold: listens on the API and health ports and shuts down
+ * gracefully on SIGTERM/SIGINT (in-flight requests finish, keys are wiped,
+ * storage is closed), with a hard stop after `shutdownTimeoutMs`.
+ */
+import type { KeyholdConfig } from '../config/config-schema.js';
+import { buildKeyhold, type BuildOptions, type KeyholdApp } from './keyhold-app.js';
+
+export interface RunningKeyhold extends KeyholdApp {
+  /** e.g. http://127.0.0.1:8080 (the real port when 0 was configured) */
+  readonly apiUrl: string;
+  readonly healthUrl: string;
+}
+
+function urlOf(app: KeyholdApp['api'], tls: boolean): string {
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') return String(address);
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
+}
+
+export async function startServer(config: KeyholdConfig, options: BuildOptions = {}): Promise<RunningKeyhold> {
+  const app = await buildKeyhold(config, options);
+  try {
+    await app.api.listen({ host: config.listeners.api.host, port: config.listeners.api.port });
+    await app.health.listen({ host: config.listeners.health.host, port: config.listeners.health.port });
+  } catch (e) {
+    await app.close();
+    throw e;
+  }
+  return { ...app, apiUrl: urlOf(app.api, config.listeners.api.tls !== undefined), healthUrl: urlOf(app.health, false) };
+}
+
+/** Installs SIGTERM/SIGINT handlers that close `app` and exit. */
+export function handleSignals(app: KeyholdApp, timeoutMs: number, onExit: (code: number) => void = (c) => process.exit(c)): void {
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.api.log.info({ signal }, 'shutting down: finishing in-flight requests, then sealing');
+    const timer = setTimeout(() => {
+      app.api.log.error('shutdown timed out; exiting');
+      app.services.barrier.seal();
+      onExit(1);
+    }, timeoutMs);
+    timer.unref();
+    app.close().then(
+      () => onExit(0),
+      (e: unknown) => {
+        app.api.log.error({ err: e }, 'error during shutdown');
+        onExit(1);
+      },
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}

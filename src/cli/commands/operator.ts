@@ -1,0 +1,134 @@
+/**
+ * `keyhold operator ...`: init, unseal, seal, status, rotate, key-status, rekey.
+ * Talks to a running server (--address / KEYHOLD_ADDR). Exit codes: 0 ok,
+ * 1 error, 2 usage error or (for `status`) sealed, as Vault's CLI does.
+ */
+import type { Command } from 'commander';
+import { call, CliError, type ClientOptions } from '../http-client.js';
+import { print, type OutputFormat } from '../output.js';
+import { parseShareCount } from '../parse.js';
+import { readSecretLine } from '../read-secret.js';
+
+export interface GlobalFlags {
+  address: string;
+  token?: string;
+  format: OutputFormat;
+  caCert?: string;
+  clientCert?: string;
+  clientKey?: string;
+}
+
+export function clientOptions(flags: GlobalFlags): ClientOptions {
+  return { address: flags.address, token: flags.token, caCert: flags.caCert, clientCert: flags.clientCert, clientKey: flags.clientKey };
+}
+
+/** Sets process.exitCode for `status` so scripts can test sealed state. */
+function statusExitCode(status: { sealed?: unknown }): number {
+  return status.sealed === true ? 2 : 0;
+}
+
+export function registerOperator(program: Command, globals: () => GlobalFlags): void {
+  const operator = program.command('operator').description('initialise, unseal, seal and maintain the vault');
+
+  operator
+    .command('init')
+    .description('initialise: create the root key and print the unseal shares and the root token (once)')
+    .option('--shares <n>', 'number of unseal shares', parseShareCount, 5)
+    .option('--threshold <t>', 'shares required to unseal', parseShareCount, 3)
+    .action(async (opts: { shares: number; threshold: number }) => {
+      const g = globals();
+      const result = (await call(clientOptions(g), 'POST', '/v1/sys/init', { shares: opts.shares, threshold: opts.threshold })) as {
+        shares: string[];
+        threshold: number;
+        rootToken: string;
+      };
+      if (g.format === 'json') return print('json', result);
+      result.shares.forEach((s, i) => process.stdout.write(`Unseal share ${i + 1}: ${s}\n`));
+      process.stdout.write(`\nInitial root token: ${result.rootToken}\n\n`);
+      process.stdout.write(
+        `Keyhold is initialised with ${result.shares.length} shares and a threshold of ${result.threshold}.\n` +
+          `Distribute the shares now: they are not stored anywhere and will not be shown again.\n` +
+          `Keyhold is sealed; unseal it with ${result.threshold} share(s): keyhold operator unseal\n`,
+      );
+    });
+
+  operator
+    .command('unseal')
+    .argument('[share]', 'one unseal share (read from stdin, not echoed, when omitted)')
+    .option('--reset', 'discard the shares submitted so far')
+    .description('submit one unseal share and show progress')
+    .action(async (share: string | undefined, opts: { reset?: boolean }) => {
+      const g = globals();
+      const body = opts.reset === true ? { reset: true } : { key: share ?? (await readSecretLine('Unseal share (hidden): ')) };
+      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/unseal', body));
+    });
+
+  operator
+    .command('seal')
+    .description('seal: wipe every key from the server memory (needs a root token)')
+    .action(async () => {
+      const g = globals();
+      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/seal'));
+    });
+
+  operator
+    .command('status')
+    .description('show initialised / sealed / progress / threshold / version (exit 2 when sealed)')
+    .action(async () => {
+      const g = globals();
+      const status = (await call(clientOptions(g), 'GET', '/v1/sys/seal-status')) as { sealed?: unknown };
+      print(g.format, status);
+      process.exitCode = statusExitCode(status);
+    });
+
+  operator
+    .command('rotate')
+    .description('add a keyring term and make it active (old records stay readable)')
+    .action(async () => {
+      const g = globals();
+      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/rotate'));
+    });
+
+  operator
+    .command('key-status')
+    .description('show the active keyring term')
+    .action(async () => {
+      const g = globals();
+      print(g.format, await call(clientOptions(g), 'GET', '/v1/sys/key-status'));
+    });
+
+  operator
+    .command('rekey')
+    .description('issue new unseal shares given a threshold of the current ones')
+    .argument('[shares...]', 'current shares to submit (each a separate argument)')
+    .option('--init', 'start a rekey (with --shares/--threshold)')
+    .option('--shares <n>', 'new number of shares', parseShareCount)
+    .option('--threshold <t>', 'new threshold', parseShareCount)
+    .option('--nonce <nonce>', 'nonce of the rekey in progress (printed by --init)')
+    .option('--cancel', 'cancel the rekey in progress')
+    .option('--status', 'show the rekey in progress')
+    .action(async (shares: string[], opts: { init?: boolean; shares?: number; threshold?: number; nonce?: string; cancel?: boolean; status?: boolean }) => {
+      const g = globals();
+      const c = clientOptions(g);
+      if (opts.cancel === true) return print(g.format, await call(c, 'DELETE', '/v1/sys/rekey/init'));
+      if (opts.status === true) return print(g.format, await call(c, 'GET', '/v1/sys/rekey/init'));
+      let nonce = opts.nonce;
+      if (opts.init === true || (nonce === undefined && opts.shares !== undefined)) {
+        if (opts.shares === undefined || opts.threshold === undefined) throw new CliError('KH_CLI_USAGE', 'rekey --init needs --shares and --threshold', 2);
+        const started = (await call(c, 'POST', '/v1/sys/rekey/init', { shares: opts.shares, threshold: opts.threshold })) as { nonce: string };
+        nonce = started.nonce;
+        if (shares.length === 0) return print(g.format, started);
+      }
+      if (nonce === undefined) throw new CliError('KH_CLI_USAGE', 'give --nonce (from `rekey --init`) or start one with --shares and --threshold', 2);
+      if (shares.length === 0) shares = [await readSecretLine('Current unseal share (hidden): ')];
+      let last: unknown;
+      for (const share of shares) last = await call(c, 'POST', '/v1/sys/rekey/update', { key: share, nonce });
+      const result = last as { complete?: boolean; shares?: string[] };
+      if (result.complete === true && g.format === 'human') {
+        result.shares?.forEach((s, i) => process.stdout.write(`New unseal share ${i + 1}: ${s}\n`));
+        process.stdout.write('\nRekey complete: the old shares no longer unseal. Distribute the new shares now; they will not be shown again.\n');
+        return;
+      }
+      print(g.format, result);
+    });
+}

@@ -1,0 +1,50 @@
+/** `keyhold server`: run a node from a config file, or `--dev` for a ready local vault. */
+import type { Command } from 'commander';
+import { loadConfigFile, resolveConfig } from '../../config/load-config.js';
+import type { KeyholdConfig } from '../../config/config-schema.js';
+import { handleSignals, startServer } from '../../api/server.js';
+import { devBanner, startDevServer } from '../dev-mode.js';
+import { parsePort } from '../parse.js';
+
+interface ServerFlags {
+  config?: string;
+  dev?: boolean;
+  devRootToken?: string;
+  dataDir?: string;
+  apiPort?: number;
+  healthPort?: number;
+  logLevel?: KeyholdConfig['log']['level'];
+}
+
+export function registerServer(program: Command): void {
+  program
+    .command('server')
+    .description('run a Keyhold node (sealed until unsealed), or --dev for an initialised, unsealed local vault')
+    .option('-c, --config <file>', 'configuration file (JSON or YAML; see docs/configuration.md)')
+    .option('--dev', 'dev mode: SQLite in a data dir, loopback only, initialised and unsealed, prints a root token')
+    .option('--dev-root-token <token>', 'dev mode: use this root token (for scripts)')
+    .option('--data-dir <dir>', 'dev mode: keep data here (default: a fresh temp dir)')
+    .option('--api-port <port>', 'override the API port', parsePort)
+    .option('--health-port <port>', 'override the health/metrics port', parsePort)
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
+    .action(async (flags: ServerFlags) => {
+      if (flags.dev === true) {
+        const dev = await startDevServer({ dataDir: flags.dataDir, rootToken: flags.devRootToken, apiPort: flags.apiPort, healthPort: flags.healthPort, logLevel: flags.logLevel });
+        process.stdout.write(devBanner(dev));
+        handleSignals(dev.server, dev.server.config.shutdownTimeoutMs);
+        return;
+      }
+      const env = { ...process.env };
+      if (flags.apiPort !== undefined) env.KEYHOLD_API_PORT = String(flags.apiPort);
+      if (flags.healthPort !== undefined) env.KEYHOLD_HEALTH_PORT = String(flags.healthPort);
+      if (flags.logLevel !== undefined) env.KEYHOLD_LOG_LEVEL = flags.logLevel;
+      const config = flags.config !== undefined ? loadConfigFile(flags.config, env) : resolveConfig({}, env);
+      const server = await startServer(config);
+      const status = await server.services.seal.status();
+      server.api.log.info({ api: server.apiUrl, health: server.healthUrl, initialized: status.initialized, sealed: status.sealed }, 'keyhold listening');
+      process.stdout.write(
+        `Keyhold ${status.version} listening on ${server.apiUrl} (health ${server.healthUrl}); ${status.initialized ? 'sealed: run `keyhold operator unseal`' : 'not initialized: run `keyhold operator init`'}\n`,
+      );
+      handleSignals(server, config.shutdownTimeoutMs);
+    });
+}

@@ -1,0 +1,103 @@
+/**
+ * `keyhold server --dev`: one command from nothing to a ready vault.
+ *
+ * SQLite in a data dir (a fresh temp dir unless --data-dir), loopback only,
+ * initialised with a single share and unsealed. The unseal key and root token
+ * are printed and, so that the same --data-dir can be restarted, kept in
+ * <data-dir>/dev-credentials.json (mode 0600). Never use this in production:
+ * the file defeats the seal.
+ */
+import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, relative, resolve } from 'node:path';
+import { resolveConfig } from '../config/load-config.js';
+import type { KeyholdConfig } from '../config/config-schema.js';
+import { KeyholdError } from '../errors.js';
+import { generateRootToken, isAcceptableToken, RootTokens } from '../auth/root-token.js';
+import { startServer, type RunningKeyhold } from '../api/server.js';
+
+export interface DevOptions {
+  dataDir?: string | undefined;
+  rootToken?: string | undefined;
+  apiPort?: number | undefined;
+  healthPort?: number | undefined;
+  logLevel?: KeyholdConfig['log']['level'] | undefined;
+}
+
+interface DevCredentials {
+  unsealKey: string;
+  rootToken: string;
+}
+
+export interface DevServer {
+  server: RunningKeyhold;
+  dataDir: string;
+  credentials: DevCredentials;
+}
+
+export async function startDevServer(options: DevOptions): Promise<DevServer> {
+  if (options.rootToken !== undefined && !isAcceptableToken(options.rootToken))
+    throw new KeyholdError('KH_CONFIG_INVALID', '--dev-root-token must be 1-256 printable ASCII characters without spaces');
+  const dataDir = resolve(options.dataDir ?? mkdtempSync(join(tmpdir(), 'keyhold-dev-')));
+  const config = resolveConfig({
+    storage: { type: 'sqlite', path: join(dataDir, 'keyhold.db') },
+    listeners: {
+      api: { host: '127.0.0.1', port: options.apiPort ?? 8080 },
+      health: { host: '127.0.0.1', port: options.healthPort ?? 8081 },
+    },
+    log: { level: options.logLevel ?? 'warn' },
+  });
+  const server = await startServer(config);
+  try {
+    const { seal, tokens } = server.services;
+    const credsFile = join(dataDir, 'dev-credentials.json');
+    let credentials: DevCredentials;
+    if (!(await seal.status()).initialized) {
+      const rootToken = options.rootToken ?? generateRootToken();
+      const { shares } = await seal.initialize({ shares: 1, threshold: 1 }, (barrier) => [RootTokens.seedOp(barrier, rootToken)]);
+      credentials = { unsealKey: shares[0]!, rootToken };
+      writeFileSync(credsFile, JSON.stringify(credentials, null, 2), { mode: 0o600 });
+    } else {
+      if (!existsSync(credsFile)) throw new KeyholdError('KH_CONFIG_INVALID', `${dataDir} holds a vault that was not created by --dev (no dev-credentials.json)`);
+      credentials = JSON.parse(readFileSync(credsFile, 'utf8')) as DevCredentials;
+    }
+    await seal.unseal(credentials.unsealKey);
+    if (options.rootToken !== undefined && options.rootToken !== credentials.rootToken) {
+      await tokens.create(options.rootToken);
+      credentials = { ...credentials, rootToken: options.rootToken };
+    }
+    return { server, dataDir, credentials };
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+}
+
+/** How this CLI was invoked, so the banner's commands paste as they are. */
+export function cliInvocation(argv1 = process.argv[1] ?? 'keyhold'): string {
+  return basename(argv1) === 'keyhold' ? 'keyhold' : `node ${relative(process.cwd(), argv1) || argv1}`;
+}
+
+export function devBanner(dev: DevServer): string {
+  const { apiUrl, healthUrl } = dev.server;
+  const token = dev.credentials.rootToken;
+  return `
+Keyhold dev server is running: initialised, unsealed, ready.
+WARNING: dev mode keeps its unseal key in the data dir. Never use it for real keys.
+
+  API:         ${apiUrl}    (OpenAPI docs: ${apiUrl}/docs)
+  Health:      ${healthUrl}/health    metrics: ${healthUrl}/metrics
+  Data dir:    ${dev.dataDir}
+  Unseal key:  ${dev.credentials.unsealKey}
+  Root token:  ${token}
+
+Try it (in another terminal):
+
+  export KEYHOLD_ADDR=${apiUrl} KEYHOLD_TOKEN=${token}
+  curl -s -X POST "$KEYHOLD_ADDR/v1/sys/tools/random" -H "Authorization: Bearer $KEYHOLD_TOKEN" \\
+       -H 'content-type: application/json' -d '{"bytes":16}'
+  ${cliInvocation()} operator status
+
+Stop with Ctrl-C (keys are wiped from memory on exit).
+`;
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+/** The `keyhold` binary. Errors print as "Error KH_CODE: message" with a non-zero exit, never a stack trace. */
+import { Command, CommanderError, Option } from 'commander';
+import { KeyholdError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { CliError } from './http-client.js';
+import { registerOperator, type GlobalFlags } from './commands/operator.js';
+import { registerServer } from './commands/server.js';
+
+const program = new Command('keyhold')
+  .version(VERSION)
+  .description('Keyhold: a confidential key vault')
+  // Env values are read in globals(), not given as commander defaults, so --help never prints a token.
+  .option('-a, --address <url>', 'Keyhold API address (env KEYHOLD_ADDR, default http://127.0.0.1:8080)')
+  .option('-t, --token <token>', 'root token (env KEYHOLD_TOKEN)')
+  .addOption(new Option('-f, --format <format>', 'output format').choices(['human', 'json']).default('human'))
+  .option('--ca-cert <file>', 'CA bundle to verify the server certificate (env KEYHOLD_CACERT)')
+  .option('--client-cert <file>', 'client certificate for mTLS (env KEYHOLD_CLIENT_CERT)')
+  .option('--client-key <file>', 'client key for mTLS (env KEYHOLD_CLIENT_KEY)')
+  .showHelpAfterError()
+  .exitOverride();
+
+registerServer(program);
+function globals(): GlobalFlags {
+  const o = program.opts<Partial<GlobalFlags>>();
+  const env = process.env;
+  const pick = (flag: string | undefined, name: string) => flag ?? (env[name] === '' ? undefined : env[name]);
+  const flags: GlobalFlags = { address: pick(o.address, 'KEYHOLD_ADDR') ?? 'http://127.0.0.1:8080', format: o.format ?? 'human' };
+  const token = pick(o.token, 'KEYHOLD_TOKEN');
+  const caCert = pick(o.caCert, 'KEYHOLD_CACERT');
+  const clientCert = pick(o.clientCert, 'KEYHOLD_CLIENT_CERT');
+  const clientKey = pick(o.clientKey, 'KEYHOLD_CLIENT_KEY');
+  return {
+    ...flags,
+    ...(token !== undefined ? { token } : {}),
+    ...(caCert !== undefined ? { caCert } : {}),
+    ...(clientCert !== undefined ? { clientCert } : {}),
+    ...(clientKey !== undefined ? { clientKey } : {}),
+  };
+}
+
+registerOperator(program, globals);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // commander has already printed its message (help, version or a usage error).
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof CliError) {
+    process.stderr.write(`Error ${e.code}: ${e.message}\n`);
+    process.exitCode = e.exitCode;
+  } else if (e instanceof KeyholdError) {
+    process.stderr.write(`Error ${e.code}: ${e.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`Error KH_INTERNAL: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exitCode = 1;
+  }
+}

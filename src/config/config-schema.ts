@@ -1,0 +1,58 @@
+/**
+ * The server configuration file (JSON or YAML), documented in docs/configuration.md.
+ * Every field has a default, so an empty file is a valid loopback server.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+export const TlsSchema = Type.Object(
+  {
+    certFile: Type.String({ minLength: 1, description: 'PEM certificate chain served on the API port' }),
+    keyFile: Type.String({ minLength: 1, description: 'PEM private key of that certificate' }),
+    clientCaFile: Type.Optional(Type.String({ minLength: 1, description: 'PEM bundle of CAs that issue client certificates (enables mTLS)' })),
+    requireClientCert: Type.Boolean({ default: false, description: 'Refuse connections without a valid client certificate' }),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    storage: Type.Object(
+      {
+        type: Type.Literal('sqlite', { default: 'sqlite' }),
+        path: Type.String({ minLength: 1, default: './data/keyhold.db' }),
+        maxSizeBytes: Type.Optional(Type.Integer({ minimum: 65536 })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    listeners: Type.Object(
+      {
+        api: Type.Object(
+          {
+            host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+            tls: Type.Optional(TlsSchema),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        health: Type.Object(
+          {
+            host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+            port: Type.Integer({ minimum: 0, maximum: 65535, default: 8081 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    log: Type.Object(
+      { level: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }) },
+      { additionalProperties: false, default: {} },
+    ),
+    docs: Type.Object({ enabled: Type.Boolean({ default: true }) }, { additionalProperties: false, default: {} }),
+    /** Grace period for in-flight requests at SIGTERM, in milliseconds. */
+    shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
+  },
+  { additionalProperties: false },
+);
+
+export type KeyholdConfig = Static<typeof ConfigSchema>;

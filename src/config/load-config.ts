@@ -1,0 +1,91 @@
+/**
+ * Loads the configuration: file (JSON or YAML) -> defaults -> KEYHOLD_* env
+ * overrides -> validation. Errors name the offending field.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { Value } from '@sinclair/typebox/value';
+import { parse as parseYaml } from 'yaml';
+import { KeyholdError } from '../errors.js';
+import { ConfigSchema, type KeyholdConfig } from './config-schema.js';
+
+/** Environment variables that override file values (documented in docs/configuration.md). */
+export const ENV_OVERRIDES: Record<string, { path: string[]; type: 'string' | 'int' | 'bool' }> = {
+  KEYHOLD_STORAGE_PATH: { path: ['storage', 'path'], type: 'string' },
+  KEYHOLD_API_HOST: { path: ['listeners', 'api', 'host'], type: 'string' },
+  KEYHOLD_API_PORT: { path: ['listeners', 'api', 'port'], type: 'int' },
+  KEYHOLD_HEALTH_HOST: { path: ['listeners', 'health', 'host'], type: 'string' },
+  KEYHOLD_HEALTH_PORT: { path: ['listeners', 'health', 'port'], type: 'int' },
+  KEYHOLD_TLS_CERT_FILE: { path: ['listeners', 'api', 'tls', 'certFile'], type: 'string' },
+  KEYHOLD_TLS_KEY_FILE: { path: ['listeners', 'api', 'tls', 'keyFile'], type: 'string' },
+  KEYHOLD_TLS_CLIENT_CA_FILE: { path: ['listeners', 'api', 'tls', 'clientCaFile'], type: 'string' },
+  KEYHOLD_TLS_REQUIRE_CLIENT_CERT: { path: ['listeners', 'api', 'tls', 'requireClientCert'], type: 'bool' },
+  KEYHOLD_LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
+};
+
+function invalid(message: string): KeyholdError {
+  return new KeyholdError('KH_CONFIG_INVALID', `invalid configuration: ${message}`);
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function parseEnvValue(name: string, raw: string, type: 'string' | 'int' | 'bool'): unknown {
+  if (type === 'string') return raw;
+  if (type === 'int') {
+    if (!/^\d+$/.test(raw)) throw invalid(`${name} must be an integer`);
+    return Number(raw);
+  }
+  if (raw !== 'true' && raw !== 'false') throw invalid(`${name} must be true or false`);
+  return raw === 'true';
+}
+
+export function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+/** Validates a raw object (from a file or code) into a complete configuration. */
+export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): KeyholdConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid('the top level must be an object');
+  const merged = structuredClone(raw) as Record<string, unknown>;
+  for (const [name, spec] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') setPath(merged, spec.path, parseEnvValue(name, v, spec.type));
+  }
+  const withDefaults = Value.Default(ConfigSchema, merged);
+  const first = Value.Errors(ConfigSchema, withDefaults).First();
+  if (first !== undefined) throw invalid(`${first.path || '/'}: ${first.message}`);
+  const config = withDefaults as KeyholdConfig;
+  // Keys and tokens cross the API port: without TLS it may only face this machine.
+  if (config.listeners.api.tls === undefined && !isLoopback(config.listeners.api.host))
+    throw invalid(`listeners.api.host ${config.listeners.api.host} is not loopback, so listeners.api.tls is required`);
+  if (config.listeners.api.tls?.requireClientCert === true && config.listeners.api.tls.clientCaFile === undefined)
+    throw invalid('listeners.api.tls.requireClientCert needs listeners.api.tls.clientCaFile');
+  return config;
+}
+
+/** Reads a JSON or YAML file (by extension; YAML is a superset of JSON anyway). */
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): KeyholdConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new KeyholdError('KH_CONFIG_INVALID', `cannot read configuration file ${path}`, { cause: e });
+  }
+  let raw: unknown;
+  try {
+    raw = path.endsWith('.json') ? JSON.parse(text) : (parseYaml(text) ?? {});
+  } catch (e) {
+    throw new KeyholdError('KH_CONFIG_INVALID', `configuration file ${path} is not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}`, { cause: e });
+  }
+  return resolveConfig(raw, env);
+}

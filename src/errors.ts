@@ -1,0 +1,56 @@
+/**
+ * The one error hierarchy of Keyhold.
+ *
+ * Every failure a caller can observe is a `KeyholdError` whose `code` is a
+ * member of {@link ERROR_CODES}. Codes are stable API: never reuse or rename
+ * one, only add. Each code is documented in docs/errors.md (a test enforces it).
+ * `message` is safe to show to a caller; anything sensitive belongs in `cause`,
+ * which is logged (secret-free) but never sent.
+ */
+
+/** code -> HTTP status and the fixed caller-facing summary. */
+export const ERROR_CODES = {
+  KH_BAD_REQUEST: { status: 400, summary: 'The request does not match the schema of this endpoint.' },
+  KH_NOT_FOUND: { status: 404, summary: 'No such route or object.' },
+  KH_METHOD_NOT_ALLOWED: { status: 405, summary: 'The route exists but not with this method.' },
+  KH_PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body exceeds the limit of this endpoint.' },
+  KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body must be application/json.' },
+  KH_SEALED: { status: 503, summary: 'Keyhold is sealed (or not initialized); only status, health, init and unseal answer.' },
+  KH_SHUTTING_DOWN: { status: 503, summary: 'The server is shutting down.' },
+  KH_ALREADY_INITIALIZED: { status: 409, summary: 'Keyhold is already initialized.' },
+  KH_NOT_INITIALIZED: { status: 409, summary: 'Keyhold is not initialized yet.' },
+  KH_ALREADY_UNSEALED: { status: 409, summary: 'Keyhold is already unsealed.' },
+  KH_SEAL_PARAMS_INVALID: { status: 400, summary: 'Share count and threshold must satisfy 1 <= threshold <= shares <= 255, threshold >= 2 when shares > 1.' },
+  KH_UNSEAL_SHARE_MALFORMED: { status: 400, summary: 'The share is not a well-formed Keyhold unseal share.' },
+  KH_UNSEAL_SHARE_DUPLICATE: { status: 400, summary: 'This share was already submitted in the current attempt.' },
+  KH_UNSEAL_FAILED: { status: 400, summary: 'The submitted shares do not reconstruct the unseal key; progress was reset.' },
+  KH_REKEY_NOT_STARTED: { status: 400, summary: 'No rekey is in progress.' },
+  KH_REKEY_IN_PROGRESS: { status: 409, summary: 'A rekey is already in progress; cancel it first.' },
+  KH_REKEY_NONCE_MISMATCH: { status: 400, summary: 'The nonce does not match the rekey in progress.' },
+  KH_AUTH_TOKEN_MISSING: { status: 401, summary: 'This endpoint needs a token (Authorization: Bearer or X-Keyhold-Token).' },
+  KH_AUTH_TOKEN_INVALID: { status: 401, summary: 'The token is not valid.' },
+  KH_STORAGE_INTEGRITY: { status: 500, summary: 'A stored record failed its integrity check; it was not used.' },
+  KH_STORAGE_FULL: { status: 507, summary: 'The storage backend is full; nothing was written.' },
+  KH_STORAGE_UNAVAILABLE: { status: 503, summary: 'The storage backend is unavailable.' },
+  KH_STORAGE_CORRUPT: { status: 500, summary: 'The storage file is damaged and cannot be opened.' },
+  KH_CONFIG_INVALID: { status: 400, summary: 'The configuration is invalid.' },
+  KH_INTERNAL: { status: 500, summary: 'An internal error occurred.' },
+} as const satisfies Record<string, { status: number; summary: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class KeyholdError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERROR_CODES[code].summary, options);
+    this.name = 'KeyholdError';
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+  }
+}
+
+export function isKeyholdError(e: unknown): e is KeyholdError {
+  return e instanceof KeyholdError;
+}

@@ -1,0 +1,40 @@
+/**
+ * The seal configuration, stored in the clear at `core/seal-config` (it holds
+ * no secret: type, share count, threshold). Its exact bytes are bound into the
+ * AAD of the wrapped root key, so editing it on disk makes unsealing fail
+ * rather than weakening the threshold.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { KeyholdError } from '../errors.js';
+
+export const SEAL_CONFIG_PATH = 'core/seal-config';
+export const ROOT_KEY_PATH = 'core/root-key';
+
+export const SealConfigSchema = Type.Object(
+  {
+    version: Type.Literal(1),
+    type: Type.Literal('shamir'),
+    shares: Type.Integer({ minimum: 1, maximum: 255 }),
+    threshold: Type.Integer({ minimum: 1, maximum: 255 }),
+    initializedAt: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export type SealConfig = Static<typeof SealConfigSchema>;
+
+export function encodeSealConfig(config: SealConfig): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(config));
+}
+
+/** @throws KeyholdError KH_STORAGE_INTEGRITY when the stored record is not a seal config. */
+export function decodeSealConfig(bytes: Uint8Array): SealConfig {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch (e) {
+    throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the seal configuration record is malformed', { cause: e });
+  }
+  if (!Value.Check(SealConfigSchema, parsed)) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the seal configuration record is malformed');
+  return parsed;
+}
