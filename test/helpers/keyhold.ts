@@ -1,0 +1,48 @@
+/**
+ * Builds a Keyhold app on a temp SQLite file for inject()-based tests, and
+ * helpers to initialise and unseal it through the real HTTP routes.
+ */
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
+import { tempDir } from './temp-dir.js';
+
+export interface TestVault {
+  app: KeyholdApp;
+  dir: string;
+  dbPath: string;
+}
+
+export async function testVault(t: Pick<TestContext, 'after'>, dir = tempDir(t)): Promise<TestVault> {
+  const dbPath = join(dir, 'keyhold.db');
+  const config = resolveConfig({ storage: { path: dbPath }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } });
+  const app = await buildKeyhold(config, { logger: false });
+  t.after(() => app.close());
+  return { app, dir, dbPath };
+}
+
+export async function initVault(app: KeyholdApp, shares = 3, threshold = 2): Promise<{ shares: string[]; rootToken: string }> {
+  const res = await app.api.inject({ method: 'POST', url: '/v1/sys/init', payload: { shares, threshold } });
+  if (res.statusCode !== 200) throw new Error(`init failed: ${res.statusCode} ${res.body}`);
+  return res.json();
+}
+
+export async function unsealVault(app: KeyholdApp, shares: string[]): Promise<void> {
+  for (const key of shares) {
+    const res = await app.api.inject({ method: 'POST', url: '/v1/sys/unseal', payload: { key } });
+    if (res.statusCode !== 200) throw new Error(`unseal failed: ${res.statusCode} ${res.body}`);
+  }
+}
+
+/** A vault that is initialised (3 shares, threshold 2) and unsealed. */
+export async function unsealedVault(t: Pick<TestContext, 'after'>, dir?: string): Promise<TestVault & { shares: string[]; rootToken: string }> {
+  const v = await testVault(t, dir);
+  const init = await initVault(v.app);
+  await unsealVault(v.app, init.shares.slice(0, 2));
+  return { ...v, ...init };
+}
+
+export function bearer(token: string): Record<string, string> {
+  return { authorization: `Bearer ${token}` };
+}
