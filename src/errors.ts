@@ -12,7 +12,6 @@
 export const ERROR_CODES = {
   KH_BAD_REQUEST: { status: 400, summary: 'The request does not match the schema of this endpoint.' },
   KH_NOT_FOUND: { status: 404, summary: 'No such route or object.' },
-  KH_METHOD_NOT_ALLOWED: { status: 405, summary: 'The route exists but not with this method.' },
   KH_PAYLOAD_TOO_LARGE: { status: 413, summary: 'The request body exceeds the limit of this endpoint.' },
   KH_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The request body must be application/json.' },
   KH_SEALED: { status: 503, summary: 'Keyhold is sealed (or not initialized); only status, health, init and unseal answer.' },

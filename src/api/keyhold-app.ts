@@ -21,6 +21,7 @@ import { VERSION } from '../version.js';
 import { ErrorBody } from './schemas.js';
 import { installErrorHandlers } from './error-handler.js';
 import { installGates } from './hooks.js';
+import { enforceRouteContract, type RouteSummary } from './route-contract.js';
 import { Metrics } from './health/metrics.js';
 import { buildHealthApp } from './health/health-app.js';
 import { healthRoutes } from './health/health-routes.js';
@@ -46,6 +47,8 @@ export interface KeyholdApp {
   readonly services: KeyholdServices;
   readonly api: FastifyInstance;
   readonly health: FastifyInstance;
+  /** Every API route with its declared auth (documentation routes excluded). */
+  readonly routes: readonly RouteSummary[];
   /** Stops accepting requests, waits for in-flight ones, wipes keys, closes storage. */
   close(): Promise<void>;
 }
@@ -112,6 +115,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     ...tlsOptions(config),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const routes: RouteSummary[] = [];
+  enforceRouteContract(api, routes);
   api.addSchema(ErrorBody);
   installErrorHandlers(api);
   api.addHook('onRequest', async (request, reply) => {
@@ -133,6 +138,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
       // The API description is public and useful to an operator of a sealed vault.
       docs.addHook('onRoute', (route) => {
         route.config = { ...(route.config ?? {}), auth: 'none', allowSealed: true };
+        route.schema = { ...(route.schema ?? {}), hide: true };
       });
       await docs.register(swaggerUi, { routePrefix: '/docs' });
     });
@@ -158,5 +164,5 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, metrics }, api, health, close };
+  return { config, services: { backend, barrier, seal, tokens, metrics }, api, health, routes, close };
 }

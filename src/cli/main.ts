@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `keyhold` binary. Errors print as "Error KH_CODE: message" with a non-zero exit, never a stack trace. */
+/** The `keyhold` binary. Errors print as "Error <code>: message" with a non-zero exit, never a stack trace. */
 import { Command, CommanderError, Option } from 'commander';
 import { KeyholdError } from '../errors.js';
 import { VERSION } from '../version.js';

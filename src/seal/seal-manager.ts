@@ -278,7 +278,7 @@ export class SealManager {
    * Submits one old share for the rekey in progress. At the threshold the root
    * key is re-wrapped under a fresh unseal key and the new shares are returned
    * (once); the old shares no longer unseal.
-   * @throws KeyholdError KH_REKEY_NOT_STARTED, KH_REKEY_NONCE_MISMATCH, KH_UNSEAL_* as for unseal
+   * @throws KeyholdError KH_REKEY_NOT_STARTED, KH_REKEY_NONCE_MISMATCH, the unseal codes (KH_UNSEAL_FAILED ...)
    */
   rekeyUpdate(share: string, nonce: string): Promise<RekeyResult> {
     return this.#serial(async () => {

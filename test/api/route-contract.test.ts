@@ -1,0 +1,52 @@
+/**
+ * Every API route declares its auth, an operationId and a response schema
+ * (CONVENTIONS.md "API"); the OpenAPI document is generated from them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import Fastify, { type RouteShorthandOptions } from 'fastify';
+import { testVault } from '../helpers/keyhold.js';
+import { enforceRouteContract, type RouteSummary } from '../../src/api/route-contract.js';
+import '../../src/api/route-config.js';
+
+/** The only routes that answer without a token. Adding one here is a security decision. */
+const PUBLIC_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update'];
+/** The only routes that answer while sealed. */
+const SEALED_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal'];
+
+test('the OpenAPI document lists every route with a unique operationId and a success schema', async (t) => {
+  const { app } = await testVault(t);
+  await app.api.ready();
+  const spec = app.api.swagger() as { paths: Record<string, Record<string, { operationId?: string; responses?: Record<string, unknown> }>> };
+  const ops = Object.entries(spec.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
+  assert.equal(ops.length, app.routes.length);
+  const ids = new Set<string>();
+  for (const { path, method, op } of ops) {
+    assert.ok(op.operationId, `${method} ${path} has no operationId`);
+    assert.ok(!ids.has(op.operationId), `duplicate operationId ${op.operationId}`);
+    ids.add(op.operationId);
+    assert.ok(Object.keys(op.responses ?? {}).some((s) => s.startsWith('2')), `${method} ${path} has no success response`);
+  }
+});
+
+test('only the expected routes are public or answer while sealed', async (t) => {
+  const { app } = await testVault(t);
+  await app.api.ready();
+  const key = (r: RouteSummary) => `${r.method} ${r.url}`;
+  assert.deepEqual(app.routes.filter((r) => r.auth === 'none').map(key).sort(), [...PUBLIC_ROUTES].sort());
+  assert.deepEqual(app.routes.filter((r) => r.allowSealed).map(key).sort(), [...SEALED_ROUTES].sort());
+});
+
+test('a route without auth, operationId or response schema is refused at startup', async () => {
+  const bad: RouteShorthandOptions[] = [
+    { config: {}, schema: { operationId: 'x', response: { 200: {} } } },
+    { config: { auth: 'root' }, schema: { response: { 200: {} } } },
+    { config: { auth: 'root' }, schema: { operationId: 'x' } },
+  ];
+  for (const opts of bad) {
+    const app = Fastify();
+    enforceRouteContract(app, []);
+    assert.throws(() => app.get('/x', opts, async () => ({})), TypeError);
+    await app.close();
+  }
+});

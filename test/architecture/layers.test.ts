@@ -1,0 +1,66 @@
+/**
+ * Imports point downward only (DESIGN.md "Layers"). A file may import its own
+ * layer, any lower layer, and the shared base (errors.ts, version.ts).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+
+const RANK: Record<string, number> = {
+  crypto: 0,
+  storage: 1,
+  attestation: 1,
+  barrier: 2,
+  seal: 3,
+  cluster: 4,
+  mpc: 4,
+  secrets: 4,
+  keys: 4,
+  audit: 4,
+  policy: 4,
+  auth: 5,
+  config: 6,
+  client: 6,
+  api: 7,
+  cli: 8,
+};
+const BASE = new Set(['errors.ts', 'version.ts']);
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+function layerOf(file: string): string {
+  return relative('src', file).split('/')[0]!;
+}
+
+test('every folder under src/ is a known layer', () => {
+  for (const entry of readdirSync('src')) {
+    if (statSync(join('src', entry)).isDirectory()) assert.ok(entry in RANK, `src/${entry} is not a layer in DESIGN.md`);
+  }
+});
+
+test('imports point downward only', () => {
+  const violations: string[] = [];
+  for (const file of files('src')) {
+    if (file.endsWith('.test.ts') || file === join('src', 'index.ts')) continue;
+    const from = layerOf(file);
+    const source = readFileSync(file, 'utf8');
+    for (const m of source.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
+      const target = relative('src', resolve(dirname(file), m[1]!));
+      const to = target.split('/')[0]!;
+      if (BASE.has(to.replace(/\.js$/, '.ts'))) continue;
+      if (BASE.has(from)) {
+        violations.push(`${file} (base) imports ${target}`);
+        continue;
+      }
+      if (to === from) continue;
+      if ((RANK[to] ?? 99) > (RANK[from] ?? -1)) violations.push(`${file} (${from}) imports ${target} (${to})`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});

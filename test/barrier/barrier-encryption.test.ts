@@ -1,0 +1,125 @@
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
+import { Barrier } from '../../src/barrier/barrier.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array | undefined) => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+async function unsealedBarrier(t: TestContext) {
+  const backend = new SqliteBackend({ path: join(tempDir(t), 'b.db') });
+  const barrier = new Barrier(backend);
+  const rootKey = new Uint8Array(randomBytes(32));
+  await backend.transaction([barrier.createKeyring(rootKey)]);
+  t.after(() => backend.close());
+  return { backend, barrier, rootKey };
+}
+
+test('records round-trip and are stored only as ciphertext', async (t) => {
+  const { backend, barrier } = await unsealedBarrier(t);
+  await barrier.put('app/secret', enc('attack at dawn'));
+  assert.equal(dec(await barrier.get('app/secret')), 'attack at dawn');
+  const raw = await backend.get('logical/app/secret');
+  assert.ok(raw);
+  assert.ok(!Buffer.from(raw).includes('attack at dawn'));
+  assert.equal(raw[0], 1, 'record version');
+  assert.equal(await barrier.get('app/absent'), undefined);
+});
+
+test('every flipped bit of a record is detected as KH_STORAGE_INTEGRITY', async (t) => {
+  const { backend, barrier } = await unsealedBarrier(t);
+  await barrier.put('x', enc('value'));
+  const raw = (await backend.get('logical/x'))!;
+  for (let i = 0; i < raw.length; i++) {
+    const bad = raw.slice();
+    bad[i]! ^= 0x01;
+    await backend.put('logical/x', bad);
+    await assert.rejects(barrier.get('x'), { code: 'KH_STORAGE_INTEGRITY' }, `byte ${i}`);
+  }
+  await backend.put('logical/x', raw.subarray(0, 10));
+  await assert.rejects(barrier.get('x'), { code: 'KH_STORAGE_INTEGRITY' });
+  await backend.put('logical/x', new Uint8Array());
+  await assert.rejects(barrier.get('x'), { code: 'KH_STORAGE_INTEGRITY' });
+});
+
+test('a record moved or copied to another path does not authenticate', async (t) => {
+  const { backend, barrier } = await unsealedBarrier(t);
+  await barrier.put('users/alice', enc('alice-data'));
+  await barrier.put('users/bob', enc('bob-data'));
+  await backend.put('logical/users/bob', (await backend.get('logical/users/alice'))!);
+  await assert.rejects(barrier.get('users/bob'), { code: 'KH_STORAGE_INTEGRITY' });
+  assert.equal(dec(await barrier.get('users/alice')), 'alice-data');
+});
+
+test('rotation adds a term: new writes use it, old records stay readable, and a relabelled term fails', async (t) => {
+  const { backend, barrier, rootKey } = await unsealedBarrier(t);
+  await barrier.put('old', enc('written in term 1'));
+  const info = await barrier.rotate();
+  assert.equal(info.term, 2);
+  await barrier.put('new', enc('written in term 2'));
+  const term = async (k: string) => new DataView((await backend.get(k))!.buffer).getUint32(1);
+  assert.equal(await term('logical/old'), 1);
+  assert.equal(await term('logical/new'), 2);
+  assert.equal(dec(await barrier.get('old')), 'written in term 1');
+
+  const relabelled = (await backend.get('logical/old'))!.slice();
+  new DataView(relabelled.buffer).setUint32(1, 2);
+  await backend.put('logical/old', relabelled);
+  await assert.rejects(barrier.get('old'), { code: 'KH_STORAGE_INTEGRITY' });
+
+  // A fresh barrier on the same storage reads both terms after unseal.
+  const other = new Barrier(backend);
+  await other.unseal(rootKey);
+  assert.equal(dec(await other.get('new')), 'written in term 2');
+  assert.deepEqual(other.keyStatus().term, 2);
+});
+
+test('while sealed every data call throws KH_SEALED; sealing is idempotent', async (t) => {
+  const { barrier, rootKey } = await unsealedBarrier(t);
+  await barrier.put('k', enc('v'));
+  barrier.seal();
+  barrier.seal();
+  assert.equal(barrier.sealed, true);
+  await assert.rejects(barrier.get('k'), { code: 'KH_SEALED' });
+  await assert.rejects(barrier.put('k', enc('v')), { code: 'KH_SEALED' });
+  await assert.rejects(barrier.list(''), { code: 'KH_SEALED' });
+  assert.throws(() => barrier.indexPath('key', 'k'), { code: 'KH_SEALED' });
+  await barrier.unseal(rootKey);
+  assert.equal(dec(await barrier.get('k')), 'v');
+});
+
+test('unseal with the wrong root key fails with KH_STORAGE_INTEGRITY and stays sealed', async (t) => {
+  const { barrier } = await unsealedBarrier(t);
+  barrier.seal();
+  await assert.rejects(barrier.unseal(new Uint8Array(32)), { code: 'KH_STORAGE_INTEGRITY' });
+  assert.equal(barrier.sealed, true);
+});
+
+test('views are confined to their prefix', async (t) => {
+  const { barrier } = await unsealedBarrier(t);
+  const a = barrier.view('a/');
+  const b = barrier.view('b/');
+  await a.put('x', enc('in a'));
+  await b.put('x', enc('in b'));
+  assert.equal(dec(await a.get('x')), 'in a');
+  assert.deepEqual(await a.list(), ['x']);
+  await a.transaction([{ type: 'put', path: 'y', value: enc('1') }, { type: 'delete', path: 'x' }]);
+  assert.deepEqual(await a.list(), ['y']);
+  assert.equal(dec(await b.get('x')), 'in b');
+  assert.throws(() => barrier.view('noslash'), TypeError);
+});
+
+test('index paths are keyed HMACs: stable per vault, distinct per namespace and per vault', async (t) => {
+  const one = await unsealedBarrier(t);
+  const two = await unsealedBarrier(t);
+  const p = one.barrier.indexPath('key', 'payments');
+  assert.match(p, /^[0-9a-f]{64}$/);
+  assert.equal(one.barrier.indexPath('key', 'payments'), p);
+  assert.notEqual(one.barrier.indexPath('secret', 'payments'), p);
+  assert.notEqual(two.barrier.indexPath('key', 'payments'), p);
+  // namespace/name boundary is unambiguous
+  assert.notEqual(one.barrier.indexPath('ke', 'ypayments'), p);
+});
