@@ -17,6 +17,7 @@ import { SqliteBackend } from '../storage/sqlite-backend.js';
 import { Barrier } from '../barrier/barrier.js';
 import { SealManager } from '../seal/seal-manager.js';
 import { RootTokens } from '../auth/root-token.js';
+import { KeyManager } from '../keys/key-manager.js';
 import { VERSION } from '../version.js';
 import { ErrorBody } from './schemas.js';
 import { installErrorHandlers } from './error-handler.js';
@@ -29,6 +30,8 @@ import { sealRoutes } from './sys/seal-routes.js';
 import { rekeyRoutes } from './sys/rekey-routes.js';
 import { keyringRoutes } from './sys/keyring-routes.js';
 import { toolsRoutes } from './sys/tools-routes.js';
+import { keysRoutes } from './v1/keys-routes.js';
+import { keyOperationsRoutes } from './v1/key-operations-routes.js';
 import './route-config.js';
 
 /** Default body limit; routes that accept more declare their own. */
@@ -39,6 +42,7 @@ export interface KeyholdServices {
   readonly barrier: Barrier;
   readonly seal: SealManager;
   readonly tokens: RootTokens;
+  readonly keys: KeyManager;
   readonly metrics: Metrics;
 }
 
@@ -99,6 +103,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const barrier = new Barrier(backend);
   const seal = new SealManager({ backend, barrier, version: VERSION });
   const tokens = new RootTokens(barrier);
+  const keys = new KeyManager(barrier);
   const metrics = new Metrics(seal);
   let shuttingDown = false;
 
@@ -123,6 +128,11 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     reply.header('x-request-id', request.id).header('cache-control', 'no-store');
   });
   installGates(api, { seal, tokens, isShuttingDown: () => shuttingDown });
+  // Answers sent while shutting down close their connection, so idle keep-alive
+  // sockets do not hold the process open until keepAliveTimeout.
+  api.addHook('onSend', async (_request, reply) => {
+    if (shuttingDown) reply.header('connection', 'close');
+  });
   metrics.instrument(api);
 
   await api.register(swagger, {
@@ -149,6 +159,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(rekeyRoutes, { seal });
   await api.register(keyringRoutes, { seal, barrier });
   await api.register(toolsRoutes);
+  await api.register(keysRoutes, { keys });
+  await api.register(keyOperationsRoutes, { keys, limits: config.limits });
 
   const health = buildHealthApp({ seal, metrics });
 
@@ -164,5 +176,5 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, metrics }, api, health, routes, close };
+  return { config, services: { backend, barrier, seal, tokens, keys, metrics }, api, health, routes, close };
 }

@@ -32,13 +32,12 @@ export function isAcceptableToken(token: string): boolean {
 
 export class RootTokens {
   readonly #view: BarrierView;
-  readonly #barrier: Barrier;
   // Verified token paths, so the hot path costs one HMAC; cleared whenever the barrier is sealed.
   readonly #known = new Set<string>();
 
   constructor(barrier: Barrier) {
-    this.#barrier = barrier;
     this.#view = barrier.view(VIEW_PREFIX);
+    barrier.onSeal(() => this.#known.clear());
   }
 
   /** The physical op that stores `token` (for the init transaction). The barrier must hold a keyring. */
@@ -56,16 +55,10 @@ export class RootTokens {
   /** True when `token` is a live root token. Throws KH_SEALED while sealed. */
   async verify(token: string): Promise<boolean> {
     if (!isAcceptableToken(token)) return false;
-    if (this.#barrier.sealed) this.#known.clear();
     const path = this.#view.indexPath(INDEX_NAMESPACE, token);
     if (this.#known.has(path)) return true;
     const ok = (await this.#view.get(path)) !== undefined;
     if (ok) this.#known.add(path);
     return ok;
-  }
-
-  /** Forget cached verifications (on seal). */
-  clearCache(): void {
-    this.#known.clear();
   }
 }

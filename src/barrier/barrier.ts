@@ -28,10 +28,15 @@ export type BarrierOp =
   | { readonly type: 'put'; readonly path: string; readonly value: Uint8Array }
   | { readonly type: 'delete'; readonly path: string };
 
+const RECORD_AAD_LABEL = utf8('keyhold-barrier-v1\0');
+
 function recordAad(path: string, term: number): Uint8Array {
-  const t = new Uint8Array(4);
-  new DataView(t.buffer).setUint32(0, term);
-  return concatBytes(utf8('keyhold-barrier-v1\0'), utf8(path), new Uint8Array([0]), t);
+  const p = utf8(path);
+  const aad = new Uint8Array(RECORD_AAD_LABEL.length + p.length + 5);
+  aad.set(RECORD_AAD_LABEL, 0);
+  aad.set(p, RECORD_AAD_LABEL.length);
+  new DataView(aad.buffer).setUint32(aad.length - 4, term);
+  return aad;
 }
 
 function validatePath(path: string): void {
@@ -45,6 +50,7 @@ export class Barrier {
   // The root key is kept while unsealed so the keyring can be re-stored on
   // rotation (as Vault's barrier does); seal() wipes it with the keyring.
   #rootKey: Uint8Array | undefined;
+  readonly #sealListeners: (() => void)[] = [];
 
   constructor(backend: PhysicalBackend) {
     this.#backend = backend;
@@ -99,8 +105,14 @@ export class Barrier {
     }
   }
 
-  /** Wipes the keyring from memory. Idempotent. */
+  /** Registers a callback run on every seal(), for caches of decrypted data above the barrier. */
+  onSeal(listener: () => void): void {
+    this.#sealListeners.push(listener);
+  }
+
+  /** Wipes the keyring from memory, and tells listeners to drop what they decrypted. Idempotent. */
   seal(): void {
+    for (const l of this.#sealListeners) l();
     this.#keyring?.wipe();
     this.#keyring = undefined;
     wipe(this.#rootKey);

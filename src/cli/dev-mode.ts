@@ -7,7 +7,7 @@
  * <data-dir>/dev-credentials.json (mode 0600). Never use this in production:
  * the file defeats the seal.
  */
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { resolveConfig } from '../config/load-config.js';
@@ -35,6 +35,30 @@ export interface DevServer {
   credentials: DevCredentials;
 }
 
+/** Written atomically (temp file, fsync, rename) so a crash never leaves a half-written file. */
+function writeCredentials(file: string, credentials: DevCredentials): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, JSON.stringify(credentials, null, 2));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+function readCredentials(file: string, dataDir: string): DevCredentials {
+  if (!existsSync(file)) throw new KeyholdError('KH_CONFIG_INVALID', `${dataDir} holds a vault that was not created by --dev (no dev-credentials.json)`);
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<DevCredentials>;
+    if (typeof parsed.unsealKey === 'string' && typeof parsed.rootToken === 'string') return { unsealKey: parsed.unsealKey, rootToken: parsed.rootToken };
+  } catch {
+    /* fall through */
+  }
+  throw new KeyholdError('KH_CONFIG_INVALID', `${file} is damaged; this dev vault cannot be unsealed (start with a new --data-dir)`);
+}
+
 export async function startDevServer(options: DevOptions): Promise<DevServer> {
   if (options.rootToken !== undefined && !isAcceptableToken(options.rootToken))
     throw new KeyholdError('KH_CONFIG_INVALID', '--dev-root-token must be 1-256 printable ASCII characters without spaces');
@@ -56,10 +80,9 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
       const rootToken = options.rootToken ?? generateRootToken();
       const { shares } = await seal.initialize({ shares: 1, threshold: 1 }, (barrier) => [RootTokens.seedOp(barrier, rootToken)]);
       credentials = { unsealKey: shares[0]!, rootToken };
-      writeFileSync(credsFile, JSON.stringify(credentials, null, 2), { mode: 0o600 });
+      writeCredentials(credsFile, credentials);
     } else {
-      if (!existsSync(credsFile)) throw new KeyholdError('KH_CONFIG_INVALID', `${dataDir} holds a vault that was not created by --dev (no dev-credentials.json)`);
-      credentials = JSON.parse(readFileSync(credsFile, 'utf8')) as DevCredentials;
+      credentials = readCredentials(credsFile, dataDir);
     }
     await seal.unseal(credentials.unsealKey);
     if (options.rootToken !== undefined && options.rootToken !== credentials.rootToken) {

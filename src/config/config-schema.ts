@@ -49,6 +49,12 @@ export const ConfigSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     docs: Type.Object({ enabled: Type.Boolean({ default: true }) }, { additionalProperties: false, default: {} }),
+    limits: Type.Object(
+      {
+        maxPlaintextBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024, description: 'Largest plaintext or message per item' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Grace period for in-flight requests at SIGTERM, in milliseconds. */
     shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
   },

@@ -12,7 +12,8 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return timingSafeEqual(a, b);
 }
 
-export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+const encoder = new TextEncoder();
+export const utf8 = (s: string): Uint8Array => encoder.encode(s);
 
 export function toBase64(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');

@@ -43,9 +43,10 @@ export class SqliteBackend implements PhysicalBackend {
   #closed = false;
 
   constructor(options: SqliteOptions) {
+    let db: Database.Database | undefined;
     try {
       if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
-      this.#db = new Database(options.path);
+      this.#db = db = new Database(options.path);
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = FULL');
       this.#db.pragma('busy_timeout = 5000');
@@ -69,6 +70,8 @@ export class SqliteBackend implements PhysicalBackend {
         }
       });
     } catch (e) {
+      // A refused file must not keep its descriptors open (callers may retry).
+      db?.close();
       throw mapSqliteError(e);
     }
   }

@@ -215,9 +215,14 @@ test('dev server on a data dir with a tampered keyring exits non-zero with KH_ST
   const dataDir = tempDir(t);
   const args = ['--dev', '--data-dir', dataDir, '--api-port', '0', '--health-port', '0', '--log-level', 'silent'];
   const first = await startCliServer(t, args);
+  // One answered request first: the CLI prints its banner before it installs the
+  // SIGTERM handler, so a SIGTERM sent on the banner alone can kill it outright.
+  const ready = await fetch(`${first.apiUrl}/v1/sys/seal-status`);
+  assert.equal(ready.status, 200);
+  await ready.body?.cancel();
   first.child.proc.kill('SIGTERM');
   const stopped = await first.child.exited;
-  assert.equal(stopped.code, 0, `graceful stop failed: ${first.child.stderr()}`);
+  assert.equal(stopped.code, 0, `graceful stop failed (${JSON.stringify(stopped)}): ${first.child.stderr()}`);
   editDb(join(dataDir, 'keyhold.db'), (db) => writeRaw(db, 'core/keyring', flip(readRaw(db, 'core/keyring'), 10)));
 
   const { exit, stdout, stderr, timedOut } = await runCli(t, ['server', ...args], 15_000);

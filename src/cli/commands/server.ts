@@ -30,8 +30,9 @@ export function registerServer(program: Command): void {
     .action(async (flags: ServerFlags) => {
       if (flags.dev === true) {
         const dev = await startDevServer({ dataDir: flags.dataDir, rootToken: flags.devRootToken, apiPort: flags.apiPort, healthPort: flags.healthPort, logLevel: flags.logLevel });
-        process.stdout.write(devBanner(dev));
+        // Signals first: a supervisor may send SIGTERM as soon as it sees the banner.
         handleSignals(dev.server, dev.server.config.shutdownTimeoutMs);
+        process.stdout.write(devBanner(dev));
         return;
       }
       const env = { ...process.env };
@@ -40,11 +41,11 @@ export function registerServer(program: Command): void {
       if (flags.logLevel !== undefined) env.KEYHOLD_LOG_LEVEL = flags.logLevel;
       const config = flags.config !== undefined ? loadConfigFile(flags.config, env) : resolveConfig({}, env);
       const server = await startServer(config);
+      handleSignals(server, config.shutdownTimeoutMs);
       const status = await server.services.seal.status();
       server.api.log.info({ api: server.apiUrl, health: server.healthUrl, initialized: status.initialized, sealed: status.sealed }, 'keyhold listening');
       process.stdout.write(
         `Keyhold ${status.version} listening on ${server.apiUrl} (health ${server.healthUrl}); ${status.initialized ? 'sealed: run `keyhold operator unseal`' : 'not initialized: run `keyhold operator init`'}\n`,
       );
-      handleSignals(server, config.shutdownTimeoutMs);
     });
 }

@@ -1,0 +1,170 @@
+/** /v1/keys/:name/<operation>: the cryptographic operations, each with a batch form. */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsync } from 'fastify';
+import type { KeyManager } from '../../keys/key-manager.js';
+import { decrypt, encrypt, rewrap } from '../../keys/operations/encrypt.js';
+import { dataKey, DATA_KEY_BITS } from '../../keys/operations/datakey.js';
+import { signMessage, verifyMessage } from '../../keys/operations/sign.js';
+import { computeHmac, verifyHmac } from '../../keys/operations/hmac.js';
+import { publicKey } from '../../keys/operations/public-key.js';
+import { toBase64 } from '../../crypto/bytes.js';
+import { responses } from '../schemas.js';
+import { KeyNameParams } from './key-schemas.js';
+import { Base64, b64, checkSize, ContextMap, optionalB64 } from './inputs.js';
+import { registerOperation } from './operation-route.js';
+
+export interface OperationLimits {
+  /** Largest plaintext/message per item, in bytes. */
+  maxPlaintextBytes: number;
+}
+
+const MAX_AAD_BYTES = 64 * 1024;
+const Version = Type.Integer({ minimum: 1, description: 'Use this key version instead of the current one' });
+const Ciphertext = (max: number) => Type.String({ maxLength: Math.ceil(max / 3) * 4 + 64, description: 'keyhold:v<version>:<base64>' });
+const Hash = Type.Union([Type.Literal('sha256'), Type.Literal('sha384'), Type.Literal('sha512')], { description: 'Digest (ECDSA, RSA)' });
+const SignOptions = {
+  hash: Type.Optional(Hash),
+  prehashed: Type.Optional(Type.Boolean({ description: 'input is already a digest (ECDSA, RSA PKCS#1 v1.5)' })),
+  signatureAlgorithm: Type.Optional(Type.Union([Type.Literal('pss'), Type.Literal('pkcs1v15')], { description: 'RSA padding, default pss' })),
+  signatureFormat: Type.Optional(Type.Union([Type.Literal('der'), Type.Literal('p1363')], { description: 'ECDSA encoding, default der' })),
+};
+
+export const keyOperationsRoutes: FastifyPluginAsync<{ keys: KeyManager; limits: OperationLimits }> = async (app, { keys, limits }) => {
+  const max = limits.maxPlaintextBytes;
+  // Body limits follow from the per-item limit: base64 inflates by 4/3, plus room for the other fields.
+  const bodyLimit = Math.ceil(max / 3) * 4 * 2 + 256 * 1024;
+  const batchBodyLimit = Math.max(bodyLimit, 64 * 1024 * 1024);
+  const common = { bodyLimit, batchBodyLimit };
+  const aadFields = {
+    associatedData: Type.Optional(Base64('associated data, authenticated but not encrypted', MAX_AAD_BYTES)),
+    context: Type.Optional(ContextMap),
+  };
+  const aad = (item: { associatedData?: string; context?: Record<string, string> }) => ({
+    associatedData: optionalB64('associatedData', item.associatedData),
+    context: item.context,
+  });
+  const CiphertextOut = Type.Object({ ciphertext: Type.String(), version: Type.Integer() }, { additionalProperties: false });
+
+  registerOperation(app, keys, {
+    op: 'encrypt',
+    operationId: 'encrypt',
+    summary: 'Encrypt (AEAD keys; RSA keys use OAEP-SHA256)',
+    item: Type.Object({ plaintext: Base64('plaintext', max), ...aadFields, version: Type.Optional(Version) }, { additionalProperties: false }),
+    result: CiphertextOut,
+    ...common,
+    run: (key, item) => encrypt(key, { plaintext: checkSize('plaintext', b64('plaintext', item.plaintext), max), ...aad(item), version: item.version }),
+  });
+
+  registerOperation(app, keys, {
+    op: 'decrypt',
+    operationId: 'decrypt',
+    summary: 'Decrypt a keyhold:v<n>: ciphertext',
+    item: Type.Object({ ciphertext: Ciphertext(max), ...aadFields }, { additionalProperties: false }),
+    result: Type.Object({ plaintext: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => {
+      const { plaintext, version } = decrypt(key, { ciphertext: item.ciphertext, ...aad(item) });
+      return { plaintext: toBase64(plaintext), version };
+    },
+  });
+
+  registerOperation(app, keys, {
+    op: 'rewrap',
+    operationId: 'rewrap',
+    summary: 'Re-encrypt under the current version without revealing the plaintext',
+    item: Type.Object({ ciphertext: Ciphertext(max), ...aadFields, version: Type.Optional(Version) }, { additionalProperties: false }),
+    result: CiphertextOut,
+    ...common,
+    run: (key, item) => rewrap(key, { ciphertext: item.ciphertext, ...aad(item), version: item.version }),
+  });
+
+  registerOperation(app, keys, {
+    op: 'datakey',
+    operationId: 'generateDataKey',
+    summary: 'Generate a data key: wrapped, and in plaintext unless plaintext: false',
+    item: Type.Object(
+      {
+        bits: Type.Optional(Type.Union(DATA_KEY_BITS.map((b) => Type.Literal(b)), { default: 256 })),
+        plaintext: Type.Optional(Type.Boolean({ description: 'Also return the plaintext key (default true)' })),
+        ...aadFields,
+      },
+      { additionalProperties: false },
+    ),
+    result: Type.Object({ ciphertext: Type.String(), plaintext: Type.Optional(Type.String()), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => {
+      const r = dataKey(key, { bits: item.bits ?? 256, includePlaintext: item.plaintext ?? true, ...aad(item) });
+      return { ciphertext: r.ciphertext, version: r.version, ...(r.plaintext ? { plaintext: toBase64(r.plaintext) } : {}) };
+    },
+  });
+
+  registerOperation(app, keys, {
+    op: 'sign',
+    operationId: 'sign',
+    summary: 'Sign a message (or a digest with prehashed: true)',
+    item: Type.Object({ input: Base64('message or digest', max), ...SignOptions, version: Type.Optional(Version) }, { additionalProperties: false }),
+    result: Type.Object({ signature: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => signMessage(key, checkSize('input', b64('input', item.input), max), item),
+  });
+
+  registerOperation(app, keys, {
+    op: 'verify',
+    operationId: 'verify',
+    summary: 'Verify a keyhold:v<n>: signature',
+    item: Type.Object({ input: Base64('message or digest', max), signature: Type.String({ maxLength: 16384 }), ...SignOptions }, { additionalProperties: false }),
+    result: Type.Object({ valid: Type.Boolean(), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => verifyMessage(key, checkSize('input', b64('input', item.input), max), item.signature, item),
+  });
+
+  registerOperation(app, keys, {
+    op: 'hmac',
+    operationId: 'hmac',
+    summary: 'Compute an HMAC',
+    item: Type.Object({ input: Base64('message', max), version: Type.Optional(Version) }, { additionalProperties: false }),
+    result: Type.Object({ hmac: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => computeHmac(key, checkSize('input', b64('input', item.input), max), item.version),
+  });
+
+  registerOperation(app, keys, {
+    op: 'verify-hmac',
+    operationId: 'verifyHmac',
+    summary: 'Verify an HMAC in constant time',
+    item: Type.Object({ input: Base64('message', max), hmac: Type.String({ maxLength: 256 }) }, { additionalProperties: false }),
+    result: Type.Object({ valid: Type.Boolean(), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => verifyHmac(key, checkSize('input', b64('input', item.input), max), item.hmac),
+  });
+
+  app.get(
+    '/v1/keys/:name/public-key',
+    {
+      config: { auth: 'root' },
+      schema: {
+        operationId: 'getPublicKey',
+        tags: ['keys'],
+        summary: 'Public key of a signature key (PEM SPKI, JWK, or raw base64)',
+        params: KeyNameParams,
+        querystring: Type.Object(
+          {
+            version: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,8}$' })),
+            format: Type.Optional(Type.Union([Type.Literal('pem'), Type.Literal('jwk'), Type.Literal('raw')])),
+          },
+          { additionalProperties: false },
+        ),
+        response: responses({
+          200: Type.Object({ version: Type.Integer(), format: Type.String(), publicKey: Type.Union([Type.String(), Type.Record(Type.String(), Type.Unknown())]) }, { additionalProperties: false }),
+        }),
+      },
+    },
+    async (req) => {
+      const q = req.query as { version?: string; format?: 'pem' | 'jwk' | 'raw' };
+      const key = await keys.get((req.params as { name: string }).name);
+      const format = q.format ?? 'pem';
+      return { ...publicKey(key, q.version === undefined ? undefined : Number(q.version), format), format };
+    },
+  );
+  void KeyNameParams;
+};

@@ -1,0 +1,154 @@
+/** /v1/keys: key lifecycle (create, list, read, configure, rotate, trim, enable/disable, deletion). */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { KeyManager } from '../../keys/key-manager.js';
+import { MAX_DELETION_DAYS, MIN_DELETION_DAYS } from '../../keys/key-manager.js';
+import type { ManagedKey } from '../../keys/managed-key.js';
+import { KEY_NAME_PATTERN } from '../../keys/key-name.js';
+import { responses } from '../schemas.js';
+import { CreateKeyBody, KeyMetadata, KeyNameParams, UpdateKeyBody } from './key-schemas.js';
+
+/** Metadata only: the response schema has no field that could carry key material. */
+export function metadataOf(key: ManagedKey) {
+  const r = key.record;
+  return {
+    name: r.name,
+    type: r.type,
+    description: r.description,
+    tags: r.tags,
+    state: r.state,
+    ...(r.deletionDate !== undefined ? { deletionDate: r.deletionDate } : {}),
+    exportable: r.exportable,
+    legacy: r.legacy,
+    sealWrap: r.sealWrap,
+    publicOnly: r.publicOnly,
+    latestVersion: r.latestVersion,
+    minDecryptionVersion: r.minDecryptionVersion,
+    minEncryptionVersion: r.minEncryptionVersion,
+    minAvailableVersion: r.minAvailableVersion,
+    autoRotatePeriodSeconds: r.autoRotatePeriodSeconds,
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    lastRotatedAt: r.lastRotatedAt,
+    versions: r.versions.map((v) => ({ version: v.version, createdAt: v.createdAt })),
+  };
+}
+
+export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager }> = async (app, { keys }) => {
+  app.addSchema(KeyMetadata);
+  const Meta = Type.Ref(KeyMetadata);
+  const one = { 200: Meta };
+  const config = { auth: 'root' } as const;
+
+  app.post(
+    '/v1/keys',
+    { config, schema: { operationId: 'createKey', tags: ['keys'], summary: 'Create a key', body: CreateKeyBody, response: responses(one) } },
+    async (req) => metadataOf(await keys.create(req.body)),
+  );
+
+  app.get(
+    '/v1/keys',
+    {
+      config,
+      schema: {
+        operationId: 'listKeys',
+        tags: ['keys'],
+        summary: 'List keys by name (paged)',
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' })),
+            after: Type.Optional(Type.String({ pattern: KEY_NAME_PATTERN, description: 'Return names after this one' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: responses({ 200: Type.Object({ keys: Type.Array(Meta), next: Type.Optional(Type.String()) }, { additionalProperties: false }) }),
+      },
+    },
+    async (req) => {
+      const { keys: page, next } = await keys.list({ limit: Number(req.query.limit ?? 100), ...(req.query.after !== undefined ? { after: req.query.after } : {}) });
+      return { keys: page.map(metadataOf), ...(next !== undefined ? { next } : {}) };
+    },
+  );
+
+  app.get(
+    '/v1/keys/:name',
+    { config, schema: { operationId: 'readKey', tags: ['keys'], summary: 'Key metadata (never key material)', params: KeyNameParams, response: responses(one) } },
+    async (req) => metadataOf(await keys.get(req.params.name)),
+  );
+
+  app.patch(
+    '/v1/keys/:name',
+    { config, schema: { operationId: 'updateKey', tags: ['keys'], summary: 'Change description, tags, version limits, rotation period', params: KeyNameParams, body: UpdateKeyBody, response: responses(one) } },
+    async (req) => {
+      await keys.get(req.params.name);
+      return metadataOf(await keys.update(req.params.name, req.body));
+    },
+  );
+
+  app.post(
+    '/v1/keys/:name/rotate',
+    { config, schema: { operationId: 'rotateKey', tags: ['keys'], summary: 'Add a new version and make it current', params: KeyNameParams, response: responses(one) } },
+    async (req) => {
+      await keys.get(req.params.name);
+      return metadataOf(await keys.rotate(req.params.name));
+    },
+  );
+
+  app.post(
+    '/v1/keys/:name/trim',
+    {
+      config,
+      schema: {
+        operationId: 'trimKey',
+        tags: ['keys'],
+        summary: 'Destroy versions below minAvailableVersion (must be <= minDecryptionVersion)',
+        params: KeyNameParams,
+        body: Type.Object({ minAvailableVersion: Type.Integer({ minimum: 1 }) }, { additionalProperties: false }),
+        response: responses(one),
+      },
+    },
+    async (req) => {
+      await keys.get(req.params.name);
+      return metadataOf(await keys.trim(req.params.name, req.body.minAvailableVersion));
+    },
+  );
+
+  for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
+    app.post(
+      `/v1/keys/:name/${action}`,
+      { config, schema: { operationId: `${action}Key`, tags: ['keys'], summary: `${action === 'enable' ? 'Enable' : 'Disable'} the key`, params: KeyNameParams, response: responses(one) } },
+      async (req) => {
+        await keys.get(req.params.name);
+        return metadataOf(await keys.setEnabled(req.params.name, enabled));
+      },
+    );
+  }
+
+  app.delete(
+    '/v1/keys/:name',
+    {
+      config,
+      schema: {
+        operationId: 'scheduleKeyDeletion',
+        tags: ['keys'],
+        summary: `Schedule deletion after a waiting period (${MIN_DELETION_DAYS}-${MAX_DELETION_DAYS} days, default ${MAX_DELETION_DAYS}); the key is unusable meanwhile`,
+        params: KeyNameParams,
+        querystring: Type.Object({ waitingDays: Type.Optional(Type.String({ pattern: '^[0-9]{1,2}$' })) }, { additionalProperties: false }),
+        response: responses(one),
+      },
+    },
+    async (req) => {
+      await keys.get(req.params.name);
+      return metadataOf(await keys.scheduleDeletion(req.params.name, req.query.waitingDays === undefined ? undefined : Number(req.query.waitingDays)));
+    },
+  );
+
+  app.post(
+    '/v1/keys/:name/cancel-deletion',
+    { config, schema: { operationId: 'cancelKeyDeletion', tags: ['keys'], summary: 'Cancel a scheduled deletion (the key comes back disabled)', params: KeyNameParams, response: responses(one) } },
+    async (req) => {
+      await keys.get(req.params.name);
+      return metadataOf(await keys.cancelDeletion(req.params.name));
+    },
+  );
+};

@@ -1,0 +1,72 @@
+/**
+ * The stored form of a named key (one barrier record per key, at
+ * keys/<HMAC(index key, name)>; the name exists only inside the record).
+ * Versions carry their secret material base64-encoded inside the encrypted
+ * record; it is never returned by any API unless the key is exportable.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+import { KeyholdError } from '../errors.js';
+import { KEY_TYPE_NAMES } from './key-types.js';
+
+export const KeyStateSchema = Type.Union([Type.Literal('enabled'), Type.Literal('disabled'), Type.Literal('pending-deletion')]);
+export type KeyState = Static<typeof KeyStateSchema>;
+
+const KeyVersionRecord = Type.Object(
+  {
+    version: Type.Integer({ minimum: 1 }),
+    createdAt: Type.String(),
+    /** base64 secret material; absent for public-only (imported) keys and trimmed versions. */
+    secret: Type.Optional(Type.String()),
+    /** base64 public key (SPKI DER, raw for ML-DSA). */
+    publicKey: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+export type KeyVersionRecord = Static<typeof KeyVersionRecord>;
+
+export const KeyRecordSchema = Type.Object(
+  {
+    format: Type.Literal(1),
+    name: Type.String(),
+    type: Type.Union(KEY_TYPE_NAMES.map((t) => Type.Literal(t))),
+    description: Type.String(),
+    tags: Type.Record(Type.String(), Type.String()),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+    state: KeyStateSchema,
+    deletionDate: Type.Optional(Type.String()),
+    exportable: Type.Boolean(),
+    legacy: Type.Boolean(),
+    sealWrap: Type.Boolean(),
+    publicOnly: Type.Boolean(),
+    latestVersion: Type.Integer({ minimum: 1 }),
+    minDecryptionVersion: Type.Integer({ minimum: 1 }),
+    /** 0 means "always the latest". */
+    minEncryptionVersion: Type.Integer({ minimum: 0 }),
+    /** Versions below this were trimmed (their material is gone for good). */
+    minAvailableVersion: Type.Integer({ minimum: 1 }),
+    /** 0 disables automatic rotation. */
+    autoRotatePeriodSeconds: Type.Integer({ minimum: 0 }),
+    lastRotatedAt: Type.String(),
+    versions: Type.Array(KeyVersionRecord),
+  },
+  { additionalProperties: false },
+);
+export type KeyRecord = Static<typeof KeyRecordSchema>;
+
+export function encodeKeyRecord(record: KeyRecord): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(record));
+}
+
+/** @throws KeyholdError KH_STORAGE_INTEGRITY when an authentic record does not parse (a bug or a downgrade). */
+export function decodeKeyRecord(bytes: Uint8Array): KeyRecord {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(new TextDecoder().decode(bytes));
+  } catch (e) {
+    throw new KeyholdError('KH_STORAGE_INTEGRITY', 'a key record is malformed', { cause: e });
+  }
+  if (!Value.Check(KeyRecordSchema, parsed)) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'a key record is malformed');
+  return parsed;
+}

@@ -1,0 +1,52 @@
+/**
+ * The key types Keyhold offers and what each can do. One table: the API
+ * schema's enum, the CLI's help and the operations all read it.
+ */
+import type { AeadAlgorithm } from '../crypto/aead/aead.js';
+import { aesGcm, chacha20Poly1305 } from '../crypto/aead/node-aead.js';
+import { aesGcmSiv, xchacha20Poly1305 } from '../crypto/aead/noble-aead.js';
+import { ed25519 } from '../crypto/signature/ed25519.js';
+import { ecdsaP256, ecdsaP384, ecdsaP521, ecdsaSecp256k1 } from '../crypto/signature/ecdsa.js';
+import { rsaScheme } from '../crypto/signature/rsa.js';
+import { mlDsa44, mlDsa65, mlDsa87 } from '../crypto/signature/ml-dsa.js';
+import type { HashName, SignatureScheme } from '../crypto/signature/signature-scheme.js';
+
+export type KeySpec =
+  | { readonly kind: 'aead'; readonly aead: AeadAlgorithm; readonly keyBytes: number }
+  | { readonly kind: 'hmac'; readonly hash: HashName; readonly keyBytes: number }
+  | { readonly kind: 'signature'; readonly scheme: SignatureScheme; readonly defaultHash: HashName; readonly rsa: boolean };
+
+export const KEY_TYPES = {
+  'aes128-gcm': { kind: 'aead', aead: aesGcm, keyBytes: 16 },
+  'aes256-gcm': { kind: 'aead', aead: aesGcm, keyBytes: 32 },
+  'aes256-gcm-siv': { kind: 'aead', aead: aesGcmSiv, keyBytes: 32 },
+  'chacha20-poly1305': { kind: 'aead', aead: chacha20Poly1305, keyBytes: 32 },
+  'xchacha20-poly1305': { kind: 'aead', aead: xchacha20Poly1305, keyBytes: 32 },
+  // HMAC keys as long as the hash block's security level (RFC 2104 §3: at least L bytes).
+  'hmac-sha256': { kind: 'hmac', hash: 'sha256', keyBytes: 32 },
+  'hmac-sha384': { kind: 'hmac', hash: 'sha384', keyBytes: 48 },
+  'hmac-sha512': { kind: 'hmac', hash: 'sha512', keyBytes: 64 },
+  ed25519: { kind: 'signature', scheme: ed25519, defaultHash: 'sha512', rsa: false },
+  'ecdsa-p256': { kind: 'signature', scheme: ecdsaP256, defaultHash: 'sha256', rsa: false },
+  'ecdsa-p384': { kind: 'signature', scheme: ecdsaP384, defaultHash: 'sha384', rsa: false },
+  'ecdsa-p521': { kind: 'signature', scheme: ecdsaP521, defaultHash: 'sha512', rsa: false },
+  'ecdsa-secp256k1': { kind: 'signature', scheme: ecdsaSecp256k1, defaultHash: 'sha256', rsa: false },
+  'rsa-2048': { kind: 'signature', scheme: rsaScheme(2048), defaultHash: 'sha256', rsa: true },
+  'rsa-3072': { kind: 'signature', scheme: rsaScheme(3072), defaultHash: 'sha256', rsa: true },
+  'rsa-4096': { kind: 'signature', scheme: rsaScheme(4096), defaultHash: 'sha256', rsa: true },
+  'ml-dsa-44': { kind: 'signature', scheme: mlDsa44, defaultHash: 'sha256', rsa: false },
+  'ml-dsa-65': { kind: 'signature', scheme: mlDsa65, defaultHash: 'sha256', rsa: false },
+  'ml-dsa-87': { kind: 'signature', scheme: mlDsa87, defaultHash: 'sha256', rsa: false },
+} as const satisfies Record<string, KeySpec>;
+
+export type KeyType = keyof typeof KEY_TYPES;
+export const KEY_TYPE_NAMES = Object.keys(KEY_TYPES) as KeyType[];
+export const DEFAULT_KEY_TYPE: KeyType = 'aes256-gcm';
+
+export function isKeyType(name: string): name is KeyType {
+  return Object.hasOwn(KEY_TYPES, name);
+}
+
+export function specOf(type: KeyType): KeySpec {
+  return KEY_TYPES[type];
+}

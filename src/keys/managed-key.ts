@@ -1,0 +1,96 @@
+/**
+ * A key as held in memory: its record plus per-version handles parsed once
+ * (KeyObjects, raw keys), so a request costs the cryptography and nothing else.
+ */
+import { KeyholdError } from '../errors.js';
+import { fromBase64Strict, wipe } from '../crypto/bytes.js';
+import { specOf, type KeySpec } from './key-types.js';
+import type { KeyRecord, KeyVersionRecord } from './key-record.js';
+
+export interface VersionHandles {
+  readonly version: number;
+  /** Raw symmetric key (AEAD, HMAC). */
+  readonly secret?: Uint8Array;
+  /** Parsed private key (signature types). */
+  readonly privateKey?: unknown;
+  /** Parsed public key (signature types). */
+  readonly publicKey?: unknown;
+  /** The stored public key bytes (SPKI DER or raw). */
+  readonly publicKeyBytes?: Uint8Array;
+}
+
+export type KeyUse = 'encrypt' | 'decrypt' | 'sign' | 'verify' | 'read';
+
+export class ManagedKey {
+  readonly record: KeyRecord;
+  readonly spec: KeySpec;
+  readonly #handles = new Map<number, VersionHandles>();
+
+  constructor(record: KeyRecord) {
+    this.record = record;
+    this.spec = specOf(record.type);
+  }
+
+  get name(): string {
+    return this.record.name;
+  }
+
+  /**
+   * Refuses use of a disabled or deletion-pending key. Verification and
+   * decryption are refused too: a disabled key does nothing (as in KMS).
+   */
+  checkUsable(): void {
+    if (this.record.state === 'disabled') throw new KeyholdError('KH_KEY_DISABLED');
+    if (this.record.state === 'pending-deletion') throw new KeyholdError('KH_KEY_PENDING_DELETION');
+  }
+
+  /** The version new ciphertexts/signatures use. */
+  encryptionVersion(requested?: number): number {
+    const r = this.record;
+    const v = requested ?? r.latestVersion;
+    const min = r.minEncryptionVersion === 0 ? r.latestVersion : r.minEncryptionVersion;
+    if (!Number.isInteger(v) || v < Math.max(min, r.minAvailableVersion) || v > r.latestVersion)
+      throw new KeyholdError('KH_KEY_VERSION_INVALID', `version ${v} cannot be used for new output (allowed ${Math.max(min, r.minAvailableVersion)}..${r.latestVersion})`);
+    return v;
+  }
+
+  /** Checks a version found in a ciphertext or signature against minDecryptionVersion and trimming. */
+  checkDecryptionVersion(v: number): void {
+    const r = this.record;
+    const min = Math.max(r.minDecryptionVersion, r.minAvailableVersion);
+    if (v < min || v > r.latestVersion) throw new KeyholdError('KH_KEY_VERSION_INVALID', `version ${v} is not allowed for decryption or verification (allowed ${min}..${r.latestVersion})`);
+  }
+
+  #versionRecord(v: number): KeyVersionRecord {
+    const rec = this.record.versions.find((x) => x.version === v);
+    if (rec === undefined) throw new KeyholdError('KH_KEY_VERSION_INVALID');
+    return rec;
+  }
+
+  handles(v: number): VersionHandles {
+    const cached = this.#handles.get(v);
+    if (cached !== undefined) return cached;
+    const rec = this.#versionRecord(v);
+    const secret = rec.secret === undefined ? undefined : fromBase64Strict(rec.secret);
+    const publicKeyBytes = rec.publicKey === undefined ? undefined : fromBase64Strict(rec.publicKey);
+    let handles: VersionHandles;
+    if (this.spec.kind === 'signature') {
+      const scheme = this.spec.scheme;
+      handles = {
+        version: v,
+        ...(secret !== undefined ? { privateKey: scheme.loadPrivate(secret) } : {}),
+        ...(publicKeyBytes !== undefined ? { publicKey: scheme.loadPublic(publicKeyBytes), publicKeyBytes } : {}),
+      };
+    } else {
+      handles = { version: v, ...(secret !== undefined ? { secret } : {}) };
+    }
+    this.#handles.set(v, handles);
+    return handles;
+  }
+
+  /** Drops parsed handles and zeroes raw secrets (on eviction or seal). */
+  wipe(): void {
+    for (const h of this.#handles.values()) wipe(h.secret);
+    this.#handles.clear();
+  }
+}
