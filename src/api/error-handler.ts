@@ -7,12 +7,15 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, KeyholdError, type ErrorCode } from '../errors.js';
 
-const FASTIFY_CODES: Record<string, ErrorCode> = {
-  FST_ERR_CTP_BODY_TOO_LARGE: 'KH_PAYLOAD_TOO_LARGE',
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'KH_UNSUPPORTED_MEDIA_TYPE',
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'KH_BAD_REQUEST',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'KH_BAD_REQUEST',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'KH_BAD_REQUEST',
+const FASTIFY_CODES: Record<string, [ErrorCode, string?]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['KH_PAYLOAD_TOO_LARGE'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['KH_UNSUPPORTED_MEDIA_TYPE'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['KH_BAD_REQUEST', 'the request body length does not match content-length'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['KH_BAD_REQUEST', 'the request body is empty but content-type is application/json'],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['KH_BAD_REQUEST', 'the request body is not valid JSON'],
+  FST_ERR_BAD_URL: ['KH_BAD_REQUEST', 'the request path is not a valid URL'],
+  FST_ERR_MAX_PARAM_LENGTH: ['KH_BAD_REQUEST', 'a path parameter is too long'],
+  FST_ERR_ASYNC_CONSTRAINT: ['KH_BAD_REQUEST'],
 };
 
 export function toKeyholdError(error: unknown): KeyholdError {
@@ -22,7 +25,7 @@ export function toKeyholdError(error: unknown): KeyholdError {
     return new KeyholdError('KH_BAD_REQUEST', `invalid request: ${e.validationContext ?? 'input'}${e.validation[0]?.instancePath ?? ''} ${e.validation[0]?.message ?? ''}`.trim());
   }
   const mapped = e.code !== undefined ? FASTIFY_CODES[e.code] : undefined;
-  if (mapped !== undefined) return new KeyholdError(mapped, mapped === 'KH_BAD_REQUEST' ? 'the request body is not valid JSON' : undefined);
+  if (mapped !== undefined) return new KeyholdError(mapped[0], mapped[1]);
   if (e instanceof SyntaxError || e.type === 'entity.parse.failed') return new KeyholdError('KH_BAD_REQUEST', 'the request body is not valid JSON');
   if (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new KeyholdError(e.statusCode === 413 ? 'KH_PAYLOAD_TOO_LARGE' : e.statusCode === 415 ? 'KH_UNSUPPORTED_MEDIA_TYPE' : 'KH_BAD_REQUEST');
@@ -39,6 +42,16 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: K
     .type('application/json; charset=utf-8')
     .serializer(JSON.stringify)
     .send({ error: { code: error.code, message: error.message, requestId: request.id } });
+}
+
+/**
+ * For Fastify's `frameworkErrors` option: router-level failures (malformed
+ * percent-escapes, over-long parameters) happen before any hook, so they get
+ * the request id and cache header here.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', request.id);
+  void sendError(request, reply, toKeyholdError(error));
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {

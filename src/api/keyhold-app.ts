@@ -20,7 +20,7 @@ import { RootTokens } from '../auth/root-token.js';
 import { KeyManager } from '../keys/key-manager.js';
 import { VERSION } from '../version.js';
 import { ErrorBody } from './schemas.js';
-import { installErrorHandlers } from './error-handler.js';
+import { frameworkErrorHandler, installErrorHandlers } from './error-handler.js';
 import { installGates } from './hooks.js';
 import { enforceRouteContract, type RouteSummary } from './route-contract.js';
 import { Metrics } from './health/metrics.js';
@@ -115,6 +115,9 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler,
+    // Key names are up to 128 characters; longer parameters are refused by the router.
+    routerOptions: { maxParamLength: 256 },
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     ...tlsOptions(config),

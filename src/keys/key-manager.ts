@@ -13,6 +13,7 @@ import { checkKeyName } from './key-name.js';
 import { DEFAULT_KEY_TYPE, isKeyType, specOf, type KeyType } from './key-types.js';
 import type { KeyRecord, KeyVersionRecord } from './key-record.js';
 import { KeyStore } from './key-store.js';
+import { importVersion, type ImportMaterial } from './key-import.js';
 import type { ManagedKey } from './managed-key.js';
 
 export const MIN_DELETION_DAYS = 7;
@@ -97,7 +98,21 @@ export class KeyManager {
     return key;
   }
 
-  async create(input: CreateKeyInput): Promise<ManagedKey> {
+  /** Creates a key with freshly generated material. */
+  create(input: CreateKeyInput): Promise<ManagedKey> {
+    return this.#createWith(input, (type, now) => ({ record: generateVersion(type, 1, now), publicOnly: false }));
+  }
+
+  /**
+   * Creates a key from existing material (the unwrapped half of BYOK, and
+   * test vectors). A public key alone makes a verify-only key.
+   * @throws KeyholdError KH_INPUT_INVALID for material that is not a key of the type
+   */
+  importKey(input: CreateKeyInput & ImportMaterial): Promise<ManagedKey> {
+    return this.#createWith(input, (type, now) => importVersion(type, input, 1, now, input.legacy ?? false));
+  }
+
+  async #createWith(input: CreateKeyInput, first: (type: KeyType, now: string) => { record: KeyVersionRecord; publicOnly: boolean }): Promise<ManagedKey> {
     const name = checkKeyName(input.name);
     const type = input.type ?? DEFAULT_KEY_TYPE;
     if (!isKeyType(type)) throw new KeyholdError('KH_KEY_TYPE_INVALID', `unknown key type ${type}`);
@@ -105,6 +120,7 @@ export class KeyManager {
     return this.#withLock(name, async () => {
       if ((await this.store.get(name)) !== undefined) throw new KeyholdError('KH_KEY_EXISTS', `a key named ${name} already exists`);
       const now = this.#now().toISOString();
+      const v1 = first(type, now);
       const record: KeyRecord = {
         format: 1,
         name,
@@ -117,14 +133,14 @@ export class KeyManager {
         exportable: input.exportable ?? false,
         legacy: input.legacy ?? false,
         sealWrap: input.sealWrap ?? false,
-        publicOnly: false,
+        publicOnly: v1.publicOnly,
         latestVersion: 1,
         minDecryptionVersion: 1,
         minEncryptionVersion: 0,
         minAvailableVersion: 1,
         autoRotatePeriodSeconds: input.autoRotatePeriodSeconds ?? 0,
         lastRotatedAt: now,
-        versions: [generateVersion(type, 1, now)],
+        versions: [v1.record],
       };
       return this.store.put(record);
     });

@@ -5,6 +5,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { SealManager } from '../../seal/seal-manager.js';
+import { frameworkErrorHandler, installErrorHandlers } from '../error-handler.js';
 import type { Metrics } from './metrics.js';
 
 export function healthStatusCode(status: { initialized: boolean; sealed: boolean }): 200 | 501 | 503 {
@@ -13,7 +14,8 @@ export function healthStatusCode(status: { initialized: boolean; sealed: boolean
 }
 
 export function buildHealthApp(deps: { seal: SealManager; metrics: Metrics }): FastifyInstance {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false, frameworkErrors: frameworkErrorHandler });
+  installErrorHandlers(app);
   app.get('/health', async (_request, reply) => {
     const s = await deps.seal.status();
     return reply.code(healthStatusCode(s)).send({ initialized: s.initialized, sealed: s.sealed, version: s.version });
@@ -22,6 +24,5 @@ export function buildHealthApp(deps: { seal: SealManager; metrics: Metrics }): F
     reply.header('content-type', deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });
-  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: { code: 'KH_NOT_FOUND', message: 'No such route or object.', requestId: '' } }));
   return app;
 }

@@ -11,7 +11,8 @@ import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { secp256k1 } from '@noble/curves/secp256k1.js';
 import { entropy } from '../random.js';
 import { toBase64Url } from '../bytes.js';
-import { loadSpki, spkiOf } from './ed25519.js';
+import { KeyholdError } from '../../errors.js';
+import { loadPkcs8OfType, loadSpki, loadSpkiOfType, spkiOf } from './ed25519.js';
 import { DIGEST_BYTES, type SignatureScheme } from './signature-scheme.js';
 
 type NobleCurve = typeof p256;
@@ -41,6 +42,20 @@ function ecdsa(name: string, curve: NobleCurve, jwkCurve: string): SignatureSche
     generate() {
       const secret = curve.utils.randomSecretKey(entropy(curve.lengths.seed!));
       return { secret, publicKey: spkiOf(loadPrivate(secret).key) };
+    },
+    importSecret(bytes) {
+      let scalar = bytes.slice();
+      if (bytes.length !== curve.lengths.secretKey) {
+        const jwk = loadPkcs8OfType(bytes, 'ec').export({ format: 'jwk' });
+        if (jwk.crv !== jwkCurve || jwk.d === undefined) throw new KeyholdError('KH_INPUT_INVALID', `the private key is not on ${jwkCurve}`);
+        scalar = new Uint8Array(Buffer.from(jwk.d, 'base64url'));
+      }
+      return { secret: scalar, publicKey: spkiOf(loadPrivate(scalar).key) };
+    },
+    importPublic(bytes) {
+      const jwk = loadSpkiOfType(bytes, 'ec').export({ format: 'jwk' });
+      if (jwk.crv !== jwkCurve) throw new KeyholdError('KH_INPUT_INVALID', `the public key is not on ${jwkCurve}`);
+      return bytes.slice();
     },
     loadPrivate,
     loadPublic(spki) {

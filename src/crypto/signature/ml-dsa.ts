@@ -5,6 +5,7 @@
  */
 import { ml_dsa44, ml_dsa65, ml_dsa87 } from '@noble/post-quantum/ml-dsa.js';
 import { entropy } from '../random.js';
+import { KeyholdError } from '../../errors.js';
 import type { SignatureScheme } from './signature-scheme.js';
 
 type Dsa = typeof ml_dsa44;
@@ -16,6 +17,14 @@ function mlDsa(name: string, dsa: Dsa): SignatureScheme<Uint8Array, Uint8Array> 
     generate() {
       const secret = entropy(32);
       return { secret, publicKey: dsa.keygen(secret).publicKey };
+    },
+    importSecret(seed) {
+      if (seed.length !== 32) throw new KeyholdError('KH_INPUT_INVALID', `${name} keys are imported as their 32-byte seed`);
+      return { secret: seed.slice(), publicKey: dsa.keygen(seed).publicKey };
+    },
+    importPublic(bytes) {
+      if (bytes.length !== dsa.lengths.publicKey) throw new KeyholdError('KH_INPUT_INVALID', `${name} public keys are ${dsa.lengths.publicKey} bytes`);
+      return bytes.slice();
     },
     loadPrivate: (seed) => dsa.keygen(seed).secretKey,
     loadPublic: (publicKey) => publicKey,

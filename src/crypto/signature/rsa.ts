@@ -9,6 +9,8 @@
  */
 import { constants, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, privateDecrypt, privateEncrypt, publicDecrypt, publicEncrypt, sign, verify, type KeyObject } from 'node:crypto';
 import { constantTimeEqual, concatBytes } from '../bytes.js';
+import { KeyholdError } from '../../errors.js';
+import { loadPkcs8OfType, loadSpkiOfType } from './ed25519.js';
 import { DIGEST_BYTES, type HashName, type SignatureScheme } from './signature-scheme.js';
 
 // RFC 8017 §9.2 note 1: DigestInfo DER prefixes, for PKCS#1 v1.5 over a caller-supplied digest.
@@ -34,6 +36,16 @@ export function rsaScheme(bits: 2048 | 3072 | 4096): SignatureScheme<KeyObject, 
         secret: new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' })),
         publicKey: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })),
       };
+    },
+    importSecret(bytes) {
+      const key = loadPkcs8OfType(bytes, 'rsa');
+      if (key.asymmetricKeyDetails?.modulusLength !== bits) throw new KeyholdError('KH_INPUT_INVALID', `the private key is not RSA-${bits}`);
+      return { secret: new Uint8Array(key.export({ format: 'der', type: 'pkcs8' })), publicKey: new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' })) };
+    },
+    importPublic(bytes) {
+      const key = loadSpkiOfType(bytes, 'rsa');
+      if (key.asymmetricKeyDetails?.modulusLength !== bits) throw new KeyholdError('KH_INPUT_INVALID', `the public key is not RSA-${bits}`);
+      return bytes.slice();
     },
     loadPrivate: (secret) => createPrivateKey({ key: Buffer.from(secret), format: 'der', type: 'pkcs8' }),
     loadPublic: (spki) => createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }),

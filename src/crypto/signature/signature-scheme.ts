@@ -28,6 +28,10 @@ export interface SignatureScheme<Priv = unknown, Pub = unknown> {
   /** Options this scheme honours; the keys layer refuses the others. */
   readonly supports: { hash: boolean; prehashed: boolean; rsaPadding: boolean; ecdsaFormat: boolean };
   generate(): GeneratedKeyPair;
+  /** Validates imported private material (raw or PKCS#8, per algorithm) and returns it in stored form with its public key. @throws on anything else */
+  importSecret(bytes: Uint8Array): GeneratedKeyPair;
+  /** Validates an imported public key (SPKI DER, raw for ML-DSA) and returns its stored form. @throws on anything else */
+  importPublic(bytes: Uint8Array): Uint8Array;
   loadPrivate(secret: Uint8Array): Priv;
   loadPublic(publicKey: Uint8Array): Pub;
   sign(priv: Priv, message: Uint8Array, options: SignOptions): Uint8Array;

@@ -1,0 +1,43 @@
+/**
+ * Normalises imported key material into a stored key version, refusing
+ * anything malformed (KH_INPUT_INVALID). Accepted inputs:
+ * - AEAD: the raw key, exactly the type's length.
+ * - HMAC: a raw key of 16..1024 bytes (shorter only with legacy: true, for migration).
+ * - Signature types: private material in the scheme's import forms (raw or
+ *   PKCS#8, see crypto/signature/*), or a public key only (SPKI DER; raw for ML-DSA),
+ *   which makes a verify-only key.
+ */
+import { KeyholdError } from '../errors.js';
+import { toBase64 } from '../crypto/bytes.js';
+import { specOf, type KeyType } from './key-types.js';
+import type { KeyVersionRecord } from './key-record.js';
+
+export interface ImportMaterial {
+  secret?: Uint8Array | undefined;
+  publicKey?: Uint8Array | undefined;
+}
+
+const bad = (why: string) => new KeyholdError('KH_INPUT_INVALID', `imported key material: ${why}`);
+
+export function importVersion(type: KeyType, material: ImportMaterial, version: number, now: string, legacy: boolean): { record: KeyVersionRecord; publicOnly: boolean } {
+  const spec = specOf(type);
+  const { secret, publicKey } = material;
+  if ((secret === undefined) === (publicKey === undefined)) throw bad('give exactly one of a secret or a public key');
+  if (spec.kind === 'aead') {
+    if (secret === undefined || secret.length !== spec.keyBytes) throw bad(`${type} needs a ${spec.keyBytes}-byte secret key`);
+    return { record: { version, createdAt: now, secret: toBase64(secret) }, publicOnly: false };
+  }
+  if (spec.kind === 'hmac') {
+    if (secret === undefined || secret.length === 0 || secret.length > 1024) throw bad('HMAC keys are 1 to 1024 bytes');
+    if (secret.length < 16 && !legacy) throw new KeyholdError('KH_KEY_LEGACY_REQUIRED', 'HMAC keys shorter than 16 bytes need legacy: true');
+    return { record: { version, createdAt: now, secret: toBase64(secret) }, publicOnly: false };
+  }
+  try {
+    if (publicKey !== undefined) return { record: { version, createdAt: now, publicKey: toBase64(spec.scheme.importPublic(publicKey)) }, publicOnly: true };
+    const pair = spec.scheme.importSecret(secret!);
+    return { record: { version, createdAt: now, secret: toBase64(pair.secret), publicKey: toBase64(pair.publicKey) }, publicOnly: false };
+  } catch (e) {
+    if (e instanceof KeyholdError) throw e;
+    throw bad(`it is not a ${type} key`);
+  }
+}
