@@ -3,6 +3,8 @@
  * anything malformed (KH_INPUT_INVALID). Accepted inputs:
  * - AEAD: the raw key, exactly the type's length.
  * - HMAC: a raw key of 16..1024 bytes (shorter only with legacy: true, for migration).
+ * - X25519: 32 raw bytes or PKCS#8; public key as SPKI DER or 32 raw bytes.
+ * - ML-KEM: the 64-byte seed (d || z); public key raw.
  * - Signature types: private material in the scheme's import forms (raw or
  *   PKCS#8, see crypto/signature/*), or a public key only (SPKI DER; raw for ML-DSA),
  *   which makes a verify-only key.
@@ -11,6 +13,9 @@ import { KeyholdError } from '../errors.js';
 import { toBase64 } from '../crypto/bytes.js';
 import { specOf, type KeyType } from './key-types.js';
 import type { KeyVersionRecord } from './key-record.js';
+import { createPublicKey } from 'node:crypto';
+import { x25519Peer, x25519Private } from '../crypto/agreement/x25519.js';
+import { loadPkcs8OfType } from '../crypto/signature/ed25519.js';
 
 export interface ImportMaterial {
   secret?: Uint8Array | undefined;
@@ -31,6 +36,31 @@ export function importVersion(type: KeyType, material: ImportMaterial, version: 
     if (secret === undefined || secret.length === 0 || secret.length > 1024) throw bad('HMAC keys are 1 to 1024 bytes');
     if (secret.length < 16 && !legacy) throw new KeyholdError('KH_KEY_LEGACY_REQUIRED', 'HMAC keys shorter than 16 bytes need legacy: true');
     return { record: { version, createdAt: now, secret: toBase64(secret) }, publicOnly: false };
+  }
+  if (spec.kind === 'agreement') {
+    if (publicKey !== undefined) {
+      const spki = new Uint8Array(x25519Peer(publicKey).export({ format: 'der', type: 'spki' }));
+      return { record: { version, createdAt: now, publicKey: toBase64(spki) }, publicOnly: true };
+    }
+    let raw = secret!;
+    if (raw.length !== 32) {
+      try {
+        raw = new Uint8Array(loadPkcs8OfType(raw, 'x25519').export({ format: 'der', type: 'pkcs8' })).slice(-32);
+      } catch (e) {
+        if (e instanceof KeyholdError) throw e;
+        throw bad('X25519 private keys are 32 raw bytes or PKCS#8');
+      }
+    }
+    const spki = new Uint8Array(createPublicKey(x25519Private(raw)).export({ format: 'der', type: 'spki' }));
+    return { record: { version, createdAt: now, secret: toBase64(raw), publicKey: toBase64(spki) }, publicOnly: false };
+  }
+  if (spec.kind === 'kem') {
+    if (publicKey !== undefined) {
+      if (publicKey.length !== spec.kem.publicKeyBytes) throw bad(`${type} public keys are ${spec.kem.publicKeyBytes} bytes`);
+      return { record: { version, createdAt: now, publicKey: toBase64(publicKey) }, publicOnly: true };
+    }
+    if (secret!.length !== 64) throw bad(`${type} keys are imported as their 64-byte seed (d || z)`);
+    return { record: { version, createdAt: now, secret: toBase64(secret!), publicKey: toBase64(spec.kem.expand(secret!).publicKey) }, publicOnly: false };
   }
   try {
     if (publicKey !== undefined) return { record: { version, createdAt: now, publicKey: toBase64(spec.scheme.importPublic(publicKey)) }, publicOnly: true };

@@ -8,6 +8,7 @@
 import { KeyholdError } from '../errors.js';
 import { entropy } from '../crypto/random.js';
 import { toBase64 } from '../crypto/bytes.js';
+import { x25519Generate } from '../crypto/agreement/x25519.js';
 import type { Barrier } from '../barrier/barrier.js';
 import { checkKeyName } from './key-name.js';
 import { DEFAULT_KEY_TYPE, isKeyType, specOf, type KeyType } from './key-types.js';
@@ -42,11 +43,9 @@ export interface UpdateKeyInput {
 /** Generates the material of one new version from the entropy source (RSA: see crypto/signature/rsa.ts). */
 export function generateVersion(type: KeyType, version: number, now: string): KeyVersionRecord {
   const spec = specOf(type);
-  if (spec.kind === 'signature') {
-    const { secret, publicKey } = spec.scheme.generate();
-    return { version, createdAt: now, secret: toBase64(secret), publicKey: toBase64(publicKey) };
-  }
-  return { version, createdAt: now, secret: toBase64(entropy(spec.keyBytes)) };
+  const pair = spec.kind === 'signature' ? spec.scheme.generate() : spec.kind === 'agreement' ? x25519Generate() : spec.kind === 'kem' ? spec.kem.generate() : undefined;
+  if (pair !== undefined) return { version, createdAt: now, secret: toBase64(pair.secret), publicKey: toBase64(pair.publicKey) };
+  return { version, createdAt: now, secret: toBase64(entropy((spec as { keyBytes: number }).keyBytes)) };
 }
 
 /** Automatic rotation periods: at least an hour, at most ten years. */

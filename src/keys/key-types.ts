@@ -10,11 +10,14 @@ import { ecdsaP256, ecdsaP384, ecdsaP521, ecdsaSecp256k1 } from '../crypto/signa
 import { rsaScheme } from '../crypto/signature/rsa.js';
 import { mlDsa44, mlDsa65, mlDsa87 } from '../crypto/signature/ml-dsa.js';
 import type { HashName, SignatureScheme } from '../crypto/signature/signature-scheme.js';
+import { mlKem768, mlKem1024, type KemAlgorithm } from '../crypto/kem/ml-kem.js';
 
 export type KeySpec =
   | { readonly kind: 'aead'; readonly aead: AeadAlgorithm; readonly keyBytes: number }
   | { readonly kind: 'hmac'; readonly hash: HashName; readonly keyBytes: number }
-  | { readonly kind: 'signature'; readonly scheme: SignatureScheme; readonly defaultHash: HashName; readonly rsa: boolean };
+  | { readonly kind: 'signature'; readonly scheme: SignatureScheme; readonly defaultHash: HashName; readonly rsa: boolean }
+  | { readonly kind: 'agreement' }
+  | { readonly kind: 'kem'; readonly kem: KemAlgorithm };
 
 export const KEY_TYPES = {
   'aes128-gcm': { kind: 'aead', aead: aesGcm, keyBytes: 16 },
@@ -37,6 +40,9 @@ export const KEY_TYPES = {
   'ml-dsa-44': { kind: 'signature', scheme: mlDsa44, defaultHash: 'sha256', rsa: false },
   'ml-dsa-65': { kind: 'signature', scheme: mlDsa65, defaultHash: 'sha256', rsa: false },
   'ml-dsa-87': { kind: 'signature', scheme: mlDsa87, defaultHash: 'sha256', rsa: false },
+  x25519: { kind: 'agreement' },
+  'ml-kem-768': { kind: 'kem', kem: mlKem768 },
+  'ml-kem-1024': { kind: 'kem', kem: mlKem1024 },
 } as const satisfies Record<string, KeySpec>;
 
 export type KeyType = keyof typeof KEY_TYPES;

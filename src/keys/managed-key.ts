@@ -5,15 +5,16 @@
 import { KeyholdError } from '../errors.js';
 import { fromBase64Strict, wipe } from '../crypto/bytes.js';
 import { specOf, type KeySpec } from './key-types.js';
+import { x25519Peer, x25519Private } from '../crypto/agreement/x25519.js';
 import type { KeyRecord, KeyVersionRecord } from './key-record.js';
 
 export interface VersionHandles {
   readonly version: number;
   /** Raw symmetric key (AEAD, HMAC). */
   readonly secret?: Uint8Array;
-  /** Parsed private key (signature types). */
+  /** Parsed private key (signature, agreement and KEM types). */
   readonly privateKey?: unknown;
-  /** Parsed public key (signature types). */
+  /** Parsed public key (signature, agreement and KEM types). */
   readonly publicKey?: unknown;
   /** The stored public key bytes (SPKI DER or raw). */
   readonly publicKeyBytes?: Uint8Array;
@@ -80,6 +81,18 @@ export class ManagedKey {
         version: v,
         ...(secret !== undefined ? { privateKey: scheme.loadPrivate(secret) } : {}),
         ...(publicKeyBytes !== undefined ? { publicKey: scheme.loadPublic(publicKeyBytes), publicKeyBytes } : {}),
+      };
+    } else if (this.spec.kind === 'agreement') {
+      handles = {
+        version: v,
+        ...(secret !== undefined ? { privateKey: x25519Private(secret) } : {}),
+        ...(publicKeyBytes !== undefined ? { publicKey: x25519Peer(publicKeyBytes), publicKeyBytes } : {}),
+      };
+    } else if (this.spec.kind === 'kem') {
+      handles = {
+        version: v,
+        ...(secret !== undefined ? { privateKey: this.spec.kem.expand(secret).secretKey } : {}),
+        ...(publicKeyBytes !== undefined ? { publicKey: publicKeyBytes, publicKeyBytes } : {}),
       };
     } else {
       handles = { version: v, ...(secret !== undefined ? { secret } : {}) };

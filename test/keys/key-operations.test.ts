@@ -187,3 +187,31 @@ test('key metadata and listings never contain key material', async (t) => {
     for (const s of secrets) assert.ok(!body.includes(s) && !body.includes(Buffer.from(s, 'base64').toString('hex')), 'secret material in a response');
   }
 });
+
+test('X25519 keys derive the same secret as node:crypto on the peer side; ML-KEM encapsulations decapsulate', async (t) => {
+  const v = await unsealedVault(t);
+  const call = caller(v);
+  const { generateKeyPairSync, diffieHellman, hkdfSync } = await import('node:crypto');
+  await call('POST', '/v1/keys', { name: 'kx', type: 'x25519' });
+  const peer = generateKeyPairSync('x25519');
+  const ours = createPublicKey((await call('GET', '/v1/keys/kx/public-key')).json().publicKey);
+  const expected = diffieHellman({ privateKey: peer.privateKey, publicKey: ours });
+  const peerDer = peer.publicKey.export({ format: 'der', type: 'spki' }).toString('base64');
+  const shared = (await call('POST', '/v1/keys/kx/derive', { peerPublicKey: peerDer })).json();
+  assert.equal(shared.secret, expected.toString('base64'));
+  const peerPem = peer.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+  const aes = (await call('POST', '/v1/keys/kx/derive', { peerPublicKey: peerPem, output: 'aes256-key', info: b64('ctx') })).json();
+  assert.equal(aes.secret, Buffer.from(hkdfSync('sha256', expected, Buffer.alloc(0), Buffer.from('ctx'), 32)).toString('base64'));
+  const lowOrder = await call('POST', '/v1/keys/kx/derive', { peerPublicKey: Buffer.alloc(32).toString('base64') });
+  assert.equal(lowOrder.json().error.code, 'KH_INPUT_INVALID');
+
+  for (const type of ['ml-kem-768', 'ml-kem-1024']) {
+    await call('POST', '/v1/keys', { name: type, type });
+    const enc = (await call('POST', `/v1/keys/${type}/encapsulate`, {})).json();
+    const dec = (await call('POST', `/v1/keys/${type}/decapsulate`, { ciphertext: enc.ciphertext })).json();
+    assert.equal(dec.sharedSecret, enc.sharedSecret, type);
+    assert.equal(Buffer.from(dec.sharedSecret, 'base64').length, 32);
+    const raw = (await call('GET', `/v1/keys/${type}/public-key?format=raw`)).json();
+    assert.ok(raw.publicKey.length > 1000);
+  }
+});

@@ -7,6 +7,8 @@ import { dataKey, DATA_KEY_BITS } from '../../keys/operations/datakey.js';
 import { signMessage, verifyMessage } from '../../keys/operations/sign.js';
 import { computeHmac, verifyHmac } from '../../keys/operations/hmac.js';
 import { publicKey } from '../../keys/operations/public-key.js';
+import { deriveSharedSecret } from '../../keys/operations/agreement.js';
+import { decapsulate, encapsulate } from '../../keys/operations/kem.js';
 import { toBase64 } from '../../crypto/bytes.js';
 import { responses } from '../schemas.js';
 import { KeyNameParams } from './key-schemas.js';
@@ -136,6 +138,55 @@ export const keyOperationsRoutes: FastifyPluginAsync<{ keys: KeyManager; limits:
     result: Type.Object({ valid: Type.Boolean(), version: Type.Integer() }, { additionalProperties: false }),
     ...common,
     run: (key, item) => verifyHmac(key, checkSize('input', b64('input', item.input), max), item.hmac),
+  });
+
+  registerOperation(app, keys, {
+    op: 'derive',
+    operationId: 'deriveSharedSecret',
+    summary: 'X25519 key agreement with a peer public key: the shared secret, or an AES-256 key via HKDF-SHA-256',
+    item: Type.Object(
+      {
+        peerPublicKey: Type.String({ maxLength: 1024, description: 'Peer X25519 public key: PEM, or base64 of SPKI DER or the raw 32 bytes' }),
+        output: Type.Optional(Type.Union([Type.Literal('shared-secret'), Type.Literal('aes256-key')], { description: 'default shared-secret' })),
+        salt: Type.Optional(Base64('HKDF salt', 1024)),
+        info: Type.Optional(Base64('HKDF info', 1024)),
+        version: Type.Optional(Version),
+      },
+      { additionalProperties: false },
+    ),
+    result: Type.Object({ secret: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => {
+      const peer = item.peerPublicKey.includes('-----BEGIN') ? item.peerPublicKey : b64('peerPublicKey', item.peerPublicKey);
+      const r = deriveSharedSecret(key, { peerPublicKey: peer, output: item.output ?? 'shared-secret', salt: optionalB64('salt', item.salt), info: optionalB64('info', item.info), version: item.version });
+      return { secret: toBase64(r.secret), version: r.version };
+    },
+  });
+
+  registerOperation(app, keys, {
+    op: 'encapsulate',
+    operationId: 'encapsulate',
+    summary: 'ML-KEM: a fresh shared secret and its encapsulation',
+    item: Type.Object({ version: Type.Optional(Version) }, { additionalProperties: false }),
+    result: Type.Object({ ciphertext: Type.String(), sharedSecret: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => {
+      const r = encapsulate(key, item.version);
+      return { ciphertext: r.ciphertext, sharedSecret: toBase64(r.sharedSecret), version: r.version };
+    },
+  });
+
+  registerOperation(app, keys, {
+    op: 'decapsulate',
+    operationId: 'decapsulate',
+    summary: 'ML-KEM: recover the shared secret from an encapsulation',
+    item: Type.Object({ ciphertext: Type.String({ maxLength: 4096 }) }, { additionalProperties: false }),
+    result: Type.Object({ sharedSecret: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    ...common,
+    run: (key, item) => {
+      const r = decapsulate(key, item.ciphertext);
+      return { sharedSecret: toBase64(r.sharedSecret), version: r.version };
+    },
   });
 
   app.get(

@@ -1,4 +1,4 @@
-/** Public key export (PEM SPKI, JWK, or raw base64 for ML-DSA). Never a private part. */
+/** Public key export (PEM SPKI, JWK, or raw base64: SPKI DER, or the raw key for ML-DSA/ML-KEM). Never a private part. */
 import { createPublicKey } from 'node:crypto';
 import { KeyholdError } from '../../errors.js';
 import { toBase64 } from '../../crypto/bytes.js';
@@ -7,14 +7,16 @@ import type { ManagedKey } from '../managed-key.js';
 export type PublicKeyFormat = 'pem' | 'jwk' | 'raw';
 
 export function publicKey(key: ManagedKey, version: number | undefined, format: PublicKeyFormat): { version: number; publicKey: string | Record<string, unknown> } {
-  if (key.spec.kind !== 'signature') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key has no public key`);
+  const kind = key.spec.kind;
+  if (kind !== 'signature' && kind !== 'agreement' && kind !== 'kem') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key has no public key`);
   const v = version ?? key.record.latestVersion;
   key.checkDecryptionVersion(v);
   const bytes = key.handles(v).publicKeyBytes;
   if (bytes === undefined) throw new KeyholdError('KH_KEY_VERSION_INVALID');
-  const pq = key.record.type.startsWith('ml-dsa');
+  // Post-quantum keys have no SPKI encoding in OpenSSL 3.0 yet: raw only.
+  const pq = key.record.type.startsWith('ml-');
   if (format === 'raw' || pq) {
-    if (format !== 'raw') throw new KeyholdError('KH_KEY_OPTION_UNSUPPORTED', 'ML-DSA public keys are exported as raw');
+    if (format !== 'raw') throw new KeyholdError('KH_KEY_OPTION_UNSUPPORTED', 'ML-DSA and ML-KEM public keys are exported as raw');
     return { version: v, publicKey: toBase64(bytes) };
   }
   const obj = createPublicKey({ key: Buffer.from(bytes), format: 'der', type: 'spki' });
