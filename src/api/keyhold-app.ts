@@ -18,6 +18,7 @@ import { Barrier } from '../barrier/barrier.js';
 import { SealManager } from '../seal/seal-manager.js';
 import { RootTokens } from '../auth/root-token.js';
 import { KeyManager } from '../keys/key-manager.js';
+import { WrappingKey } from '../keys/wrapping-key.js';
 import { VERSION } from '../version.js';
 import { ErrorBody } from './schemas.js';
 import { frameworkErrorHandler, installErrorHandlers } from './error-handler.js';
@@ -162,7 +163,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(rekeyRoutes, { seal });
   await api.register(keyringRoutes, { seal, barrier });
   await api.register(toolsRoutes);
-  await api.register(keysRoutes, { keys });
+  await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits });
 
   const health = buildHealthApp({ seal, metrics });

@@ -5,6 +5,7 @@ import { KeyholdError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { CliError } from './http-client.js';
 import { registerOperator, type GlobalFlags } from './commands/operator.js';
+import { registerKey } from './commands/key.js';
 import { registerServer } from './commands/server.js';
 
 const program = new Command('keyhold')
@@ -40,6 +41,7 @@ function globals(): GlobalFlags {
 }
 
 registerOperator(program, globals);
+registerKey(program, globals);
 
 try {
   await program.parseAsync(process.argv);

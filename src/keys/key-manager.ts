@@ -154,6 +154,34 @@ export class KeyManager {
     });
   }
 
+  /** Adds a version from imported material (as Vault's import_version); it becomes the current version. */
+  importNewVersion(name: string, material: ImportMaterial): Promise<ManagedKey> {
+    return this.#mutate(name, (r, now) => {
+      const version = r.latestVersion + 1;
+      const imported = importVersion(r.type, material, version, now, r.legacy);
+      if (imported.publicOnly !== r.publicOnly)
+        throw new KeyholdError('KH_KEY_CONFIG_INVALID', r.publicOnly ? 'this key holds public keys only; import a public key' : 'this key holds private material; import private material');
+      return { ...r, latestVersion: version, lastRotatedAt: now, versions: [...r.versions, imported.record] };
+    });
+  }
+
+  /**
+   * Key material of an exportable key, all available versions.
+   * @throws KeyholdError KH_KEY_NOT_EXPORTABLE for every key created without exportable: true
+   */
+  async exportKey(name: string): Promise<{ name: string; type: KeyType; versions: { version: number; secret?: string; publicKey?: string }[] }> {
+    const key = await this.get(name);
+    if (!key.record.exportable) throw new KeyholdError('KH_KEY_NOT_EXPORTABLE');
+    key.checkUsable();
+    return {
+      name: key.name,
+      type: key.record.type,
+      versions: key.record.versions
+        .filter((v) => v.version >= key.record.minAvailableVersion)
+        .map((v) => ({ version: v.version, ...(v.secret !== undefined ? { secret: v.secret } : {}), ...(v.publicKey !== undefined ? { publicKey: v.publicKey } : {}) })),
+    };
+  }
+
   rotate(name: string): Promise<ManagedKey> {
     return this.#mutate(name, (r, now) => {
       if (r.publicOnly) throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', 'a public-only key cannot be rotated; import a new version instead');

@@ -6,6 +6,9 @@ import { MAX_DELETION_DAYS, MIN_DELETION_DAYS } from '../../keys/key-manager.js'
 import type { ManagedKey } from '../../keys/managed-key.js';
 import { KEY_NAME_PATTERN } from '../../keys/key-name.js';
 import { responses } from '../schemas.js';
+import type { WrappingKey } from '../../keys/wrapping-key.js';
+import { KeyholdError } from '../../errors.js';
+import { b64 } from './inputs.js';
 import { CreateKeyBody, KeyMetadata, KeyNameParams, UpdateKeyBody } from './key-schemas.js';
 
 /** Metadata only: the response schema has no field that could carry key material. */
@@ -34,7 +37,7 @@ export function metadataOf(key: ManagedKey) {
   };
 }
 
-export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager }> = async (app, { keys }) => {
+export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping: WrappingKey }> = async (app, { keys, wrapping }) => {
   app.addSchema(KeyMetadata);
   const Meta = Type.Ref(KeyMetadata);
   const one = { 200: Meta };
@@ -141,6 +144,102 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager }> = async
       await keys.get(req.params.name);
       return metadataOf(await keys.scheduleDeletion(req.params.name, req.query.waitingDays === undefined ? undefined : Number(req.query.waitingDays)));
     },
+  );
+
+  app.get(
+    '/v1/wrapping-key',
+    {
+      config,
+      schema: {
+        operationId: 'getWrappingKey',
+        tags: ['keys'],
+        summary: 'The RSA-4096 public key to wrap key material for import (RSA-OAEP-SHA256 + AES-KWP, as Vault transit)',
+        response: responses({ 200: Type.Object({ publicKey: Type.String(), algorithm: Type.Literal('RSA_OAEP_SHA256_AES_KWP') }, { additionalProperties: false }) }),
+      },
+    },
+    async () => ({ publicKey: await wrapping.publicKeyPem(), algorithm: 'RSA_OAEP_SHA256_AES_KWP' as const }),
+  );
+
+  const ImportMaterial = {
+    ciphertext: Type.Optional(Type.String({ maxLength: 16384, description: 'Wrapped key material (base64): RSA-OAEP-SHA256(ephemeral AES key) || AES-KWP(material)' })),
+    publicKey: Type.Optional(Type.String({ maxLength: 16384, description: 'Public key only (base64 SPKI DER, or raw for ML-DSA/ML-KEM/X25519): creates a verify/encrypt-only key' })),
+  };
+  const material = async (body: { ciphertext?: string; publicKey?: string }) => {
+    if ((body.ciphertext === undefined) === (body.publicKey === undefined)) throw new KeyholdError('KH_INPUT_INVALID', 'give exactly one of ciphertext or publicKey');
+    if (body.publicKey !== undefined) return { publicKey: b64('publicKey', body.publicKey) };
+    return { secret: await wrapping.unwrap(b64('ciphertext', body.ciphertext!)) };
+  };
+
+  app.post(
+    '/v1/keys/:name/import',
+    {
+      config,
+      schema: {
+        operationId: 'importKey',
+        tags: ['keys'],
+        summary: 'Create a key from wrapped key material (BYOK) or from a public key only',
+        params: KeyNameParams,
+        body: Type.Object({ ...Type.Omit(CreateKeyBody, ['name']).properties, ...ImportMaterial }, { additionalProperties: false }),
+        response: responses(one),
+      },
+    },
+    async (req) => {
+      const { ciphertext, publicKey, ...rest } = req.body;
+      const m = await material({ ...(ciphertext !== undefined ? { ciphertext } : {}), ...(publicKey !== undefined ? { publicKey } : {}) });
+      try {
+        return metadataOf(await keys.importKey({ ...rest, name: req.params.name, ...m }));
+      } finally {
+        m.secret?.fill(0);
+      }
+    },
+  );
+
+  app.post(
+    '/v1/keys/:name/import-version',
+    {
+      config,
+      schema: {
+        operationId: 'importKeyVersion',
+        tags: ['keys'],
+        summary: 'Add a version from wrapped key material (or a public key, for public-only keys)',
+        params: KeyNameParams,
+        body: Type.Object(ImportMaterial, { additionalProperties: false }),
+        response: responses(one),
+      },
+    },
+    async (req) => {
+      await keys.get(req.params.name);
+      const m = await material(req.body);
+      try {
+        return metadataOf(await keys.importNewVersion(req.params.name, m));
+      } finally {
+        m.secret?.fill(0);
+      }
+    },
+  );
+
+  app.get(
+    '/v1/keys/:name/export',
+    {
+      config,
+      schema: {
+        operationId: 'exportKey',
+        tags: ['keys'],
+        summary: 'Key material of an exportable key (403 KH_KEY_NOT_EXPORTABLE otherwise)',
+        params: KeyNameParams,
+        response: responses({
+          200: Type.Object(
+            {
+              name: Type.String(),
+              type: Type.String(),
+              versions: Type.Array(Type.Object({ version: Type.Integer(), secret: Type.Optional(Type.String()), publicKey: Type.Optional(Type.String()) }, { additionalProperties: false })),
+            },
+            { additionalProperties: false },
+          ),
+        }),
+      },
+    },
+    async (req) => keys.exportKey(req.params.name),
   );
 
   app.post(
