@@ -215,3 +215,16 @@ test('X25519 keys derive the same secret as node:crypto on the peer side; ML-KEM
     assert.ok(raw.publicKey.length > 1000);
   }
 });
+
+test('SHA-1 signatures need a legacy key; the hash tool digests input', async (t) => {
+  const v = await unsealedVault(t);
+  const call = caller(v);
+  await call('POST', '/v1/keys', { name: 'modern', type: 'ecdsa-p256' });
+  await call('POST', '/v1/keys', { name: 'old', type: 'rsa-2048', legacy: true });
+  assert.equal((await call('POST', '/v1/keys/modern/sign', { input: b64('x'), hash: 'sha1' })).json().error.code, 'KH_KEY_LEGACY_REQUIRED');
+  const sig = (await call('POST', '/v1/keys/old/sign', { input: b64('x'), hash: 'sha1', signatureAlgorithm: 'pkcs1v15' })).json().signature as string;
+  const pem = (await call('GET', '/v1/keys/old/public-key')).json().publicKey as string;
+  assert.equal(createVerify('sha1').update('x').verify(pem, Buffer.from(sig.split(':')[2]!, 'base64')), true);
+  const sum = (await call('POST', '/v1/sys/tools/hash', { input: b64('abc'), algorithm: 'sha3-256' })).json().sum;
+  assert.equal(sum, createHash('sha3-256').update('abc').digest('hex'));
+});

@@ -23,7 +23,7 @@ export interface OperationLimits {
 const MAX_AAD_BYTES = 64 * 1024;
 const Version = Type.Integer({ minimum: 1, description: 'Use this key version instead of the current one' });
 const Ciphertext = (max: number) => Type.String({ maxLength: Math.ceil(max / 3) * 4 + 64, description: 'keyhold:v<version>:<base64>' });
-const Hash = Type.Union([Type.Literal('sha256'), Type.Literal('sha384'), Type.Literal('sha512')], { description: 'Digest (ECDSA, RSA)' });
+const Hash = Type.Union([Type.Literal('sha256'), Type.Literal('sha384'), Type.Literal('sha512'), Type.Literal('sha1')], { description: 'Digest (ECDSA, RSA); sha1 only on legacy keys' });
 const SignOptions = {
   hash: Type.Optional(Hash),
   prehashed: Type.Optional(Type.Boolean({ description: 'input is already a digest (ECDSA, RSA PKCS#1 v1.5)' })),

@@ -15,6 +15,7 @@ import { DIGEST_BYTES, type HashName, type SignatureScheme } from './signature-s
 
 // RFC 8017 §9.2 note 1: DigestInfo DER prefixes, for PKCS#1 v1.5 over a caller-supplied digest.
 const DIGEST_INFO: Record<HashName, Buffer> = {
+  sha1: Buffer.from('3021300906052b0e03021a05000414', 'hex'),
   sha256: Buffer.from('3031300d060960864801650304020105000420', 'hex'),
   sha384: Buffer.from('3041300d060960864801650304020205000430', 'hex'),
   sha512: Buffer.from('3051300d060960864801650304020305000440', 'hex'),

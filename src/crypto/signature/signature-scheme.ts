@@ -3,7 +3,8 @@
  * handles are opaque to callers (KeyObjects or raw bytes, per algorithm), so
  * key parsing happens once per key version, not per request.
  */
-export type HashName = 'sha256' | 'sha384' | 'sha512';
+/** sha1 is accepted only on keys created with legacy: true (verification of old signatures during migration). */
+export type HashName = 'sha1' | 'sha256' | 'sha384' | 'sha512';
 
 export interface SignOptions {
   /** Digest for ECDSA/RSA (ignored by Ed25519 and ML-DSA, which hash internally). */
@@ -39,4 +40,4 @@ export interface SignatureScheme<Priv = unknown, Pub = unknown> {
   verify(pub: Pub, message: Uint8Array, signature: Uint8Array, options: SignOptions): boolean;
 }
 
-export const DIGEST_BYTES: Record<HashName, number> = { sha256: 32, sha384: 48, sha512: 64 };
+export const DIGEST_BYTES: Record<HashName, number> = { sha1: 20, sha256: 32, sha384: 48, sha512: 64 };

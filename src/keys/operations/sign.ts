@@ -21,6 +21,7 @@ function resolveOptions(key: ManagedKey, o: SignRequestOptions): SignOptions {
   const s = spec.scheme.supports;
   const refuse = (what: string) => new KeyholdError('KH_KEY_OPTION_UNSUPPORTED', `${what} is not an option for ${key.record.type} keys`);
   if (o.hash !== undefined && !s.hash) throw refuse('hash');
+  if (o.hash === 'sha1' && !key.record.legacy) throw new KeyholdError('KH_KEY_LEGACY_REQUIRED', 'SHA-1 signatures need a key created with legacy: true');
   if (o.prehashed === true && !s.prehashed) throw refuse('prehashed');
   if (o.signatureAlgorithm !== undefined && !s.rsaPadding) throw refuse('signatureAlgorithm');
   if (o.signatureFormat !== undefined && !s.ecdsaFormat) throw refuse('signatureFormat');
