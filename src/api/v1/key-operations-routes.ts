@@ -1,6 +1,6 @@
 /** /v1/keys/:name/<operation>: the cryptographic operations, each with a batch form. */
 import { Type } from '@sinclair/typebox';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { KeyManager } from '../../keys/key-manager.js';
 import { decrypt, encrypt, rewrap } from '../../keys/operations/encrypt.js';
 import { dataKey, DATA_KEY_BITS } from '../../keys/operations/datakey.js';
@@ -31,7 +31,7 @@ const SignOptions = {
   signatureFormat: Type.Optional(Type.Union([Type.Literal('der'), Type.Literal('p1363')], { description: 'ECDSA encoding, default der' })),
 };
 
-export const keyOperationsRoutes: FastifyPluginAsync<{ keys: KeyManager; limits: OperationLimits }> = async (app, { keys, limits }) => {
+export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; limits: OperationLimits }> = async (app, { keys, limits }) => {
   const max = limits.maxPlaintextBytes;
   // Body limits follow from the per-item limit: base64 inflates by 4/3, plus room for the other fields.
   const bodyLimit = Math.ceil(max / 3) * 4 * 2 + 256 * 1024;
@@ -211,11 +211,9 @@ export const keyOperationsRoutes: FastifyPluginAsync<{ keys: KeyManager; limits:
       },
     },
     async (req) => {
-      const q = req.query as { version?: string; format?: 'pem' | 'jwk' | 'raw' };
-      const key = await keys.get((req.params as { name: string }).name);
-      const format = q.format ?? 'pem';
-      return { ...publicKey(key, q.version === undefined ? undefined : Number(q.version), format), format };
+      const key = await keys.get(req.params.name);
+      const format = req.query.format ?? 'pem';
+      return { ...publicKey(key, req.query.version === undefined ? undefined : Number(req.query.version), format), format };
     },
   );
-  void KeyNameParams;
 };
