@@ -196,7 +196,7 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
       schema: {
         operationId: 'getPublicKey',
         tags: ['keys'],
-        summary: 'Public key of a signature key (PEM SPKI, JWK, or raw base64)',
+        summary: 'Public key of an asymmetric key (PEM SPKI, JWK, or raw base64; default pem, raw for ML-DSA/ML-KEM)',
         params: KeyNameParams,
         querystring: Type.Object(
           {
@@ -212,7 +212,8 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     },
     async (req) => {
       const key = await keys.get(req.params.name);
-      const format = req.query.format ?? 'pem';
+      // Post-quantum keys have only a raw encoding, so that is their default.
+      const format = req.query.format ?? (key.record.type.startsWith('ml-') ? 'raw' : 'pem');
       return { ...publicKey(key, req.query.version === undefined ? undefined : Number(req.query.version), format), format };
     },
   );

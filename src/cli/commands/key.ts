@@ -208,19 +208,15 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .argument('<name>', 'key name')
     .action(async (name: string) => printKey(format(), await api('GET', keyPath(name))));
 
-  const simple: [command: string, description: string][] = [
-    ['rotate', 'add a new key version and make it current (old versions still decrypt and verify)'],
-    ['enable', 'enable a disabled key'],
-    ['disable', 'disable a key: every operation is refused until it is enabled'],
-    ['cancel-deletion', 'cancel a scheduled deletion (the key comes back disabled)'],
-  ];
-  for (const [command, description] of simple) {
+  /** POST /v1/keys/:name/<command>, no body, prints the metadata. */
+  const simple = (command: string, description: string) =>
     key
       .command(command)
       .description(description)
       .argument('<name>', 'key name')
       .action(async (name: string) => printKey(format(), await api('POST', keyPath(name, command))));
-  }
+
+  simple('rotate', 'add a new key version and make it current (old versions still decrypt and verify)');
 
   key
     .command('config')
@@ -250,6 +246,9 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
       printKey(format(), await api('POST', keyPath(name, 'trim'), { minAvailableVersion: o.minAvailableVersion }));
     });
 
+  simple('enable', 'enable a disabled key');
+  simple('disable', 'disable a key: every operation is refused until it is enabled');
+
   key
     .command('delete')
     .description(`schedule deletion after a waiting period; the key is unusable meanwhile (undo with cancel-deletion)`)
@@ -259,6 +258,8 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
       const qs = o.waitingDays === undefined ? '' : `?waitingDays=${o.waitingDays}`;
       printKey(format(), await api('DELETE', `${keyPath(name)}${qs}`));
     });
+
+  simple('cancel-deletion', 'cancel a scheduled deletion (the key comes back disabled)');
 
   key
     .command('public-key')

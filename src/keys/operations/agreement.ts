@@ -19,7 +19,7 @@ export interface DeriveInput {
 
 export function deriveSharedSecret(key: ManagedKey, input: DeriveInput): { secret: Uint8Array; version: number } {
   key.checkUsable();
-  if (key.spec.kind !== 'agreement') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key cannot do key agreement`);
+  if (key.spec.kind !== 'agreement') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys cannot do key agreement`);
   const version = key.encryptionVersion(input.version);
   const { privateKey } = key.handles(version);
   if (privateKey === undefined) throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', 'a public-only key cannot do key agreement');

@@ -49,13 +49,13 @@ export function encrypt(key: ManagedKey, input: EncryptInput): { ciphertext: str
       throw new KeyholdError('KH_INPUT_TOO_LARGE', `RSA-OAEP on this key takes at most ${rsaOaepMaxPlaintext(pub, RSA_OAEP_HASH)} bytes; use a data key`);
     return { ciphertext: encodeVersioned(version, rsaOaepEncrypt(pub, input.plaintext, RSA_OAEP_HASH)), version };
   }
-  throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key cannot encrypt`);
+  throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys cannot encrypt`);
 }
 
 export function decrypt(key: ManagedKey, input: DecryptInput): { plaintext: Uint8Array; version: number } {
   key.checkUsable();
   const spec = key.spec;
-  if (spec.kind !== 'aead' && !(spec.kind === 'signature' && spec.rsa)) throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key cannot decrypt`);
+  if (spec.kind !== 'aead' && !(spec.kind === 'signature' && spec.rsa)) throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys cannot decrypt`);
   const { version, bytes } = decodeVersioned(input.ciphertext, 'KH_CIPHERTEXT_MALFORMED');
   key.checkDecryptionVersion(version);
   const handles = key.handles(version);

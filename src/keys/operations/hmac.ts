@@ -6,7 +6,7 @@ import { decodeVersioned, encodeVersioned } from '../ciphertext.js';
 import type { ManagedKey } from '../managed-key.js';
 
 function hmacSpec(key: ManagedKey) {
-  if (key.spec.kind !== 'hmac') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key cannot compute an HMAC`);
+  if (key.spec.kind !== 'hmac') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys cannot compute an HMAC`);
   return key.spec;
 }
 

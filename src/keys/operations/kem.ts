@@ -8,7 +8,7 @@ import { decodeVersioned, encodeVersioned } from '../ciphertext.js';
 import type { ManagedKey } from '../managed-key.js';
 
 function kemOf(key: ManagedKey) {
-  if (key.spec.kind !== 'kem') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key cannot encapsulate`);
+  if (key.spec.kind !== 'kem') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys cannot encapsulate`);
   return key.spec.kem;
 }
 

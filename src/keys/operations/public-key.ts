@@ -8,7 +8,7 @@ export type PublicKeyFormat = 'pem' | 'jwk' | 'raw';
 
 export function publicKey(key: ManagedKey, version: number | undefined, format: PublicKeyFormat): { version: number; publicKey: string | Record<string, unknown> } {
   const kind = key.spec.kind;
-  if (kind !== 'signature' && kind !== 'agreement' && kind !== 'kem') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key has no public key`);
+  if (kind !== 'signature' && kind !== 'agreement' && kind !== 'kem') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys have no public key`);
   const v = version ?? key.record.latestVersion;
   key.checkDecryptionVersion(v);
   const bytes = key.handles(v).publicKeyBytes;

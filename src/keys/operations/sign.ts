@@ -17,7 +17,7 @@ export interface SignRequestOptions {
 
 function resolveOptions(key: ManagedKey, o: SignRequestOptions): SignOptions {
   const spec = key.spec;
-  if (spec.kind !== 'signature') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `a ${key.record.type} key cannot sign or verify`);
+  if (spec.kind !== 'signature') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys cannot sign or verify`);
   const s = spec.scheme.supports;
   const refuse = (what: string) => new KeyholdError('KH_KEY_OPTION_UNSUPPORTED', `${what} is not an option for ${key.record.type} keys`);
   if (o.hash !== undefined && !s.hash) throw refuse('hash');
