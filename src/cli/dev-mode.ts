@@ -117,9 +117,10 @@ WARNING: dev mode keeps its unseal key in the data dir. Never use it for real ke
 Try it (in another terminal):
 
   export KEYHOLD_ADDR=${apiUrl} KEYHOLD_TOKEN=${token}
-  curl -s -X POST "$KEYHOLD_ADDR/v1/sys/tools/random" -H "Authorization: Bearer $KEYHOLD_TOKEN" \\
-       -H 'content-type: application/json' -d '{"bytes":16}'
-  ${cliInvocation()} operator status
+  ${cliInvocation()} key create payments
+  ${cliInvocation()} key encrypt payments 'hello'      # prints keyhold:v1:...
+  ${cliInvocation()} key decrypt payments keyhold:v1:...
+  curl -s -H "Authorization: Bearer $KEYHOLD_TOKEN" "$KEYHOLD_ADDR/v1/keys"
 
 Stop with Ctrl-C (keys are wiped from memory on exit).
 `;
