@@ -48,6 +48,12 @@ export function generateVersion(type: KeyType, version: number, now: string): Ke
   return { version, createdAt: now, secret: toBase64(entropy((spec as { keyBytes: number }).keyBytes)) };
 }
 
+/** The record with one more, freshly generated, current version. */
+function addVersion(r: KeyRecord, now: string): KeyRecord {
+  const version = r.latestVersion + 1;
+  return { ...r, latestVersion: version, lastRotatedAt: now, versions: [...r.versions, generateVersion(r.type, version, now)] };
+}
+
 /** Automatic rotation periods: at least an hour, at most ten years. */
 function checkRotatePeriod(seconds: number | undefined): void {
   if (seconds !== undefined && seconds !== 0 && (seconds < 3600 || seconds > 315_360_000))
@@ -77,24 +83,32 @@ export class KeyManager {
     }
   }
 
+  /** Deletes a key whose deletion date has passed (reporting it as not found); otherwise returns it. */
+  async #expire(name: string): Promise<ManagedKey> {
+    checkKeyName(name);
+    const key = await this.store.require(name);
+    const r = key.record;
+    if (r.state === 'pending-deletion' && r.deletionDate !== undefined && Date.parse(r.deletionDate) <= this.#now().getTime()) {
+      await this.#withLock(name, () => this.store.delete(name));
+      throw new KeyholdError('KH_KEY_NOT_FOUND', `no key named ${name}`);
+    }
+    return key;
+  }
+
+  #rotationDue(r: KeyRecord): boolean {
+    return r.autoRotatePeriodSeconds > 0 && r.state === 'enabled' && Date.parse(r.lastRotatedAt) + r.autoRotatePeriodSeconds * 1000 <= this.#now().getTime();
+  }
+
   /**
    * The key, with due housekeeping applied: a key past its deletion date is
    * deleted (and reported as not found); a key due for automatic rotation is rotated.
    * @throws KeyholdError KH_KEY_NOT_FOUND
    */
   async get(name: string): Promise<ManagedKey> {
-    checkKeyName(name);
-    const key = await this.store.require(name);
-    const r = key.record;
-    const now = this.#now();
-    if (r.state === 'pending-deletion' && r.deletionDate !== undefined && Date.parse(r.deletionDate) <= now.getTime()) {
-      await this.#withLock(name, () => this.store.delete(name));
-      throw new KeyholdError('KH_KEY_NOT_FOUND', `no key named ${name}`);
-    }
-    if (r.autoRotatePeriodSeconds > 0 && r.state === 'enabled' && Date.parse(r.lastRotatedAt) + r.autoRotatePeriodSeconds * 1000 <= now.getTime()) {
-      return this.rotate(name);
-    }
-    return key;
+    const key = await this.#expire(name);
+    if (!this.#rotationDue(key.record)) return key;
+    // Re-checked under the lock, so concurrent first uses rotate once.
+    return this.#change(name, (r, now) => (this.#rotationDue(r) ? addVersion(r, now) : r));
   }
 
   /** Creates a key with freshly generated material. */
@@ -146,11 +160,19 @@ export class KeyManager {
   }
 
   async #mutate(name: string, change: (r: KeyRecord, now: string) => KeyRecord): Promise<ManagedKey> {
-    checkKeyName(name);
+    await this.#expire(name);
+    return this.#change(name, change);
+  }
+
+  /** Applies `change` to the stored record under the key's lock. */
+  #change(name: string, change: (r: KeyRecord, now: string) => KeyRecord): Promise<ManagedKey> {
     return this.#withLock(name, async () => {
       const key = await this.store.require(name);
       const now = this.#now().toISOString();
-      return this.store.put({ ...change(structuredClone(key.record), now), updatedAt: now });
+      const draft = structuredClone(key.record);
+      const next = change(draft, now);
+      // A change that returns the draft untouched writes nothing.
+      return next === draft ? key : this.store.put({ ...next, updatedAt: now });
     });
   }
 
@@ -185,8 +207,7 @@ export class KeyManager {
   rotate(name: string): Promise<ManagedKey> {
     return this.#mutate(name, (r, now) => {
       if (r.publicOnly) throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', 'a public-only key cannot be rotated; import a new version instead');
-      const version = r.latestVersion + 1;
-      return { ...r, latestVersion: version, lastRotatedAt: now, versions: [...r.versions, generateVersion(r.type, version, now)] };
+      return addVersion(r, now);
     });
   }
 

@@ -82,19 +82,13 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
   app.patch(
     '/v1/keys/:name',
     { config, schema: { operationId: 'updateKey', tags: ['keys'], summary: 'Change description, tags, version limits, rotation period', params: KeyNameParams, body: UpdateKeyBody, response: responses(one) } },
-    async (req) => {
-      await keys.get(req.params.name);
-      return metadataOf(await keys.update(req.params.name, req.body));
-    },
+    async (req) => metadataOf(await keys.update(req.params.name, req.body)),
   );
 
   app.post(
     '/v1/keys/:name/rotate',
     { config, schema: { operationId: 'rotateKey', tags: ['keys'], summary: 'Add a new version and make it current', params: KeyNameParams, response: responses(one) } },
-    async (req) => {
-      await keys.get(req.params.name);
-      return metadataOf(await keys.rotate(req.params.name));
-    },
+    async (req) => metadataOf(await keys.rotate(req.params.name)),
   );
 
   app.post(
@@ -110,20 +104,14 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
         response: responses(one),
       },
     },
-    async (req) => {
-      await keys.get(req.params.name);
-      return metadataOf(await keys.trim(req.params.name, req.body.minAvailableVersion));
-    },
+    async (req) => metadataOf(await keys.trim(req.params.name, req.body.minAvailableVersion)),
   );
 
   for (const [action, enabled] of [['enable', true], ['disable', false]] as const) {
     app.post(
       `/v1/keys/:name/${action}`,
       { config, schema: { operationId: `${action}Key`, tags: ['keys'], summary: `${action === 'enable' ? 'Enable' : 'Disable'} the key`, params: KeyNameParams, response: responses(one) } },
-      async (req) => {
-        await keys.get(req.params.name);
-        return metadataOf(await keys.setEnabled(req.params.name, enabled));
-      },
+      async (req) => metadataOf(await keys.setEnabled(req.params.name, enabled)),
     );
   }
 
@@ -140,10 +128,7 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
         response: responses(one),
       },
     },
-    async (req) => {
-      await keys.get(req.params.name);
-      return metadataOf(await keys.scheduleDeletion(req.params.name, req.query.waitingDays === undefined ? undefined : Number(req.query.waitingDays)));
-    },
+    async (req) => metadataOf(await keys.scheduleDeletion(req.params.name, req.query.waitingDays === undefined ? undefined : Number(req.query.waitingDays))),
   );
 
   app.get(
@@ -208,7 +193,6 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
       },
     },
     async (req) => {
-      await keys.get(req.params.name);
       const m = await material(req.body);
       try {
         return metadataOf(await keys.importNewVersion(req.params.name, m));
@@ -245,9 +229,6 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
   app.post(
     '/v1/keys/:name/cancel-deletion',
     { config, schema: { operationId: 'cancelKeyDeletion', tags: ['keys'], summary: 'Cancel a scheduled deletion (the key comes back disabled)', params: KeyNameParams, response: responses(one) } },
-    async (req) => {
-      await keys.get(req.params.name);
-      return metadataOf(await keys.cancelDeletion(req.params.name));
-    },
+    async (req) => metadataOf(await keys.cancelDeletion(req.params.name)),
   );
 };

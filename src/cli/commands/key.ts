@@ -1,8 +1,10 @@
 /**
  * `keyhold key ...`: the key lifecycle (create, list, show, rotate, config,
- * trim, enable, disable, delete, cancel-deletion, public-key) and the data
+ * trim, enable, disable, delete, cancel-deletion, public-key), the data
  * operations (encrypt, decrypt, rewrap, datakey, sign, verify, hmac,
- * verify-hmac) over the /v1 API.
+ * verify-hmac, derive, encapsulate, decapsulate) over the /v1 API, and
+ * bring-your-own-key and export (wrapping-key, import, import-version,
+ * export; in key-import.ts).
  *
  * Inputs: a positional plaintext/message is UTF-8 text; when it is omitted
  * the raw bytes of stdin are used, so binary data round-trips. Outputs in
@@ -19,6 +21,7 @@ import { call, CliError } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
 import { parseIntInRange } from '../parse.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
+import { pemLabel, readFileArg, registerKeyImport } from './key-import.js';
 
 /** The API's key metadata (GET /v1/keys/:name); never key material. */
 interface KeyMetadata {
@@ -157,7 +160,7 @@ function addSignOptions(cmd: Command): Command {
 }
 
 export function registerKey(program: Command, globals: () => GlobalFlags): void {
-  const key = program.command('key').description('create, manage and use keys: encrypt, decrypt, sign, verify, HMAC');
+  const key = program.command('key').description('create, import, manage and use keys: encrypt, decrypt, sign, verify, HMAC, key agreement, KEM');
   const api = (method: string, path: string, body?: unknown) => call(clientOptions(globals()), method, path, body);
   const format = () => globals().format;
 
@@ -374,4 +377,46 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
       const bytes = await bytesInput(message, 'message');
       printValidity(format(), await api('POST', keyPath(name, 'verify-hmac'), { input: b64(bytes), hmac: hmac.trim() }));
     });
+
+  key
+    .command('derive')
+    .description('X25519 key agreement with a peer public key; prints the shared secret, or an AES-256 key (HKDF-SHA-256), in base64')
+    .argument('<name>', 'key name')
+    .requiredOption('--peer-public-key-file <path>', 'the peer\'s X25519 public key: PEM, SPKI DER or the raw 32 bytes')
+    .addOption(new Option('--output <kind>', 'shared-secret (default) or aes256-key (HKDF-SHA-256 of the shared secret)').choices(['shared-secret', 'aes256-key']))
+    .option('--salt <text>', 'HKDF salt, UTF-8 text (aes256-key only)')
+    .option('--info <text>', 'HKDF info, UTF-8 text (aes256-key only)')
+    .action(async (name: string, o: { peerPublicKeyFile: string; output?: string; salt?: string; info?: string }) => {
+      if (o.output !== 'aes256-key' && (o.salt !== undefined || o.info !== undefined)) throw new CliError('KH_CLI_USAGE', '--salt and --info apply only to --output aes256-key', 2);
+      const peer = readFileArg(o.peerPublicKeyFile, '--peer-public-key-file');
+      const body = {
+        // The API takes a PEM as text, binary forms in base64.
+        peerPublicKey: pemLabel(peer) === undefined ? b64(peer) : peer.toString('utf8').trim(),
+        ...(o.output !== undefined ? { output: o.output } : {}),
+        ...(o.salt !== undefined ? { salt: b64(o.salt) } : {}),
+        ...(o.info !== undefined ? { info: b64(o.info) } : {}),
+      };
+      printValue(format(), await api('POST', keyPath(name, 'derive'), body), 'secret');
+    });
+
+  key
+    .command('encapsulate')
+    .description('ML-KEM: make a fresh shared secret; prints its encapsulation (ciphertext, keyhold:v<n>:...) and the secret (base64)')
+    .argument('<name>', 'key name')
+    .action(async (name: string) => {
+      const result = (await api('POST', keyPath(name, 'encapsulate'), {})) as { ciphertext: string; sharedSecret: string; version: number };
+      print(format(), format() === 'json' ? result : { ciphertext: result.ciphertext, sharedSecret: result.sharedSecret });
+    });
+
+  key
+    .command('decapsulate')
+    .description('ML-KEM: recover the shared secret of an encapsulation; prints it (base64)')
+    .argument('<name>', 'key name')
+    .argument('[ciphertext]', 'keyhold:v<n>:... from encapsulate (default: read from stdin)')
+    .action(async (name: string, ciphertext: string | undefined) => {
+      const text = await tokenInput(ciphertext, 'ciphertext');
+      printValue(format(), await api('POST', keyPath(name, 'decapsulate'), { ciphertext: text }), 'sharedSecret');
+    });
+
+  registerKeyImport(key, api, format, printKey);
 }
