@@ -164,6 +164,18 @@ export class KeyManager {
     return this.#change(name, change);
   }
 
+  /**
+   * Like #mutate, but refused while the key is scheduled for deletion (as KMS:
+   * a key on its way out is not reconfigured), and, with `enabledOnly`, while disabled.
+   */
+  #mutateLive(name: string, change: (r: KeyRecord, now: string) => KeyRecord, enabledOnly = false): Promise<ManagedKey> {
+    return this.#mutate(name, (r, now) => {
+      if (r.state === 'pending-deletion') throw new KeyholdError('KH_KEY_PENDING_DELETION');
+      if (enabledOnly && r.state === 'disabled') throw new KeyholdError('KH_KEY_DISABLED');
+      return change(r, now);
+    });
+  }
+
   /** Applies `change` to the stored record under the key's lock. */
   #change(name: string, change: (r: KeyRecord, now: string) => KeyRecord): Promise<ManagedKey> {
     return this.#withLock(name, async () => {
@@ -178,13 +190,13 @@ export class KeyManager {
 
   /** Adds a version from imported material (as Vault's import_version); it becomes the current version. */
   importNewVersion(name: string, material: ImportMaterial): Promise<ManagedKey> {
-    return this.#mutate(name, (r, now) => {
+    return this.#mutateLive(name, (r, now) => {
       const version = r.latestVersion + 1;
       const imported = importVersion(r.type, material, version, now, r.legacy);
       if (imported.publicOnly !== r.publicOnly)
         throw new KeyholdError('KH_KEY_CONFIG_INVALID', r.publicOnly ? 'this key holds public keys only; import a public key' : 'this key holds private material; import private material');
       return { ...r, latestVersion: version, lastRotatedAt: now, versions: [...r.versions, imported.record] };
-    });
+    }, true);
   }
 
   /**
@@ -205,15 +217,15 @@ export class KeyManager {
   }
 
   rotate(name: string): Promise<ManagedKey> {
-    return this.#mutate(name, (r, now) => {
+    return this.#mutateLive(name, (r, now) => {
       if (r.publicOnly) throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', 'a public-only key cannot be rotated; import a new version instead');
       return addVersion(r, now);
-    });
+    }, true);
   }
 
   update(name: string, input: UpdateKeyInput): Promise<ManagedKey> {
     checkRotatePeriod(input.autoRotatePeriodSeconds);
-    return this.#mutate(name, (r) => {
+    return this.#mutateLive(name, (r) => {
       const next = { ...r };
       if (input.description !== undefined) next.description = input.description;
       if (input.tags !== undefined) next.tags = input.tags;
@@ -240,7 +252,7 @@ export class KeyManager {
    * accepted ciphertext becomes undecryptable by surprise.
    */
   trim(name: string, minAvailableVersion: number): Promise<ManagedKey> {
-    return this.#mutate(name, (r) => {
+    return this.#mutateLive(name, (r) => {
       if (minAvailableVersion < r.minAvailableVersion || minAvailableVersion > r.minDecryptionVersion)
         throw new KeyholdError('KH_KEY_CONFIG_INVALID', `minAvailableVersion must be between ${r.minAvailableVersion} and minDecryptionVersion (${r.minDecryptionVersion})`);
       return { ...r, minAvailableVersion, versions: r.versions.filter((v) => v.version >= minAvailableVersion) };
