@@ -11,14 +11,14 @@ import { toBase64 } from '../crypto/bytes.js';
 import { x25519Generate } from '../crypto/agreement/x25519.js';
 import type { Barrier } from '../barrier/barrier.js';
 import { checkKeyName } from './key-name.js';
-import { DEFAULT_KEY_TYPE, isKeyType, specOf, type KeyType } from './key-types.js';
+import { specOf } from './key-types.js';
+import { DEFAULT_KEY_TYPE, isKeyType, MAX_DELETION_DAYS, MIN_DELETION_DAYS, type KeyType } from './key-type-names.js';
 import type { KeyRecord, KeyVersionRecord } from './key-record.js';
 import { KeyStore } from './key-store.js';
 import { importVersion, type ImportMaterial } from './key-import.js';
 import type { ManagedKey } from './managed-key.js';
 
-export const MIN_DELETION_DAYS = 7;
-export const MAX_DELETION_DAYS = 30;
+export { MIN_DELETION_DAYS, MAX_DELETION_DAYS } from './key-type-names.js';
 const DAY_MS = 86_400_000;
 
 export interface CreateKeyInput {

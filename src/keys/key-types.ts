@@ -11,6 +11,7 @@ import { rsaScheme } from '../crypto/signature/rsa.js';
 import { mlDsa44, mlDsa65, mlDsa87 } from '../crypto/signature/ml-dsa.js';
 import type { HashName, SignatureScheme } from '../crypto/signature/signature-scheme.js';
 import { mlKem768, mlKem1024, type KemAlgorithm } from '../crypto/kem/ml-kem.js';
+import type { KeyType } from './key-type-names.js';
 
 export type KeySpec =
   | { readonly kind: 'aead'; readonly aead: AeadAlgorithm; readonly keyBytes: number }
@@ -43,15 +44,9 @@ export const KEY_TYPES = {
   x25519: { kind: 'agreement' },
   'ml-kem-768': { kind: 'kem', kem: mlKem768 },
   'ml-kem-1024': { kind: 'kem', kem: mlKem1024 },
-} as const satisfies Record<string, KeySpec>;
+} as const satisfies Record<KeyType, KeySpec>;
 
-export type KeyType = keyof typeof KEY_TYPES;
-export const KEY_TYPE_NAMES = Object.keys(KEY_TYPES) as KeyType[];
-export const DEFAULT_KEY_TYPE: KeyType = 'aes256-gcm';
-
-export function isKeyType(name: string): name is KeyType {
-  return Object.hasOwn(KEY_TYPES, name);
-}
+export { KEY_TYPE_NAMES, DEFAULT_KEY_TYPE, isKeyType, type KeyType } from './key-type-names.js';
 
 export function specOf(type: KeyType): KeySpec {
   return KEY_TYPES[type];

@@ -1,7 +1,7 @@
 /** TypeBox schemas of the /v1/keys API. */
 import { Type } from '@sinclair/typebox';
 import { KEY_NAME_PATTERN } from '../../keys/key-name.js';
-import { KEY_TYPE_NAMES } from '../../keys/key-types.js';
+import { KEY_TYPE_NAMES } from '../../keys/key-type-names.js';
 import { KeyStateSchema } from '../../keys/key-record.js';
 
 export const KeyNameParams = Type.Object({ name: Type.String({ pattern: KEY_NAME_PATTERN, description: 'Key name' }) }, { additionalProperties: false });

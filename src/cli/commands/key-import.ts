@@ -15,7 +15,7 @@
 import { constants, createCipheriv, createPrivateKey, createPublicKey, publicEncrypt, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { KEY_TYPE_NAMES } from '../../keys/key-types.js';
+import { KEY_TYPE_NAMES } from '../../keys/key-type-names.js';
 import { CliError } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
 

@@ -15,8 +15,7 @@
  * Exit codes: 0 ok, 1 error or (verify, verify-hmac) invalid, 2 usage error.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { DEFAULT_KEY_TYPE, KEY_TYPE_NAMES } from '../../keys/key-types.js';
-import { MAX_DELETION_DAYS, MIN_DELETION_DAYS } from '../../keys/key-manager.js';
+import { DEFAULT_KEY_TYPE, KEY_TYPE_NAMES, MAX_DELETION_DAYS, MIN_DELETION_DAYS } from '../../keys/key-type-names.js';
 import { call, CliError } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
 import { parseIntInRange } from '../parse.js';

@@ -1,9 +1,6 @@
 /** `keyhold server`: run a node from a config file, or `--dev` for a ready local vault. */
 import type { Command } from 'commander';
-import { loadConfigFile, resolveConfig } from '../../config/load-config.js';
 import type { KeyholdConfig } from '../../config/config-schema.js';
-import { handleSignals, startServer } from '../../api/server.js';
-import { devBanner, startDevServer } from '../dev-mode.js';
 import { parsePort } from '../parse.js';
 
 interface ServerFlags {
@@ -28,6 +25,10 @@ export function registerServer(program: Command): void {
     .option('--health-port <port>', 'override the health/metrics port', parsePort)
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent')
     .action(async (flags: ServerFlags) => {
+      // Loaded here, not at the top: client commands (key, operator) start without the server code.
+      const { handleSignals, startServer } = await import('../../api/server.js');
+      const { loadConfigFile, resolveConfig } = await import('../../config/load-config.js');
+      const { devBanner, startDevServer } = await import('../dev-mode.js');
       if (flags.dev === true) {
         const dev = await startDevServer({ dataDir: flags.dataDir, rootToken: flags.devRootToken, apiPort: flags.apiPort, healthPort: flags.healthPort, logLevel: flags.logLevel });
         // Signals first: a supervisor may send SIGTERM as soon as it sees the banner.
