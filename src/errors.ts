@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   KH_SIGNATURE_MALFORMED: { status: 400, summary: 'The signature is not of the form keyhold:v<version>:<base64>.' },
   KH_BATCH_EMPTY: { status: 400, summary: 'A batch needs at least one item.' },
   KH_BATCH_TOO_LARGE: { status: 400, summary: 'A batch holds at most 1000 items.' },
+  KH_AUDIT_UNAVAILABLE: { status: 503, summary: 'No audit device could record the request, so it was refused (fail closed).' },
   KH_STORAGE_INTEGRITY: { status: 500, summary: 'A stored record failed its integrity check; it was not used.' },
   KH_STORAGE_FULL: { status: 507, summary: 'The storage backend is full; nothing was written.' },
   KH_STORAGE_UNAVAILABLE: { status: 503, summary: 'The storage backend is unavailable.' },

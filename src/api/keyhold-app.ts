@@ -19,6 +19,10 @@ import { SealManager } from '../seal/seal-manager.js';
 import { RootTokens } from '../auth/root-token.js';
 import { KeyManager } from '../keys/key-manager.js';
 import { WrappingKey } from '../keys/wrapping-key.js';
+import { AuditLog } from '../audit/audit-log.js';
+import { FileAuditDevice } from '../audit/file-device.js';
+import { installAudit } from './audit-hooks.js';
+import { auditRoutes } from './sys/audit-routes.js';
 import { VERSION } from '../version.js';
 import { ErrorBody } from './schemas.js';
 import { frameworkErrorHandler, installErrorHandlers } from './error-handler.js';
@@ -44,6 +48,7 @@ export interface KeyholdServices {
   readonly seal: SealManager;
   readonly tokens: RootTokens;
   readonly keys: KeyManager;
+  readonly audit: AuditLog;
   readonly metrics: Metrics;
 }
 
@@ -105,6 +110,14 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const seal = new SealManager({ backend, barrier, version: VERSION });
   const tokens = new RootTokens(barrier);
   const keys = new KeyManager(barrier);
+  let device: FileAuditDevice | undefined;
+  try {
+    device = config.audit.file === undefined ? undefined : await FileAuditDevice.open(config.audit.file);
+  } catch (e) {
+    await backend.close();
+    throw e;
+  }
+  const audit = new AuditLog(barrier, device);
   const metrics = new Metrics(seal);
   let shuttingDown = false;
 
@@ -138,6 +151,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     if (shuttingDown) reply.header('connection', 'close');
   });
   metrics.instrument(api);
+  installAudit(api, { audit, barrier });
 
   await api.register(swagger, {
     openapi: {
@@ -163,6 +177,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(rekeyRoutes, { seal });
   await api.register(keyringRoutes, { seal, barrier });
   await api.register(toolsRoutes);
+  await api.register(auditRoutes, { audit });
   await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits });
 
@@ -175,10 +190,11 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
       await api.close();
       await health.close();
       await seal.seal();
+      await device?.close();
       await backend.close();
     })();
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, keys, metrics }, api, health, routes, close };
+  return { config, services: { backend, barrier, seal, tokens, keys, audit, metrics }, api, health, routes, close };
 }

@@ -70,6 +70,7 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
       health: { host: '127.0.0.1', port: options.healthPort ?? 8081 },
     },
     log: { level: options.logLevel ?? 'warn' },
+    audit: { file: join(dataDir, 'audit.log') },
   });
   const server = await startServer(config);
   try {
@@ -110,7 +111,7 @@ WARNING: dev mode keeps its unseal key in the data dir. Never use it for real ke
 
   API:         ${apiUrl}    (OpenAPI docs: ${apiUrl}/docs)
   Health:      ${healthUrl}/health    metrics: ${healthUrl}/metrics
-  Data dir:    ${dev.dataDir}
+  Data dir:    ${dev.dataDir}    (audit log: ${dev.server.config.audit.file ?? 'off'})
   Unseal key:  ${dev.credentials.unsealKey}
   Root token:  ${token}
 

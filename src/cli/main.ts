@@ -7,6 +7,7 @@ import { CliError } from './http-client.js';
 import { registerOperator, type GlobalFlags } from './commands/operator.js';
 import { registerKey } from './commands/key.js';
 import { registerServer } from './commands/server.js';
+import { registerAudit } from './commands/audit.js';
 
 const program = new Command('keyhold')
   .version(VERSION)
@@ -41,6 +42,7 @@ function globals(): GlobalFlags {
 }
 
 registerOperator(program, globals);
+registerAudit(program, () => globals().format);
 registerKey(program, globals);
 
 try {

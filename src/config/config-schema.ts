@@ -55,6 +55,12 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    audit: Type.Object(
+      {
+        file: Type.Optional(Type.String({ minLength: 1, description: 'Audit log file (JSON lines, hash-chained). Without it, requests are not audited.' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Grace period for in-flight requests at SIGTERM, in milliseconds. */
     shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
   },

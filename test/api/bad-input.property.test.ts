@@ -47,12 +47,13 @@ const ROUTES: readonly Route[] = [
   { method: 'POST', url: '/v1/sys/rotate', auth: 'root', allowSealed: false },
   { method: 'POST', url: '/v1/sys/tools/random', auth: 'root', allowSealed: false },
   { method: 'POST', url: '/v1/sys/tools/hash', auth: 'root', allowSealed: false },
+  { method: 'POST', url: '/v1/sys/audit-hash', auth: 'root', allowSealed: false },
   { method: 'GET', url: '/v1/sys/health', auth: 'none', allowSealed: true },
 ];
 const KNOWN_PATHS = [...new Set(ROUTES.map((r) => r.url))];
 const HEALTH_PATH = '/v1/sys/health';
 /** Root routes without side effects: the fuzzer may present the real token to them, so bodies reach validation. */
-const SAFE_WITH_TOKEN = new Set(['GET /v1/sys/key-status', 'POST /v1/sys/tools/random', 'POST /v1/sys/tools/hash', 'GET /v1/sys/rekey/init']);
+const SAFE_WITH_TOKEN = new Set(['GET /v1/sys/key-status', 'POST /v1/sys/tools/random', 'POST /v1/sys/tools/hash', 'POST /v1/sys/audit-hash', 'GET /v1/sys/rekey/init']);
 
 type State = 'uninitialised' | 'sealed' | 'unsealed';
 const STATES: readonly State[] = ['uninitialised', 'sealed', 'unsealed'];

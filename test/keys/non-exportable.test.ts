@@ -344,6 +344,7 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('POST', '/v1/sys/tools/random', { body: { bytes: 64, format: 'hex' } });
   await s.ok('POST', '/v1/sys/tools/random', { body: {} });
   await s.ok('POST', '/v1/sys/tools/hash', { body: { input: s.plaintext('hash input') } });
+  await s.ok('POST', '/v1/sys/audit-hash', { body: { input: 'a name to search for' } });
   await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
   await s.ok('DELETE', '/v1/sys/rekey/init', { auth: false });
   const rekey = await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });

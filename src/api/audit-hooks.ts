@@ -1,0 +1,87 @@
+/**
+ * Puts every request through the audit log, fail closed:
+ * - preHandler (after auth and validation, before anything executes): the
+ *   request entry must be durable, or the request is refused with 503
+ *   KH_AUDIT_UNAVAILABLE and nothing runs;
+ * - onSend: the response entry must be durable, or the answer becomes that
+ *   same 503 (the caller never receives a result that is not on record).
+ * Requests while sealed are not audited (there is no audit key to hide their
+ * values with); they are limited to status, health, init and unseal.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { KeyholdError } from '../errors.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { Barrier } from '../barrier/barrier.js';
+import { presentedToken } from './hooks.js';
+
+/** Read-only probes that would drown the log (load balancers poll them). */
+const NOT_AUDITED = new Set(['/v1/sys/health', '/v1/sys/seal-status']);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    audited?: boolean;
+  }
+}
+
+export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barrier: Barrier }): void {
+  if (!deps.audit.enabled) return;
+  const { audit, barrier } = deps;
+  const wanted = (request: FastifyRequest) => {
+    const url = request.routeOptions.url;
+    return url !== undefined && !url.startsWith('/docs') && !NOT_AUDITED.has(url) && !barrier.sealed;
+  };
+
+  app.addHook('preHandler', async (request) => {
+    if (!wanted(request)) return;
+    let token: string | undefined;
+    try {
+      token = presentedToken(request);
+    } catch {
+      token = undefined;
+    }
+    try {
+      await audit.record({
+        type: 'request',
+        requestId: request.id,
+        operation: String((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? ''),
+        method: request.method,
+        route: request.routeOptions.url ?? '',
+        remoteAddress: request.ip,
+        token: token === undefined ? null : await audit.hash(token),
+        params: await audit.redact(request.params),
+        query: await audit.redact(request.query),
+        body: await audit.redact(request.body),
+      });
+      request.audited = true;
+    } catch (e) {
+      throw e instanceof KeyholdError && e.code === 'KH_AUDIT_UNAVAILABLE' ? e : new KeyholdError('KH_AUDIT_UNAVAILABLE', undefined, { cause: e });
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.audited !== true) return payload;
+    request.audited = false;
+    let body: unknown = null;
+    if (!barrier.sealed && typeof payload === 'string') {
+      try {
+        body = JSON.parse(payload);
+      } catch {
+        body = payload;
+      }
+    }
+    try {
+      await audit.record({
+        type: 'response',
+        requestId: request.id,
+        status: reply.statusCode,
+        body: barrier.sealed ? null : await audit.redact(body),
+      });
+      return payload;
+    } catch (e) {
+      request.log.error({ err: e }, 'audit response entry failed; answer withheld');
+      const err = new KeyholdError('KH_AUDIT_UNAVAILABLE');
+      reply.code(err.status).header('content-type', 'application/json; charset=utf-8');
+      return JSON.stringify({ error: { code: err.code, message: err.message, requestId: request.id } });
+    }
+  });
+}

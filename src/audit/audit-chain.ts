@@ -1,0 +1,77 @@
+/**
+ * The hash chain of the audit log. Each entry is one JSON line:
+ *   { "seq": n, "time": ISO-8601, "prev": hex(hash of entry n-1), ...fields, "hash": hex }
+ * hash = SHA-256("keyhold-audit-v1" 0x00 || prev || canonical JSON of the entry without "hash"),
+ * canonical = keys sorted at every level. The first entry's prev is 64 zeros.
+ * Any edit, deletion, insertion or reordering breaks a link; truncation is
+ * visible against the count/hash an operator keeps (or a later checkpoint).
+ */
+import { createHash } from 'node:crypto';
+
+export const GENESIS = '0'.repeat(64);
+
+export type AuditValue = string | number | boolean | null | AuditValue[] | { [k: string]: AuditValue };
+export type AuditFields = { [k: string]: AuditValue };
+
+export interface AuditEntry extends AuditFields {
+  seq: number;
+  time: string;
+  prev: string;
+  hash: string;
+}
+
+/** JSON with object keys sorted at every level, so the hash does not depend on key order. */
+export function canonicalJson(value: AuditValue): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k]!)}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+export function entryHash(entry: Omit<AuditEntry, 'hash'> & { hash?: string }): string {
+  const { hash: _ignored, ...rest } = entry;
+  return createHash('sha256').update('keyhold-audit-v1\0').update(String(entry.prev)).update(canonicalJson(rest as AuditFields)).digest('hex');
+}
+
+export function sealEntry(fields: AuditFields, seq: number, prev: string, time: Date): AuditEntry {
+  const body = { ...fields, seq, time: time.toISOString(), prev };
+  return { ...body, hash: entryHash(body) };
+}
+
+export type VerifyResult = { ok: true; count: number; head: string } | { ok: false; count: number; line: number; reason: string };
+
+/**
+ * Checks a log: every line parses, seq counts up by one from the first line
+ * (a log that starts at seq 1 must start at the genesis hash), prev links to
+ * the previous hash, and each hash recomputes.
+ */
+export function verifyLines(lines: Iterable<string>): VerifyResult {
+  let prev: string | undefined;
+  let expectedSeq: number | undefined;
+  let count = 0;
+  let line = 0;
+  for (const text of lines) {
+    line++;
+    if (text === '') continue;
+    let entry: AuditEntry;
+    try {
+      entry = JSON.parse(text) as AuditEntry;
+    } catch {
+      return { ok: false, count, line, reason: 'not JSON' };
+    }
+    if (typeof entry !== 'object' || entry === null || typeof entry.seq !== 'number' || typeof entry.prev !== 'string' || typeof entry.hash !== 'string')
+      return { ok: false, count, line, reason: 'missing seq, prev or hash' };
+    if (expectedSeq !== undefined && entry.seq !== expectedSeq) return { ok: false, count, line, reason: `sequence ${entry.seq} where ${expectedSeq} was expected (deleted, inserted or reordered entry)` };
+    if (prev !== undefined && entry.prev !== prev) return { ok: false, count, line, reason: 'prev does not match the previous entry hash (deleted, inserted or reordered entry)' };
+    if (prev === undefined && entry.seq === 1 && entry.prev !== GENESIS) return { ok: false, count, line, reason: 'the first entry does not start the chain' };
+    if (entryHash(entry) !== entry.hash) return { ok: false, count, line, reason: 'hash mismatch (edited entry)' };
+    prev = entry.hash;
+    expectedSeq = entry.seq + 1;
+    count++;
+  }
+  return { ok: true, count, head: prev ?? GENESIS };
+}
