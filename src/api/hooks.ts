@@ -1,11 +1,14 @@
 /**
  * Request gates, in the order of the request path: sealed? -> who?
  * Both run in onRequest and read the route's declared config (route-config.ts); a route that
- * declares nothing is treated as sealed-refused and root-only.
+ * declares nothing is treated as sealed-refused and root-only. A caller is
+ * either the root token or an access token (EdDSA JWT) of a live session; until
+ * Cedar policies land, both may use every authenticated route.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KeyholdError } from '../errors.js';
 import type { RootTokens } from '../auth/root-token.js';
+import type { AccessClaims, AccessTokens } from '../auth/access-tokens.js';
 import type { SealManager } from '../seal/seal-manager.js';
 
 /** The token from `Authorization: Bearer` or `X-Keyhold-Token`, if any. */
@@ -20,7 +23,18 @@ export function presentedToken(request: FastifyRequest): string | undefined {
   return typeof header === 'string' && header.length > 0 ? header : undefined;
 }
 
-export function installGates(app: FastifyInstance, deps: { seal: SealManager; tokens: RootTokens; isShuttingDown: () => boolean }): void {
+/** Who made the request: the root token, or the subject of an access token. */
+export type Principal = { kind: 'root' } | ({ kind: 'session' } & AccessClaims);
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+export function installGates(app: FastifyInstance, deps: { seal: SealManager; tokens: RootTokens; accessTokens: AccessTokens; isShuttingDown: () => boolean }): void {
   // onRequest runs before the body is read or validated: a caller who may not
   // use a route learns nothing about its schema and costs no parsing.
   app.addHook('onRequest', async (request) => {
@@ -32,6 +46,11 @@ export function installGates(app: FastifyInstance, deps: { seal: SealManager; to
     if (config.auth === 'none') return;
     const token = presentedToken(request);
     if (token === undefined) throw new KeyholdError('KH_AUTH_TOKEN_MISSING');
+    if (JWT_SHAPE.test(token)) {
+      request.principal = { kind: 'session', ...(await deps.accessTokens.verify(token)) };
+      return;
+    }
     if (!(await deps.tokens.verify(token))) throw new KeyholdError('KH_AUTH_TOKEN_INVALID');
+    request.principal = { kind: 'root' };
   });
 }

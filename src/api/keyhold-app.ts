@@ -17,6 +17,10 @@ import { SqliteBackend } from '../storage/sqlite-backend.js';
 import { Barrier } from '../barrier/barrier.js';
 import { SealManager } from '../seal/seal-manager.js';
 import { RootTokens } from '../auth/root-token.js';
+import { SigningKeys } from '../auth/signing-keys.js';
+import { Sessions } from '../auth/sessions.js';
+import { AccessTokens } from '../auth/access-tokens.js';
+import { authRoutes } from './v1/auth-routes.js';
 import { KeyManager } from '../keys/key-manager.js';
 import { WrappingKey } from '../keys/wrapping-key.js';
 import { AuditLog } from '../audit/audit-log.js';
@@ -49,6 +53,8 @@ export interface KeyholdServices {
   readonly tokens: RootTokens;
   readonly keys: KeyManager;
   readonly audit: AuditLog;
+  readonly sessions: Sessions;
+  readonly accessTokens: AccessTokens;
   readonly metrics: Metrics;
 }
 
@@ -110,6 +116,9 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const seal = new SealManager({ backend, barrier, version: VERSION });
   const tokens = new RootTokens(barrier);
   const keys = new KeyManager(barrier);
+  const signingKeys = new SigningKeys(barrier, config.auth.tokenTtlSeconds * 1000);
+  const sessions = new Sessions(barrier, config.auth.sessionMaxAgeSeconds * 1000);
+  const accessTokens = new AccessTokens(signingKeys, sessions, { issuer: config.auth.issuer, audience: config.auth.issuer, ttlSeconds: config.auth.tokenTtlSeconds });
   let device: FileAuditDevice | undefined;
   try {
     device = config.audit.file === undefined ? undefined : await FileAuditDevice.open(config.audit.file);
@@ -144,7 +153,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   api.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id).header('cache-control', 'no-store');
   });
-  installGates(api, { seal, tokens, isShuttingDown: () => shuttingDown });
+  installGates(api, { seal, tokens, accessTokens, isShuttingDown: () => shuttingDown });
   // Answers sent while shutting down close their connection, so idle keep-alive
   // sockets do not hold the process open until keepAliveTimeout.
   api.addHook('onSend', async (_request, reply) => {
@@ -178,6 +187,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(keyringRoutes, { seal, barrier });
   await api.register(toolsRoutes);
   await api.register(auditRoutes, { audit });
+  await api.register(authRoutes, { config: config.auth, sessions, accessTokens, signingKeys });
   await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits });
 
@@ -196,5 +206,5 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, keys, audit, metrics }, api, health, routes, close };
+  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, metrics }, api, health, routes, close };
 }

@@ -8,6 +8,7 @@ import { registerOperator, type GlobalFlags } from './commands/operator.js';
 import { registerKey } from './commands/key.js';
 import { registerServer } from './commands/server.js';
 import { registerAudit } from './commands/audit.js';
+import { registerAuth } from './commands/auth.js';
 
 const program = new Command('keyhold')
   .version(VERSION)
@@ -43,6 +44,7 @@ function globals(): GlobalFlags {
 
 registerOperator(program, globals);
 registerAudit(program, () => globals().format);
+registerAuth(program, globals);
 registerKey(program, globals);
 
 try {

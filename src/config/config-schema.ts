@@ -55,6 +55,23 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    auth: Type.Object(
+      {
+        admin: Type.Optional(
+          Type.Object(
+            {
+              username: Type.String({ minLength: 1, maxLength: 128, default: 'admin' }),
+              passwordHash: Type.String({ minLength: 1, description: 'scrypt hash in VSSM format ($s0$...); make one with `keyhold auth hash-password`' }),
+            },
+            { additionalProperties: false },
+          ),
+        ),
+        tokenTtlSeconds: Type.Integer({ minimum: 30, maximum: 3600, default: 300 }),
+        sessionMaxAgeSeconds: Type.Integer({ minimum: 60, maximum: 7 * 86400, default: 28800 }),
+        issuer: Type.String({ minLength: 1, default: 'keyhold' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     audit: Type.Object(
       {
         file: Type.Optional(Type.String({ minLength: 1, description: 'Audit log file (JSON lines, hash-chained). Without it, requests are not audited.' })),

@@ -22,6 +22,7 @@ export const ENV_OVERRIDES: Record<string, { path: string[]; type: 'string' | 'i
   KEYHOLD_TLS_REQUIRE_CLIENT_CERT: { path: ['listeners', 'api', 'tls', 'requireClientCert'], type: 'bool' },
   KEYHOLD_LOG_LEVEL: { path: ['log', 'level'], type: 'string' },
   KEYHOLD_AUDIT_FILE: { path: ['audit', 'file'], type: 'string' },
+  KEYHOLD_ADMIN_PASSWORD_HASH: { path: ['auth', 'admin', 'passwordHash'], type: 'string' },
 };
 
 function invalid(message: string): KeyholdError {

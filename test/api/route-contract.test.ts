@@ -10,7 +10,7 @@ import { enforceRouteContract, type RouteSummary } from '../../src/api/route-con
 import '../../src/api/route-config.js';
 
 /** The only routes that answer without a token. Adding one here is a security decision. */
-const PUBLIC_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update'];
+const PUBLIC_ROUTES = ['POST /v1/auth/login', 'GET /v1/auth/jwks', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update'];
 /** The only routes that answer while sealed. */
 const SEALED_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal'];
 

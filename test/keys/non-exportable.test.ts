@@ -23,6 +23,9 @@ import { constants, createCipheriv, createHash, createPrivateKey, generateKeyPai
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, loggerOptions, type KeyholdApp } from '../../src/api/keyhold-app.js';
+import { hashPassword } from '../../src/auth/password.js';
+
+const ADMIN_PASSWORD = 'admin password that must never be logged';
 import { KEY_TYPES, KEY_TYPE_NAMES, type KeyType } from '../../src/keys/key-types.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -141,7 +144,12 @@ async function openSession(t: Parameters<typeof tempDir>[0]): Promise<Session> {
   const dir = tempDir(t);
   const dbPath = join(dir, 'keyhold.db');
   const logLines: string[] = [];
-  const config = resolveConfig({ storage: { path: dbPath }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'trace' } });
+  const config = resolveConfig({
+    storage: { path: dbPath },
+    listeners: { api: { port: 0 }, health: { port: 0 } },
+    log: { level: 'trace' },
+    auth: { admin: { username: 'ops', passwordHash: await hashPassword(ADMIN_PASSWORD) } },
+  });
   // The production logger settings (redaction included), at the most verbose level, into memory.
   const logger = { ...loggerOptions('trace'), stream: { write: (line: string) => void logLines.push(line) } };
   const app = await buildKeyhold(config, { logger });
@@ -345,6 +353,22 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('POST', '/v1/sys/tools/random', { body: {} });
   await s.ok('POST', '/v1/sys/tools/hash', { body: { input: s.plaintext('hash input') } });
   await s.ok('POST', '/v1/sys/audit-hash', { body: { input: 'a name to search for' } });
+
+  // Every /v1/auth route: login, JWKS, introspection, signing-key rotation, renewal, logout, revocation.
+  s.callerSecrets.push(needle('admin password', Buffer.from(ADMIN_PASSWORD), [ADMIN_PASSWORD]));
+  const login = await s.ok('POST', '/v1/auth/login', { body: { username: 'ops', password: ADMIN_PASSWORD }, auth: false });
+  const accessToken = String(login.accessToken);
+  s.callerSecrets.push(needle('access token', Buffer.from(accessToken), [accessToken]));
+  await s.ok('GET', '/v1/auth/jwks', { auth: false });
+  await s.ok('POST', '/v1/auth/introspect', { body: { token: accessToken } });
+  await s.ok('POST', '/v1/auth/signing-key/rotate');
+  const rootToken = s.token;
+  s.token = accessToken;
+  const renewed = await s.ok('POST', '/v1/auth/renew');
+  s.callerSecrets.push(needle('renewed access token', Buffer.from(String(renewed.accessToken)), [String(renewed.accessToken)]));
+  await s.ok('POST', '/v1/auth/logout');
+  s.token = rootToken;
+  await s.ok('POST', '/v1/auth/revoke', { body: { all: true } });
   await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
   await s.ok('DELETE', '/v1/sys/rekey/init', { auth: false });
   const rekey = await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });

@@ -1,0 +1,50 @@
+/**
+ * Password hashes in VSSM's scrypt format (shared/compat/VSSM.md), so a VSSM
+ * configuration's root password works as is:
+ *   $s0$<hex params>$<base64 salt>$<base64 32-byte hash>,  params = log2(N) << 16 | r << 8 | p
+ * Verification is constant-time; a malformed hash never verifies.
+ */
+import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+
+interface ParsedHash {
+  N: number;
+  r: number;
+  p: number;
+  salt: Buffer;
+  hash: Buffer;
+}
+
+const HASH_BYTES = 32;
+
+export function parseScryptHash(text: string): ParsedHash | undefined {
+  const m = /^\$s0\$([0-9a-fA-F]{1,8})\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(text);
+  if (m === null) return undefined;
+  const params = parseInt(m[1]!, 16);
+  const logN = params >> 16;
+  const r = (params >> 8) & 0xff;
+  const p = params & 0xff;
+  const salt = Buffer.from(m[2]!, 'base64');
+  const hash = Buffer.from(m[3]!, 'base64');
+  if (logN < 1 || logN > 20 || r < 1 || p < 1 || hash.length !== HASH_BYTES || salt.length < 8) return undefined;
+  return { N: 2 ** logN, r, p, salt, hash };
+}
+
+function derive(password: string, h: Pick<ParsedHash, 'N' | 'r' | 'p' | 'salt'>): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    scrypt(password.normalize('NFC'), h.salt, HASH_BYTES, { N: h.N, r: h.r, p: h.p, maxmem: 256 * h.N * h.r + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
+  );
+}
+
+/** Hashes a password with N = 2^15, r = 8, p = 1 (VSSM's default). */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await derive(password, { N: 2 ** 15, r: 8, p: 1, salt });
+  return `$s0$f0801$${salt.toString('base64')}$${hash.toString('base64')}`;
+}
+
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const parsed = parseScryptHash(stored);
+  if (parsed === undefined) return false;
+  const candidate = await derive(password, parsed);
+  return timingSafeEqual(candidate, parsed.hash);
+}
