@@ -7,7 +7,8 @@
  * only name algorithms or formats are kept in the clear.
  */
 import { createHmac } from 'node:crypto';
-import type { Barrier, BarrierView } from '../barrier/barrier.js';
+import type { Barrier } from '../barrier/barrier.js';
+import { sealScoped } from '../barrier/seal-scoped.js';
 import { entropy } from '../crypto/random.js';
 import { wipe } from '../crypto/bytes.js';
 import type { AuditFields, AuditValue } from './audit-chain.js';
@@ -19,44 +20,32 @@ const MAX_DEPTH = 8;
 
 export class AuditLog {
   readonly device: FileAuditDevice | undefined;
-  readonly #view: BarrierView;
-  #key: Promise<Uint8Array> | undefined;
-  #keyBytes: Uint8Array | undefined;
+  /** The audit HMAC key, created on first use and stored through the barrier. */
+  readonly #key: { get(): Promise<Uint8Array> };
 
   constructor(barrier: Barrier, device: FileAuditDevice | undefined) {
     this.device = device;
-    this.#view = barrier.view('audit/');
-    barrier.onSeal(() => {
-      wipe(this.#keyBytes);
-      this.#keyBytes = undefined;
-      this.#key = undefined;
-    });
+    const view = barrier.view('audit/');
+    this.#key = sealScoped(
+      barrier,
+      async () => {
+        const stored = await view.get('hmac-key');
+        if (stored !== undefined) return stored;
+        const key = entropy(32);
+        await view.put('hmac-key', key);
+        return key;
+      },
+      (key) => wipe(key),
+    );
   }
 
   get enabled(): boolean {
     return this.device !== undefined;
   }
 
-  /** The audit HMAC key, created on first use and stored through the barrier. */
-  #hmacKey(): Promise<Uint8Array> {
-    this.#key ??= (async () => {
-      let key = await this.#view.get('hmac-key');
-      if (key === undefined) {
-        key = entropy(32);
-        await this.#view.put('hmac-key', key);
-      }
-      this.#keyBytes = key;
-      return key;
-    })().catch((e: unknown) => {
-      this.#key = undefined;
-      throw e;
-    });
-    return this.#key;
-  }
-
   /** "hmac-sha256:<hex>" of a value, as it appears in the audit log. */
   async hash(value: string): Promise<string> {
-    return `hmac-sha256:${createHmac('sha256', await this.#hmacKey()).update(value).digest('hex')}`;
+    return `hmac-sha256:${createHmac('sha256', await this.#key.get()).update(value).digest('hex')}`;
   }
 
   /** A copy of `value` with every sensitive string replaced by its HMAC. */

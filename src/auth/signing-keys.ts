@@ -6,6 +6,7 @@
  */
 import { randomUUID, type KeyObject } from 'node:crypto';
 import type { Barrier, BarrierView } from '../barrier/barrier.js';
+import { sealScoped } from '../barrier/seal-scoped.js';
 import { entropy } from '../crypto/random.js';
 import { fromBase64Strict, toBase64, utf8 } from '../crypto/bytes.js';
 import { ed25519PrivateFromSeed } from '../crypto/signature/ed25519.js';
@@ -30,13 +31,20 @@ const PATH = 'signing-keys';
 
 export class SigningKeys {
   readonly #view: BarrierView;
-  #keys: Promise<SigningKey[]> | undefined;
+  readonly #keys: { get(): Promise<SigningKey[]>; set(keys: SigningKey[]): void };
   readonly #overlapMs: number;
 
   constructor(barrier: Barrier, overlapMs: number) {
     this.#view = barrier.view('auth/');
     this.#overlapMs = overlapMs;
-    barrier.onSeal(() => (this.#keys = undefined));
+    this.#keys = sealScoped(barrier, async () => {
+      let stored = await this.#stored();
+      if (stored.length === 0) {
+        stored = [{ kid: randomUUID(), seed: toBase64(entropy(32)), createdAt: new Date().toISOString() }];
+        await this.#view.put(PATH, utf8(JSON.stringify(stored)));
+      }
+      return SigningKeys.#parse(stored);
+    });
   }
 
   static #parse(stored: StoredKey[]): SigningKey[] {
@@ -52,18 +60,7 @@ export class SigningKeys {
   }
 
   #load(): Promise<SigningKey[]> {
-    this.#keys ??= (async () => {
-      let stored = await this.#stored();
-      if (stored.length === 0) {
-        stored = [{ kid: randomUUID(), seed: toBase64(entropy(32)), createdAt: new Date().toISOString() }];
-        await this.#view.put(PATH, utf8(JSON.stringify(stored)));
-      }
-      return SigningKeys.#parse(stored);
-    })().catch((e: unknown) => {
-      this.#keys = undefined;
-      throw e;
-    });
-    return this.#keys;
+    return this.#keys.get();
   }
 
   /** The key that signs new tokens. */
@@ -83,7 +80,7 @@ export class SigningKeys {
     for (const s of stored) s.retiredAt ??= now.toISOString();
     stored.push({ kid: randomUUID(), seed: toBase64(entropy(32)), createdAt: now.toISOString() });
     await this.#view.put(PATH, utf8(JSON.stringify(stored)));
-    this.#keys = Promise.resolve(SigningKeys.#parse(stored));
+    this.#keys.set(SigningKeys.#parse(stored));
     return this.active();
   }
 }

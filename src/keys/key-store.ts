@@ -27,8 +27,7 @@ export class KeyStore {
     return this.#view.indexPath(INDEX_NAMESPACE, name);
   }
 
-  async get(name: string): Promise<ManagedKey | undefined> {
-    const path = this.#path(name);
+  async #load(path: string): Promise<ManagedKey | undefined> {
     const cached = this.#cache.get(path);
     if (cached !== undefined) return cached;
     const bytes = await this.#view.get(path);
@@ -36,6 +35,10 @@ export class KeyStore {
     const key = new ManagedKey(decodeKeyRecord(bytes));
     this.#cache.set(path, key);
     return key;
+  }
+
+  get(name: string): Promise<ManagedKey | undefined> {
+    return this.#load(this.#path(name));
   }
 
   /** @throws KeyholdError KH_KEY_NOT_FOUND */
@@ -64,14 +67,8 @@ export class KeyStore {
     const paths = await this.#view.list();
     const keys: ManagedKey[] = [];
     for (const path of paths) {
-      let key = this.#cache.get(path);
-      if (key === undefined) {
-        const bytes = await this.#view.get(path);
-        if (bytes === undefined) continue;
-        key = new ManagedKey(decodeKeyRecord(bytes));
-        this.#cache.set(path, key);
-      }
-      keys.push(key);
+      const key = await this.#load(path);
+      if (key !== undefined) keys.push(key);
     }
     return keys;
   }

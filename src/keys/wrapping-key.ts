@@ -14,7 +14,8 @@
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { aeskwp } from '@noble/ciphers/aes.js';
 import { KeyholdError } from '../errors.js';
-import type { Barrier, BarrierView } from '../barrier/barrier.js';
+import type { Barrier } from '../barrier/barrier.js';
+import { sealScoped } from '../barrier/seal-scoped.js';
 import { rsaOaepDecrypt } from '../crypto/signature/rsa.js';
 import { loadPkcs8OfType } from '../crypto/signature/ed25519.js';
 import { wipe } from '../crypto/bytes.js';
@@ -23,27 +24,22 @@ const RSA_BYTES = 512;
 const PATH = 'wrapping-key';
 
 export class WrappingKey {
-  readonly #view: BarrierView;
-  #key: Promise<KeyObject> | undefined;
+  readonly #key: { get(): Promise<KeyObject> };
 
   constructor(barrier: Barrier) {
-    this.#view = barrier.view('key-import/');
-    barrier.onSeal(() => (this.#key = undefined));
-  }
-
-  #load(): Promise<KeyObject> {
-    this.#key ??= (async () => {
-      const stored = await this.#view.get(PATH);
+    const view = barrier.view('key-import/');
+    this.#key = sealScoped(barrier, async () => {
+      const stored = await view.get(PATH);
       if (stored !== undefined) return loadPkcs8OfType(stored, 'rsa');
       // RSA generation uses OpenSSL's DRBG (see crypto/signature/rsa.ts).
       const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 4096, publicExponent: 0x10001 });
-      await this.#view.put(PATH, new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' })));
+      await view.put(PATH, new Uint8Array(privateKey.export({ format: 'der', type: 'pkcs8' })));
       return privateKey;
-    })().catch((e: unknown) => {
-      this.#key = undefined;
-      throw e;
     });
-    return this.#key;
+  }
+
+  #load(): Promise<KeyObject> {
+    return this.#key.get();
   }
 
   /** The public half, PEM SPKI, for wrapping material to import. */
