@@ -20,6 +20,7 @@ import { RootTokens } from '../auth/root-token.js';
 import { SigningKeys } from '../auth/signing-keys.js';
 import { Sessions } from '../auth/sessions.js';
 import { AccessTokens } from '../auth/access-tokens.js';
+import { Totp } from '../auth/totp.js';
 import { authRoutes } from './v1/auth-routes.js';
 import { KeyManager } from '../keys/key-manager.js';
 import { WrappingKey } from '../keys/wrapping-key.js';
@@ -187,7 +188,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(keyringRoutes, { seal, barrier });
   await api.register(toolsRoutes);
   await api.register(auditRoutes, { audit });
-  await api.register(authRoutes, { config: config.auth, sessions, accessTokens, signingKeys });
+  await api.register(authRoutes, { config: config.auth, sessions, accessTokens, signingKeys, totp: new Totp(barrier, config.auth.issuer) });
   await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits });
 

@@ -21,7 +21,7 @@ test('any request to a /v1/auth route answers with a registered code, never 5xx,
   const { shares, rootToken } = await initVault(app, 1, 1);
   await unsealVault(app, shares);
   const routes = app.routes.filter((r) => r.url.startsWith('/v1/auth/'));
-  assert.equal(routes.length, 7, 'a new /v1/auth route: check it is fuzzed here');
+  assert.equal(routes.length, 9, 'a new /v1/auth route: check it is fuzzed here');
   const good = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw-for-fuzz' } })).json().accessToken as string;
 
   const token = fc.oneof(

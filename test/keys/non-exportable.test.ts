@@ -24,6 +24,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, loggerOptions, type KeyholdApp } from '../../src/api/keyhold-app.js';
 import { hashPassword } from '../../src/auth/password.js';
+import { generate } from 'otplib';
 
 const ADMIN_PASSWORD = 'admin password that must never be logged';
 import { KEY_TYPES, KEY_TYPE_NAMES, type KeyType } from '../../src/keys/key-types.js';
@@ -364,6 +365,9 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('POST', '/v1/auth/signing-key/rotate');
   const rootToken = s.token;
   s.token = accessToken;
+  const enrol = await s.ok('POST', '/v1/auth/totp/enroll');
+  s.callerSecrets.push(needle('TOTP secret', Buffer.from(String(enrol.secret)), [String(enrol.secret)]));
+  await s.ok('POST', '/v1/auth/totp/confirm', { body: { code: await generate({ secret: String(enrol.secret) }) } });
   const renewed = await s.ok('POST', '/v1/auth/renew');
   s.callerSecrets.push(needle('renewed access token', Buffer.from(String(renewed.accessToken)), [String(renewed.accessToken)]));
   await s.ok('POST', '/v1/auth/logout');

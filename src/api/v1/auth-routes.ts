@@ -11,6 +11,8 @@ import type { Sessions } from '../../auth/sessions.js';
 import type { SigningKeys } from '../../auth/signing-keys.js';
 import { verifyPassword } from '../../auth/password.js';
 import { LoginThrottle } from '../../auth/login-throttle.js';
+import type { Totp } from '../../auth/totp.js';
+import type { Principal } from '../hooks.js';
 import { constantTimeEqual, utf8 } from '../../crypto/bytes.js';
 import { responses } from '../schemas.js';
 
@@ -19,6 +21,7 @@ export interface AuthDeps {
   sessions: Sessions;
   accessTokens: AccessTokens;
   signingKeys: SigningKeys;
+  totp: Totp;
 }
 
 const TokenBody = Type.Object(
@@ -26,7 +29,7 @@ const TokenBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { config, sessions, accessTokens, signingKeys }) => {
+export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { config, sessions, accessTokens, signingKeys, totp }) => {
   const throttle = new LoginThrottle();
   // Compared against every unknown username so a miss costs the same scrypt work as a hit.
   const decoyHash = '$s0$f0801$c2FsdHNhbHRzYWx0c2FsdA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
@@ -43,7 +46,15 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
         operationId: 'login',
         tags: ['auth'],
         summary: 'Log in with a username and password; returns a short-lived access token and a session',
-        body: Type.Object({ username: Type.String({ minLength: 1, maxLength: 128 }), password: Type.String({ minLength: 1, maxLength: 1024 }) }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            username: Type.String({ minLength: 1, maxLength: 128 }),
+            password: Type.String({ minLength: 1, maxLength: 1024 }),
+            otp: Type.Optional(Type.String({ maxLength: 16, description: 'TOTP code, for accounts with a second factor' })),
+            recoveryCode: Type.Optional(Type.String({ maxLength: 64, description: 'one-time recovery code instead of otp' })),
+          },
+          { additionalProperties: false },
+        ),
         response: responses({ 200: TokenBody }),
       },
     },
@@ -65,8 +76,57 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
         throttle.fail(keys);
         throw new KeyholdError('KH_AUTH_LOGIN_FAILED');
       }
+      const amr = ['pwd'];
+      if (await totp.required(username)) {
+        const { otp, recoveryCode } = request.body;
+        if (otp === undefined && recoveryCode === undefined) throw new KeyholdError('KH_AUTH_MFA_REQUIRED');
+        const second = await totp.verifySecondFactor(username, { otp, recoveryCode });
+        if (second === undefined) {
+          throttle.fail(keys);
+          throw new KeyholdError('KH_AUTH_MFA_FAILED');
+        }
+        amr.push(...second);
+      }
       throttle.succeed(keys[0]!);
-      return tokenAnswer(await sessions.create(username, ['pwd']));
+      return tokenAnswer(await sessions.create(username, amr));
+    },
+  );
+
+  const sessionSubject = (request: { principal?: Principal }): string => {
+    const p = request.principal;
+    if (p?.kind !== 'session') throw new KeyholdError('KH_AUTH_SESSION_REQUIRED');
+    return p.sub;
+  };
+
+  app.post(
+    '/v1/auth/totp/enroll',
+    {
+      config: { auth: 'root' },
+      schema: {
+        operationId: 'enrollTotp',
+        tags: ['auth'],
+        summary: "Start TOTP enrolment for the caller's account: secret, otpauth:// URI and recovery codes, shown once",
+        response: responses({ 200: Type.Object({ secret: Type.String(), uri: Type.String(), recoveryCodes: Type.Array(Type.String()) }, { additionalProperties: false }) }),
+      },
+    },
+    async (request) => totp.enroll(sessionSubject(request)),
+  );
+
+  app.post(
+    '/v1/auth/totp/confirm',
+    {
+      config: { auth: 'root' },
+      schema: {
+        operationId: 'confirmTotp',
+        tags: ['auth'],
+        summary: 'Confirm TOTP enrolment with a first code; from then on logins need a second factor',
+        body: Type.Object({ code: Type.String({ maxLength: 16 }) }, { additionalProperties: false }),
+        response: responses({ 200: Type.Object({ enrolled: Type.Literal(true) }, { additionalProperties: false }) }),
+      },
+    },
+    async (request) => {
+      await totp.confirm(sessionSubject(request), request.body.code);
+      return { enrolled: true as const };
     },
   );
 
@@ -78,7 +138,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
     },
     async (request) => {
       const p = request.principal;
-      if (p?.kind !== 'session') throw new KeyholdError('KH_AUTH_TOKEN_INVALID', 'renewal needs an access token, not the root token');
+      if (p?.kind !== 'session') throw new KeyholdError('KH_AUTH_SESSION_REQUIRED');
       const session = await sessions.get(p.sid);
       if (session === undefined) throw new KeyholdError('KH_AUTH_SESSION_REVOKED');
       return tokenAnswer(session);
@@ -93,7 +153,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
     },
     async (request) => {
       const p = request.principal;
-      if (p?.kind !== 'session') throw new KeyholdError('KH_AUTH_TOKEN_INVALID', 'logout needs an access token');
+      if (p?.kind !== 'session') throw new KeyholdError('KH_AUTH_SESSION_REQUIRED');
       return { revoked: await sessions.revoke({ sid: p.sid }) };
     },
   );
