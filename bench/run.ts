@@ -16,6 +16,11 @@
  *    fsync dominates), get only, and encryptOp+decryptRecord with no I/O; each
  *    against raw node:crypto AES-256-GCM encrypt+decrypt of the same bytes.
  *
+ * 3. Key operations: bench/keys.ts (in-process keys layer, HTTP encrypt, batch,
+ *    100k-key scale), run as a child process after the above with the build
+ *    already done. BENCH_KEYS=0 skips it; `node --import tsx bench/keys.ts`
+ *    runs it alone.
+ *
  * Rounds alternate the two servers and the median of each figure is printed:
  * this machine is shared, and server CPU µs per request is the steadiest figure.
  *
@@ -301,9 +306,43 @@ async function main(): Promise<void> {
       `\nput+get is bound by the durable commit (WAL fsync per put, synchronous=FULL): ${fmt(b.putGet.us, 0)} µs wall per round trip, ` +
         `of which only ${fmt(b.putGet.cpuUs, 0)} µs is CPU; the rest is waiting for the disk.`,
     );
+
+    if (process.env.BENCH_KEYS !== '0') {
+      console.log('');
+      await keysBench();
+    }
   } finally {
     await stopAll(); // gracefully; the temp dir is removed on exit
   }
+}
+
+const KEYS_TIMEOUT_SECS = 600;
+
+/**
+ * bench/keys.ts in a child process (its own memory figures stay clean), output
+ * passed through. It runs in its own process group, so that on any exit of this
+ * process the whole group (keys.ts and the servers and load generators it
+ * started) is killed at once.
+ */
+async function keysBench(): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join('bench', 'keys.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    detached: true,
+    env: { ...process.env, BENCH_SKIP_BUILD: '1', BENCH_KEYS_TIMEOUT_SECS: String(KEYS_TIMEOUT_SECS), BENCH_KEYS_DIR: tempDir },
+  });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // the group is gone already
+    }
+  };
+  process.prependOnceListener('exit', killGroup); // before the temp dir is removed
+  const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  killGroup(); // anything keys.ts left behind
+  process.removeListener('exit', killGroup);
+  if (code !== 0) throw new Error(`bench/keys.ts failed (exit ${code})`);
 }
 
 const watchdog = setTimeout(
@@ -311,7 +350,7 @@ const watchdog = setTimeout(
     console.error('bench: watchdog timeout, killing children');
     process.exit(2);
   },
-  (240 + 2 * (ROUNDS * SECS + WARMUP_SECS)) * 1000,
+  (240 + 2 * (ROUNDS * SECS + WARMUP_SECS) + (process.env.BENCH_KEYS === '0' ? 0 : KEYS_TIMEOUT_SECS + 30)) * 1000,
 );
 watchdog.unref();
 
