@@ -20,6 +20,8 @@ const NOT_AUDITED = new Set(['/v1/sys/health', '/v1/sys/seal-status']);
 declare module 'fastify' {
   interface FastifyRequest {
     audited?: boolean;
+    /** The response object before serialisation, kept for the response entry. */
+    auditPayload?: unknown;
   }
 }
 
@@ -58,17 +60,16 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     }
   });
 
+  // Keep the object as the handler returned it, so onSend need not parse the serialised JSON back.
+  app.addHook('preSerialization', async (request, _reply, payload) => {
+    if (request.audited === true) request.auditPayload = payload;
+    return payload;
+  });
+
   app.addHook('onSend', async (request, reply, payload) => {
     if (request.audited !== true) return payload;
     request.audited = false;
-    let body: unknown = null;
-    if (!barrier.sealed && typeof payload === 'string') {
-      try {
-        body = JSON.parse(payload);
-      } catch {
-        body = payload;
-      }
-    }
+    const body = barrier.sealed ? null : (request.auditPayload ?? (typeof payload === 'string' ? payload : null));
     try {
       await audit.record({
         type: 'response',

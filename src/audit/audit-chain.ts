@@ -32,14 +32,25 @@ export function canonicalJson(value: AuditValue): string {
   return JSON.stringify(value);
 }
 
-export function entryHash(entry: Omit<AuditEntry, 'hash'> & { hash?: string }): string {
-  const { hash: _ignored, ...rest } = entry;
-  return createHash('sha256').update('keyhold-audit-v1\0').update(String(entry.prev)).update(canonicalJson(rest as AuditFields)).digest('hex');
+function hashCanonical(prev: string, canonical: string): string {
+  return createHash('sha256').update('keyhold-audit-v1\0').update(prev).update(canonical).digest('hex');
 }
 
-export function sealEntry(fields: AuditFields, seq: number, prev: string, time: Date): AuditEntry {
+export function entryHash(entry: Omit<AuditEntry, 'hash'> & { hash?: string }): string {
+  const { hash: _ignored, ...rest } = entry;
+  return hashCanonical(String(entry.prev), canonicalJson(rest as AuditFields));
+}
+
+/**
+ * The entry and its JSON line, serialising once: the line is the canonical
+ * JSON that was hashed, with "hash" appended (verifiers recompute canonical
+ * form anyway, so the key order of the line does not matter).
+ */
+export function sealLine(fields: AuditFields, seq: number, prev: string, time: Date): { entry: AuditEntry; line: string } {
   const body = { ...fields, seq, time: time.toISOString(), prev };
-  return { ...body, hash: entryHash(body) };
+  const canonical = canonicalJson(body);
+  const hash = hashCanonical(prev, canonical);
+  return { entry: { ...body, hash }, line: `${canonical.slice(0, -1)},"hash":"${hash}"}\n` };
 }
 
 export type VerifyResult = { ok: true; count: number; head: string } | { ok: false; count: number; line: number; reason: string };

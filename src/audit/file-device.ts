@@ -12,7 +12,7 @@
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { KeyholdError } from '../errors.js';
-import { GENESIS, sealEntry, verifyLines, type AuditEntry, type AuditFields } from './audit-chain.js';
+import { GENESIS, sealLine, verifyLines, type AuditEntry, type AuditFields } from './audit-chain.js';
 
 interface Pending {
   fields: AuditFields;
@@ -93,16 +93,18 @@ export class FileAuditDevice {
       const batch = this.#queue;
       this.#queue = [];
       const entries: AuditEntry[] = [];
+      const lines: string[] = [];
       let seq = this.#seq;
       let prev = this.#prev;
       const time = this.#now();
       for (const p of batch) {
-        const entry = sealEntry(p.fields, ++seq, prev, time);
+        const { entry, line } = sealLine(p.fields, ++seq, prev, time);
         prev = entry.hash;
         entries.push(entry);
+        lines.push(line);
       }
       try {
-        await this.#handle!.appendFile(entries.map((e) => `${JSON.stringify(e)}\n`).join(''));
+        await this.#handle!.appendFile(lines.join(''));
         await this.#handle!.datasync();
         this.#seq = seq;
         this.#prev = prev;

@@ -5,7 +5,7 @@
  * record; it is never returned by any API unless the key is exportable.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { KeyholdError } from '../errors.js';
 import { KEY_TYPE_NAMES } from './key-types.js';
 
@@ -55,6 +55,8 @@ export const KeyRecordSchema = Type.Object(
 );
 export type KeyRecord = Static<typeof KeyRecordSchema>;
 
+const checkRecord = TypeCompiler.Compile(KeyRecordSchema);
+
 export function encodeKeyRecord(record: KeyRecord): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(record));
 }
@@ -67,6 +69,6 @@ export function decodeKeyRecord(bytes: Uint8Array): KeyRecord {
   } catch (e) {
     throw new KeyholdError('KH_STORAGE_INTEGRITY', 'a key record is malformed', { cause: e });
   }
-  if (!Value.Check(KeyRecordSchema, parsed)) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'a key record is malformed');
+  if (!checkRecord.Check(parsed)) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'a key record is malformed');
   return parsed;
 }

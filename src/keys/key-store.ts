@@ -14,17 +14,26 @@ const INDEX_NAMESPACE = 'key';
 export class KeyStore {
   readonly #view: BarrierView;
   readonly #cache = new Map<string, ManagedKey>();
+  // name -> storage path, so the hot path skips the HMAC (5-8 µs) for known names.
+  // The index key never changes while unsealed, so entries stay right until seal.
+  readonly #paths = new Map<string, string>();
 
   constructor(barrier: Barrier) {
     this.#view = barrier.view(VIEW_PREFIX);
     barrier.onSeal(() => {
       for (const k of this.#cache.values()) k.wipe();
       this.#cache.clear();
+      this.#paths.clear();
     });
   }
 
   #path(name: string): string {
-    return this.#view.indexPath(INDEX_NAMESPACE, name);
+    let path = this.#paths.get(name);
+    if (path === undefined) {
+      path = this.#view.indexPath(INDEX_NAMESPACE, name);
+      this.#paths.set(name, path);
+    }
+    return path;
   }
 
   async #load(path: string): Promise<ManagedKey | undefined> {
