@@ -9,47 +9,19 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { startServer } from '../../src/api/server.js';
-import { tempDir } from '../helpers/temp-dir.js';
-import { initVault, unsealVault } from '../helpers/keyhold.js';
-import { CLI_ARGS } from '../helpers/cli.js';
+import { runningVault } from '../helpers/keyhold.js';
+import { CLI_ARGS, spawnRaw, type RawRun } from '../helpers/cli.js';
 
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/** Like runCli, but stdout stays bytes (decrypt prints raw plaintext) and stdin may be binary. */
-function spawnRaw(command: string, args: string[], env: Record<string, string>, input?: Buffer): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
-    child.stdin.end(input ?? Buffer.alloc(0));
-  });
-}
+type Run = RawRun;
 
 const text = (r: Run) => r.stdout.toString('utf8');
 
 test('keys are created, listed, used for encryption and signatures, rotated and deleted from the CLI', async (t) => {
-  const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
-  const { shares, rootToken } = await initVault(server);
-  await unsealVault(server, shares.slice(0, 2));
+  const { server, dir, rootToken } = await runningVault(t);
 
   const env = { KEYHOLD_ADDR: server.apiUrl, KEYHOLD_TOKEN: rootToken, DIR: dir, KH_NODE: process.execPath };
   const runs: Run[] = [];

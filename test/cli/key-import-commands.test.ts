@@ -13,15 +13,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createDecipheriv, createPublicKey, diffieHellman, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { startServer } from '../../src/api/server.js';
-import { tempDir } from '../helpers/temp-dir.js';
-import { initVault, unsealVault } from '../helpers/keyhold.js';
-import { CLI_ARGS } from '../helpers/cli.js';
+import { runningVault } from '../helpers/keyhold.js';
+import { CLI_ARGS, spawnRaw } from '../helpers/cli.js';
 
 interface Run {
   code: number | null;
@@ -29,17 +25,9 @@ interface Run {
   stderr: string;
 }
 
-function spawnText(command: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end();
-  });
+async function spawnText(command: string, args: string[], env: Record<string, string>): Promise<Run> {
+  const r = await spawnRaw(command, args, env);
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 interface Meta {
@@ -51,14 +39,7 @@ interface Meta {
 }
 
 test('keys are imported (wrapped locally), exported, and used for key agreement and ML-KEM from the CLI', async (t) => {
-  const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
-  const { shares, rootToken } = await initVault(server);
-  await unsealVault(server, shares.slice(0, 2));
+  const { server, dir, rootToken } = await runningVault(t);
 
   const env = { KEYHOLD_ADDR: server.apiUrl, KEYHOLD_TOKEN: rootToken, DIR: dir, KH_NODE: process.execPath };
   const kh = (...args: string[]) => spawnText(process.execPath, [...CLI_ARGS, ...args], env);

@@ -9,20 +9,29 @@ export interface CliResult {
 
 export const CLI_ARGS = ['--import', 'tsx', 'src/cli/main.ts'];
 
-export function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
+export interface RawRun {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** Runs a command with stdout kept as bytes (decrypt prints raw plaintext) and optional binary stdin. */
+export function spawnRaw(command: string, args: string[], env: Record<string, string>, input?: Buffer | string): Promise<RawRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI_ARGS, ...args], {
-      env: { ...process.env, KEYHOLD_ADDR: '', KEYHOLD_TOKEN: '', ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stdout.on('data', (c: Buffer) => out.push(c));
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr }));
     child.stdin.end(input ?? '');
   });
+}
+
+export async function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
+  const r = await spawnRaw(process.execPath, [...CLI_ARGS, ...args], { KEYHOLD_ADDR: '', KEYHOLD_TOKEN: '', ...env }, input);
+  return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
 /** Starts `keyhold server ...` and resolves once stdout contains `ready` (a regexp); returns the match. */

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
+import { startServer, type RunningKeyhold } from '../../src/api/server.js';
 import { tempDir } from './temp-dir.js';
 
 export interface TestVault {
@@ -45,4 +46,14 @@ export async function unsealedVault(t: Pick<TestContext, 'after'>, dir?: string)
 
 export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
+}
+
+/** A listening server (random loopback ports) on a temp SQLite file, initialised (3 shares, threshold 2) and unsealed. */
+export async function runningVault(t: Pick<TestContext, 'after'>): Promise<{ server: RunningKeyhold; dir: string; shares: string[]; rootToken: string }> {
+  const dir = tempDir(t);
+  const server = await startServer(resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }), { logger: false });
+  t.after(() => server.close());
+  const { shares, rootToken } = await initVault(server);
+  await unsealVault(server, shares.slice(0, 2));
+  return { server, dir, shares, rootToken };
 }
