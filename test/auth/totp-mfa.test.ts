@@ -42,7 +42,7 @@ test('after TOTP enrolment logins need a code, tokens carry amr otp+mfa, codes a
   assert.equal(again.json().error.code, 'KH_AUTH_MFA_STATE');
 });
 
-test('a fresh TOTP code (next period) logs in with amr pwd, otp, mfa', async (t) => {
+test('a later TOTP code logs in with amr pwd, otp, mfa', async (t) => {
   const config = resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, log: { level: 'silent' }, auth: { admin: { username: 'ops', passwordHash: await hashPassword('pw') } } });
   const app = await buildKeyhold(config, { logger: false });
   t.after(() => app.close());
@@ -50,12 +50,12 @@ test('a fresh TOTP code (next period) logs in with amr pwd, otp, mfa', async (t)
   await unsealVault(app, init.shares);
   const token = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw' } })).json().accessToken as string;
   const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(token) })).json();
-  // Confirm with the previous period's code (within tolerance), log in with the current one.
+  // Confirm with the current period's code, log in with the next period's (accepted within the 30 s tolerance).
   const now = Math.floor(Date.now() / 1000);
-  const previous = await generate({ secret: enrol.secret, epoch: now - 30 });
-  assert.equal((await app.api.inject({ method: 'POST', url: '/v1/auth/totp/confirm', headers: bearer(token), payload: { code: previous } })).statusCode, 200);
   const current = await generate({ secret: enrol.secret, epoch: now });
-  const r = await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw', otp: current } });
+  assert.equal((await app.api.inject({ method: 'POST', url: '/v1/auth/totp/confirm', headers: bearer(token), payload: { code: current } })).statusCode, 200);
+  const next = await generate({ secret: enrol.secret, epoch: now + 30 });
+  const r = await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw', otp: next } });
   assert.equal(r.statusCode, 200, r.body);
   assert.deepEqual(claimsOf(r.json().accessToken).amr, ['pwd', 'otp', 'mfa']);
 });
