@@ -18,6 +18,24 @@ import type { FileAuditDevice } from './file-device.js';
 const CLEAR_FIELDS = new Set(['type', 'hash', 'signatureAlgorithm', 'signatureFormat', 'format', 'output', 'algorithm', 'state', 'code']);
 const MAX_DEPTH = 8;
 
+function hmacOf(key: Uint8Array, value: string): string {
+  return `hmac-sha256:${createHmac('sha256', key).update(value).digest('hex')}`;
+}
+
+function redactWith(key: Uint8Array, value: unknown, field: string, depth: number): AuditValue {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'number' || typeof value === 'boolean') return value;
+  if (typeof value === 'string') return CLEAR_FIELDS.has(field) && value.length <= 64 ? value : hmacOf(key, value);
+  if (depth >= MAX_DEPTH) return hmacOf(key, JSON.stringify(value));
+  if (Array.isArray(value)) return value.map((v) => redactWith(key, v, field, depth + 1));
+  if (typeof value === 'object') {
+    const out: { [k: string]: AuditValue } = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactWith(key, v, k, depth + 1);
+    return out;
+  }
+  return null;
+}
+
 export class AuditLog {
   readonly device: FileAuditDevice | undefined;
   /** The audit HMAC key, created on first use and stored through the barrier. */
@@ -45,22 +63,12 @@ export class AuditLog {
 
   /** "hmac-sha256:<hex>" of a value, as it appears in the audit log. */
   async hash(value: string): Promise<string> {
-    return `hmac-sha256:${createHmac('sha256', await this.#key.get()).update(value).digest('hex')}`;
+    return hmacOf(await this.#key.get(), value);
   }
 
-  /** A copy of `value` with every sensitive string replaced by its HMAC. */
-  async redact(value: unknown, field = '', depth = 0): Promise<AuditValue> {
-    if (value === null || value === undefined) return null;
-    if (typeof value === 'number' || typeof value === 'boolean') return value;
-    if (typeof value === 'string') return CLEAR_FIELDS.has(field) && value.length <= 64 ? value : this.hash(value);
-    if (depth >= MAX_DEPTH) return this.hash(JSON.stringify(value));
-    if (Array.isArray(value)) return Promise.all(value.map((v) => this.redact(v, field, depth + 1)));
-    if (typeof value === 'object') {
-      const out: { [k: string]: AuditValue } = {};
-      for (const [k, v] of Object.entries(value)) out[k] = await this.redact(v, k, depth + 1);
-      return out;
-    }
-    return null;
+  /** A copy of `value` with every sensitive string replaced by its HMAC (one key fetch, then synchronous). */
+  async redact(value: unknown): Promise<AuditValue> {
+    return redactWith(await this.#key.get(), value, '', 0);
   }
 
   /** Appends an entry (no-op without a device). @throws KeyholdError KH_AUDIT_UNAVAILABLE */
