@@ -31,26 +31,16 @@
  * (5000), BENCH_CRYPTO_OPS (20000), BENCH_LOAD (path of load.mjs). Every child
  * is killed at the end, on error and on a watchdog timeout.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Barrier } from '../src/barrier/barrier.js';
 import { SqliteBackend } from '../src/storage/sqlite-backend.js';
+import { envInt, freePort, HOST, installExitHook, load, median, ROOT, startNode, stopAll, waitReady, type LoadResult } from './keys-lib.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HOST = '127.0.0.1';
 const TOKEN = 'bench-token';
-
-function envInt(name: string, fallback: number): number {
-  const v = process.env[name];
-  const n = v === undefined || v === '' ? fallback : Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
-  return n;
-}
 const SECS = envInt('BENCH_SECS', 5);
 const CONNS = envInt('BENCH_CONNS', 16);
 const WARMUP_SECS = envInt('BENCH_WARMUP_SECS', 5);
@@ -58,107 +48,9 @@ const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const PUTS = envInt('BENCH_PUTS', 200);
 const GETS = envInt('BENCH_GETS', 5000);
 const CRYPTO_OPS = envInt('BENCH_CRYPTO_OPS', 20000);
-const LOAD = process.env.BENCH_LOAD ?? join(ROOT, '..', 'shared', 'tools', 'load.mjs');
 
-// ---- child processes -------------------------------------------------------
-
-const children = new Set<ChildProcess>();
-
-/** Spawns a tracked child; keeps the tail of its output for error messages. */
-function start(args: string[]): { child: ChildProcess; output: () => string } {
-  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  let out = '';
-  const keep = (b: Buffer) => (out = (out + b.toString()).slice(-4000));
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  return { child, output: () => out };
-}
-
-function exited(child: ChildProcess): boolean {
-  return child.exitCode !== null || child.signalCode !== null;
-}
-
-async function stop(child: ChildProcess): Promise<void> {
-  if (exited(child)) return;
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await gone;
-  clearTimeout(timer);
-}
-
-const stopAll = () => Promise.all([...children].map(stop));
-// Last resort (watchdog, signal, uncaught error): synchronous, so it runs in 'exit'.
-const killAll = () => children.forEach((c) => exited(c) || c.kill('SIGKILL'));
 const tempDir = mkdtempSync(join(tmpdir(), 'keyhold-bench-'));
-process.once('exit', () => {
-  killAll();
-  rmSync(tempDir, { recursive: true, force: true });
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(130));
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, HOST, r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** Polls `url` until it answers 200 (or the child dies, or 30 s pass). */
-async function waitReady(name: string, srv: ReturnType<typeof start>, url: string, init: RequestInit): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (exited(srv.child)) throw new Error(`${name} exited before it was ready:\n${srv.output()}`);
-    try {
-      const res = await fetch(url, { ...init, signal: AbortSignal.timeout(1000) });
-      await res.arrayBuffer();
-      if (res.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} not ready after 30 s:\n${srv.output()}`);
-}
-
-// ---- HTTP load -------------------------------------------------------------
-
-interface LoadResult {
-  rps: number;
-  ok: number;
-  errors: number;
-  p50_ms: string;
-  p99_ms: string;
-  server_cpu_us_per_req: number;
-}
-
-function isLoadResult(v: unknown): v is LoadResult {
-  return typeof v === 'object' && v !== null && 'rps' in v && 'server_cpu_us_per_req' in v && 'p50_ms' in v;
-}
-
-async function load(url: string, body: string, pid: number, secs: number, headers: string[] = []): Promise<LoadResult> {
-  const args = [LOAD, url, body, '--c', String(CONNS), '--d', String(secs), '--pid', String(pid)];
-  for (const h of headers) args.push('--header', h);
-  const run = start(args);
-  const timer = setTimeout(() => run.child.kill('SIGKILL'), (secs + 30) * 1000);
-  const code = await new Promise<number | null>((r) => run.child.once('exit', (c) => r(c)));
-  clearTimeout(timer);
-  const line = run.output().trim().split('\n').at(-1) ?? '';
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    parsed = undefined;
-  }
-  if (code !== 0 || !isLoadResult(parsed)) throw new Error(`load generator failed (exit ${code}):\n${run.output()}`);
-  if (parsed.ok === 0) throw new Error(`no successful requests to ${url} (${parsed.errors} errors)`);
-  return parsed;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+installExitHook(() => rmSync(tempDir, { recursive: true, force: true }));
 
 interface Summary {
   rps: number;
@@ -183,8 +75,8 @@ function summarize(rs: LoadResult[]): Summary {
 
 async function httpBench(dataDir: string): Promise<{ bare: Summary; keyhold: Summary }> {
   const [barePort, apiPort, healthPort] = [await freePort(), await freePort(), await freePort()];
-  const bareSrv = start(['--import', 'tsx', join('bench', 'bare-server.ts'), String(barePort)]);
-  const khSrv = start([
+  const bareSrv = startNode(['--import', 'tsx', join('bench', 'bare-server.ts'), String(barePort)]);
+  const khSrv = startNode([
     join('dist', 'cli', 'main.js'), 'server', '--dev', '--data-dir', dataDir,
     '--api-port', String(apiPort), '--health-port', String(healthPort),
     '--dev-root-token', TOKEN, '--log-level', 'silent',
@@ -192,10 +84,10 @@ async function httpBench(dataDir: string): Promise<{ bare: Summary; keyhold: Sum
   const bareUrl = `http://${HOST}:${barePort}/random`;
   const khUrl = `http://${HOST}:${apiPort}/v1/sys/tools/random`;
   await waitReady('bare server', bareSrv, bareUrl, { method: 'POST' });
-  await waitReady('keyhold', khSrv, `http://${HOST}:${apiPort}/v1/sys/health`, {});
+  await waitReady('keyhold', khSrv, `http://${HOST}:${apiPort}/v1/sys/health`);
 
-  const runBare = (secs: number) => load(bareUrl, '{}', bareSrv.child.pid!, secs);
-  const runKh = (secs: number) => load(khUrl, '{"bytes":32}', khSrv.child.pid!, secs, [`authorization:Bearer ${TOKEN}`]);
+  const runBare = (secs: number) => load(bareUrl, '{}', bareSrv.child.pid!, { conns: CONNS, secs });
+  const runKh = (secs: number) => load(khUrl, '{"bytes":32}', khSrv.child.pid!, { conns: CONNS, secs, headers: [`authorization:Bearer ${TOKEN}`] });
   await runBare(WARMUP_SECS); // JIT warm-up, discarded: the first ~25k requests cost more CPU
   await runKh(WARMUP_SECS);
   const bareRuns: LoadResult[] = [];
