@@ -5,7 +5,7 @@
  * goes to the log only, and never a stack trace to the caller).
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CODES, KeyholdError, type ErrorCode } from '../errors.js';
+import { KeyholdError, type ErrorCode } from '../errors.js';
 
 const FASTIFY_CODES: Record<string, [ErrorCode, string?]> = {
   FST_ERR_CTP_BODY_TOO_LARGE: ['KH_PAYLOAD_TOO_LARGE'],
@@ -64,9 +64,4 @@ export function installErrorHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     sendError(request, reply, new KeyholdError('KH_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0] ?? ''}`.slice(0, 200))),
   );
-}
-
-/** For docs and tests: the registry as a list. */
-export function errorRegistry(): { code: ErrorCode; status: number; summary: string }[] {
-  return (Object.keys(ERROR_CODES) as ErrorCode[]).map((code) => ({ code, ...ERROR_CODES[code] }));
 }

@@ -1,4 +1,3 @@
-/** Physical key layout shared by barrier and seal. */
-export const CORE_PREFIX = 'core/';
+/** Physical key layout of the barrier (the seal keeps its own records in seal/seal-config.ts). */
 export const KEYRING_PATH = 'core/keyring';
 export const LOGICAL_PREFIX = 'logical/';
