@@ -13,12 +13,18 @@ export function healthStatusCode(status: { initialized: boolean; sealed: boolean
   return status.sealed ? 503 : 200;
 }
 
+/** The health answer (status code and body) both listeners give. */
+export async function healthAnswer(seal: SealManager): Promise<{ status: 200 | 501 | 503; body: { initialized: boolean; sealed: boolean; version: string } }> {
+  const s = await seal.status();
+  return { status: healthStatusCode(s), body: { initialized: s.initialized, sealed: s.sealed, version: s.version } };
+}
+
 export function buildHealthApp(deps: { seal: SealManager; metrics: Metrics }): FastifyInstance {
   const app = Fastify({ logger: false, frameworkErrors: frameworkErrorHandler });
   installErrorHandlers(app);
   app.get('/health', async (_request, reply) => {
-    const s = await deps.seal.status();
-    return reply.code(healthStatusCode(s)).send({ initialized: s.initialized, sealed: s.sealed, version: s.version });
+    const { status, body } = await healthAnswer(deps.seal);
+    return reply.code(status).send(body);
   });
   app.get('/metrics', async (_request, reply) => {
     reply.header('content-type', deps.metrics.registry.contentType);

@@ -2,7 +2,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { SealManager } from '../../seal/seal-manager.js';
-import { healthStatusCode } from './health-app.js';
+import { healthAnswer } from './health-app.js';
 
 const HealthBody = Type.Object({ initialized: Type.Boolean(), sealed: Type.Boolean(), version: Type.String() }, { additionalProperties: false });
 
@@ -19,8 +19,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ seal: SealManager }> = as
       },
     },
     async (_request, reply) => {
-      const s = await seal.status();
-      return reply.code(healthStatusCode(s)).send({ initialized: s.initialized, sealed: s.sealed, version: s.version });
+      const { status, body } = await healthAnswer(seal);
+      return reply.code(status).send(body);
     },
   );
 };
