@@ -92,10 +92,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
     },
   );
 
-  const sessionSubject = (request: { principal?: Principal }): string => {
+  /** The caller's session claims; routes about "my session" refuse the root token. */
+  const sessionOf = (request: { principal?: Principal }): Extract<Principal, { kind: 'session' }> => {
     const p = request.principal;
     if (p?.kind !== 'session') throw new KeyholdError('KH_AUTH_SESSION_REQUIRED');
-    return p.sub;
+    return p;
   };
 
   app.post(
@@ -109,7 +110,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
         response: responses({ 200: Type.Object({ secret: Type.String(), uri: Type.String(), recoveryCodes: Type.Array(Type.String()) }, { additionalProperties: false }) }),
       },
     },
-    async (request) => totp.enroll(sessionSubject(request)),
+    async (request) => totp.enroll(sessionOf(request).sub),
   );
 
   app.post(
@@ -125,7 +126,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
       },
     },
     async (request) => {
-      await totp.confirm(sessionSubject(request), request.body.code);
+      await totp.confirm(sessionOf(request).sub, request.body.code);
       return { enrolled: true as const };
     },
   );
@@ -137,9 +138,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
       schema: { operationId: 'renewToken', tags: ['auth'], summary: 'A fresh access token for the same (live) session', response: responses({ 200: TokenBody }) },
     },
     async (request) => {
-      const p = request.principal;
-      if (p?.kind !== 'session') throw new KeyholdError('KH_AUTH_SESSION_REQUIRED');
-      const session = await sessions.get(p.sid);
+      const session = await sessions.get(sessionOf(request).sid);
       if (session === undefined) throw new KeyholdError('KH_AUTH_SESSION_REVOKED');
       return tokenAnswer(session);
     },
@@ -152,9 +151,7 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthDeps> = async (app, { con
       schema: { operationId: 'logout', tags: ['auth'], summary: "Revoke the caller's own session", response: responses({ 200: Type.Object({ revoked: Type.Integer() }, { additionalProperties: false }) }) },
     },
     async (request) => {
-      const p = request.principal;
-      if (p?.kind !== 'session') throw new KeyholdError('KH_AUTH_SESSION_REQUIRED');
-      return { revoked: await sessions.revoke({ sid: p.sid }) };
+      return { revoked: await sessions.revoke({ sid: sessionOf(request).sid }) };
     },
   );
 
