@@ -75,6 +75,22 @@ export const ConfigSchema = Type.Object(
     audit: Type.Object(
       {
         file: Type.Optional(Type.String({ minLength: 1, description: 'Audit log file (JSON lines, hash-chained). Without it, requests are not audited.' })),
+        checkpointEvery: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Write an Ed25519-signed checkpoint after this many entries' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    policy: Type.Object(
+      {
+        trustedKeys: Type.Array(
+          Type.Object(
+            {
+              kid: Type.String({ minLength: 1, maxLength: 128, description: 'Key id that bundle signatures name in their JWS header' }),
+              publicKey: Type.String({ minLength: 1, description: 'Ed25519 public key: PEM (SPKI) text, or a path to a PEM file' }),
+            },
+            { additionalProperties: false },
+          ),
+          { default: [], maxItems: 16, description: 'Keys trusted to sign policy bundles; never taken from a bundle' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),
