@@ -9,17 +9,19 @@ import { registerKey } from './commands/key.js';
 import { registerServer } from './commands/server.js';
 import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
+import { registerPolicy } from './commands/policy.js';
 
 const program = new Command('keyhold')
   .version(VERSION)
   .description('Keyhold: a confidential key vault')
   // Env values are read in globals(), not given as commander defaults, so --help never prints a token.
   .option('-a, --address <url>', 'Keyhold API address (env KEYHOLD_ADDR, default http://127.0.0.1:8080)')
-  .option('-t, --token <token>', 'root token (env KEYHOLD_TOKEN)')
+  .option('-t, --token <token>', 'root or access token (env KEYHOLD_TOKEN)')
   .addOption(new Option('-f, --format <format>', 'output format').choices(['human', 'json']).default('human'))
   .option('--ca-cert <file>', 'CA bundle to verify the server certificate (env KEYHOLD_CACERT)')
   .option('--client-cert <file>', 'client certificate for mTLS (env KEYHOLD_CLIENT_CERT)')
   .option('--client-key <file>', 'client key for mTLS (env KEYHOLD_CLIENT_KEY)')
+  .option('--signing-key <file>', 'PEM private key (Ed25519 or P-256) that signs every request, for key-bound tokens (env KEYHOLD_SIGNING_KEY)')
   .showHelpAfterError()
   .exitOverride();
 
@@ -33,12 +35,14 @@ function globals(): GlobalFlags {
   const caCert = pick(o.caCert, 'KEYHOLD_CACERT');
   const clientCert = pick(o.clientCert, 'KEYHOLD_CLIENT_CERT');
   const clientKey = pick(o.clientKey, 'KEYHOLD_CLIENT_KEY');
+  const signingKey = pick(o.signingKey, 'KEYHOLD_SIGNING_KEY');
   return {
     ...flags,
     ...(token !== undefined ? { token } : {}),
     ...(caCert !== undefined ? { caCert } : {}),
     ...(clientCert !== undefined ? { clientCert } : {}),
     ...(clientKey !== undefined ? { clientKey } : {}),
+    ...(signingKey !== undefined ? { signingKey } : {}),
   };
 }
 
@@ -46,6 +50,7 @@ registerOperator(program, globals);
 registerAudit(program, () => globals().format);
 registerAuth(program, globals);
 registerKey(program, globals);
+registerPolicy(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,12 +1,34 @@
-/** `keyhold auth ...`: hash a password for the configuration, log in, revoke sessions. */
+/**
+ * `keyhold auth ...`: hash a password for the configuration; log in (password
+ * with an optional second factor and key binding, client certificate);
+ * TOTP enrolment; who am I; revoke sessions. Users and machines are in
+ * auth-users.ts and auth-machines.ts.
+ */
 import type { Command } from 'commander';
-import { call, CliError } from '../http-client.js';
+import { call, CliError, loadPrivateKey } from '../http-client.js';
 import { print } from '../output.js';
 import { readSecretLine } from '../read-secret.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
+import { registerAuthUsers } from './auth-users.js';
+import { registerAuthMachines } from './auth-machines.js';
+import { printLogin, publicJwk, signingKeyHint, type LoginAnswer } from './auth-keys.js';
+
+/** POST /v1/auth/introspect (RFC 7662 shape). */
+interface Introspection {
+  active: boolean;
+  sub?: string;
+  sid?: string;
+  amr?: string[];
+  exp?: number;
+  iat?: number;
+  jti?: string;
+}
+
+/** Access tokens are JWTs; anything else the server accepts is a root token (src/api/hooks.ts). */
+const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export function registerAuth(program: Command, globals: () => GlobalFlags): void {
-  const auth = program.command('auth').description('passwords, logins and sessions');
+  const auth = program.command('auth').description('passwords, logins, sessions, users and machines');
 
   auth
     .command('hash-password')
@@ -22,25 +44,93 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
     .command('login')
     .description('log in with a password (read from stdin, not echoed); prints the access token')
     .requiredOption('-u, --username <name>', 'username')
-    .action(async (o: { username: string }) => {
+    .option('--otp <code>', 'TOTP code, once a second factor is enrolled')
+    .option('--recovery-code <code>', 'one-time recovery code instead of --otp')
+    .option('--bind-key <file>', 'PEM private key (Ed25519 or P-256) to bind the session to; requests then need --signing-key FILE')
+    .action(async (o: { username: string; otp?: string; recoveryCode?: string; bindKey?: string }) => {
       const g = globals();
+      // Only the public half is sent; load (and check) the key before asking for the password.
+      const bindKey = o.bindKey === undefined ? undefined : publicJwk(loadPrivateKey(o.bindKey, '--bind-key'));
       const password = await readSecretLine('Password (hidden): ');
-      const result = (await call(clientOptions(g), 'POST', '/v1/auth/login', { username: o.username, password })) as { accessToken: string };
+      const body = {
+        username: o.username,
+        password,
+        ...(o.otp !== undefined ? { otp: o.otp } : {}),
+        ...(o.recoveryCode !== undefined ? { recoveryCode: o.recoveryCode } : {}),
+        ...(bindKey !== undefined ? { bindKey } : {}),
+      };
+      const answer = (await call({ ...clientOptions(g), token: undefined }, 'POST', '/v1/auth/login', body)) as LoginAnswer;
+      printLogin(g.format, answer, o.bindKey === undefined ? undefined : signingKeyHint(answer, o.bindKey));
+    });
+
+  auth
+    .command('cert-login')
+    .description('log in with the mTLS client certificate (--client-cert/--client-key); prints an access token bound to it')
+    .action(async () => {
+      const g = globals();
+      if (g.clientCert === undefined || g.clientKey === undefined) {
+        throw new CliError('KH_CLI_USAGE', 'cert-login needs --client-cert and --client-key (or KEYHOLD_CLIENT_CERT and KEYHOLD_CLIENT_KEY)', 2);
+      }
+      const answer = (await call({ ...clientOptions(g), token: undefined }, 'POST', '/v1/auth/cert/login')) as LoginAnswer;
+      printLogin(g.format, answer, 'The token is bound to this client certificate: send requests with the same --client-cert and --client-key.');
+    });
+
+  const totp = auth.command('totp').description("a second factor (TOTP) for the logged-in user's account");
+
+  totp
+    .command('enroll')
+    .description('start enrolment: prints the secret, an otpauth:// URI for an authenticator app and one-time recovery codes (shown once)')
+    .action(async () => {
+      const g = globals();
+      const result = (await call(clientOptions(g), 'POST', '/v1/auth/totp/enroll')) as { secret: string; uri: string; recoveryCodes: string[] };
       if (g.format === 'json') return print('json', result);
-      process.stdout.write(`${result.accessToken}\n`);
+      process.stdout.write(`Secret: ${result.secret}\nURI:    ${result.uri}\n\nRecovery codes (each works once; store them now, they are not shown again):\n`);
+      for (const code of result.recoveryCodes) process.stdout.write(`  ${code}\n`);
+      process.stdout.write('\nFinish with: keyhold auth totp confirm CODE\n');
+    });
+
+  totp
+    .command('confirm')
+    .description('confirm enrolment with a first code; from then on logins need --otp')
+    .argument('<code>', 'the current code from the authenticator app')
+    .action(async (code: string) => {
+      const g = globals();
+      print(g.format, await call(clientOptions(g), 'POST', '/v1/auth/totp/confirm', { code }));
+    });
+
+  auth
+    .command('whoami')
+    .description('introspect the current token: subject, session, authentication methods, expiry')
+    .action(async () => {
+      const g = globals();
+      if (g.token === undefined) throw new CliError('KH_CLI_USAGE', 'no token: give --token or set KEYHOLD_TOKEN', 2);
+      let result = (await call(clientOptions(g), 'POST', '/v1/auth/introspect', { token: g.token })) as Introspection & { kind?: string };
+      // The call itself authenticated the token; introspection describes access tokens only.
+      if (!result.active && !JWT_SHAPE.test(g.token)) result = { active: true, kind: 'root token' };
+      if (g.format === 'json') print('json', result);
+      else {
+        const time = (s: number | undefined) => (s === undefined ? undefined : new Date(s * 1000).toISOString());
+        print('human', { ...result, exp: time(result.exp), iat: time(result.iat) });
+      }
+      if (!result.active) process.exitCode = 1;
     });
 
   auth
     .command('revoke')
-    .description('revoke sessions: --session ID, --subject NAME or --all')
+    .description('revoke sessions: --session ID, --subject user:NAME|machine:NAME or --all')
     .option('--session <id>', 'one session')
-    .option('--subject <name>', 'every session of a subject')
+    .option('--subject <subject>', 'every session of a subject (the token `sub`: user:NAME or machine:NAME)')
     .option('--all', 'every session')
     .action(async (o: { session?: string; subject?: string; all?: boolean }) => {
       const chosen = [o.session !== undefined, o.subject !== undefined, o.all === true].filter(Boolean).length;
       if (chosen !== 1) throw new CliError('KH_CLI_USAGE', 'give exactly one of --session, --subject or --all', 2);
+      // A bare name would match no session and silently revoke nothing.
+      if (o.subject !== undefined && !/^[a-z]+:./.test(o.subject)) throw new CliError('KH_CLI_USAGE', '--subject takes the token subject: user:NAME or machine:NAME', 2);
       const body = o.session !== undefined ? { sessionId: o.session } : o.subject !== undefined ? { subject: o.subject } : { all: true };
       const g = globals();
       print(g.format, await call(clientOptions(g), 'POST', '/v1/auth/revoke', body));
     });
+
+  registerAuthUsers(auth, globals);
+  registerAuthMachines(auth, globals);
 }

@@ -16,10 +16,19 @@ export interface GlobalFlags {
   caCert?: string;
   clientCert?: string;
   clientKey?: string;
+  /** PEM private key that signs every request (for key-bound tokens). */
+  signingKey?: string;
 }
 
 export function clientOptions(flags: GlobalFlags): ClientOptions {
-  return { address: flags.address, token: flags.token, caCert: flags.caCert, clientCert: flags.clientCert, clientKey: flags.clientKey };
+  return {
+    address: flags.address,
+    token: flags.token,
+    caCert: flags.caCert,
+    clientCert: flags.clientCert,
+    clientKey: flags.clientKey,
+    signingKey: flags.signingKey,
+  };
 }
 
 /** Sets process.exitCode for `status` so scripts can test sealed state. */
