@@ -5,6 +5,9 @@
  *   KH_AUDIT_UNAVAILABLE and nothing runs;
  * - onSend: the response entry must be durable, or the answer becomes that
  *   same 503 (the caller never receives a result that is not on record).
+ * - onSend, for requests refused before preHandler (authentication,
+ *   authorisation, validation): a "refused" entry, best effort, since nothing
+ *   was executed; brute force and probing are visible in the log.
  * Requests while sealed are not audited (there is no audit key to hide their
  * values with); they are limited to status, health, init and unseal.
  */
@@ -13,6 +16,7 @@ import { KeyholdError } from '../errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Barrier } from '../barrier/barrier.js';
 import { presentedToken } from './hooks.js';
+import { subjectOf } from '../auth/principal.js';
 
 /** Read-only probes that would drown the log (load balancers poll them). */
 const NOT_AUDITED = new Set(['/v1/sys/health', '/v1/sys/seal-status']);
@@ -33,6 +37,33 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     return url !== undefined && !url.startsWith('/docs') && !NOT_AUDITED.has(url) && !barrier.sealed;
   };
 
+  const operationOf = (request: FastifyRequest) => String((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? '');
+
+  const recordRefusal = async (request: FastifyRequest, status: number, payload: unknown) => {
+    let code: string | null = null;
+    try {
+      code = typeof payload === 'string' ? ((JSON.parse(payload) as { error?: { code?: string } }).error?.code ?? null) : null;
+    } catch {
+      code = null;
+    }
+    try {
+      await audit.record({
+        type: 'refused',
+        requestId: request.id,
+        operation: operationOf(request),
+        method: request.method,
+        route: request.routeOptions.url ?? '',
+        remoteAddress: request.ip,
+        principal: request.principal === undefined ? null : await audit.hash(subjectOf(request.principal)),
+        status,
+        code,
+      });
+    } catch (e) {
+      // Nothing ran, so the refusal stands even if it cannot be recorded.
+      request.log.error({ err: e }, 'audit entry for a refused request failed');
+    }
+  };
+
   app.addHook('preHandler', async (request) => {
     if (!wanted(request)) return;
     let token: string | undefined;
@@ -45,11 +76,13 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
       await audit.record({
         type: 'request',
         requestId: request.id,
-        operation: String((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? ''),
+        operation: operationOf(request),
         method: request.method,
         route: request.routeOptions.url ?? '',
         remoteAddress: request.ip,
         token: token === undefined ? null : await audit.hash(token),
+        principal: request.principal === undefined ? null : await audit.hash(subjectOf(request.principal)),
+        authMethods: request.principal === undefined ? [] : [...request.principal.amr],
         params: await audit.redact(request.params),
         query: await audit.redact(request.query),
         body: await audit.redact(request.body),
@@ -67,7 +100,10 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
   });
 
   app.addHook('onSend', async (request, reply, payload) => {
-    if (request.audited !== true) return payload;
+    if (request.audited !== true) {
+      if (reply.statusCode >= 400 && wanted(request)) await recordRefusal(request, reply.statusCode, payload);
+      return payload;
+    }
     request.audited = false;
     const body = barrier.sealed ? null : (request.auditPayload ?? (typeof payload === 'string' ? payload : null));
     try {

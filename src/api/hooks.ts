@@ -1,15 +1,23 @@
 /**
- * Request gates, in the order of the request path: sealed? -> who?
- * Both run in onRequest and read the route's declared config (route-config.ts); a route that
- * declares nothing is treated as sealed-refused and root-only. A caller is
- * either the root token or an access token (EdDSA JWT) of a live session; until
- * Cedar policies land, both may use every authenticated route.
+ * Request gates, in the order of the request path:
+ *   sealed? -> who? (token, and for bound tokens the request signature or
+ *   client certificate) -> may they? (Cedar policy) -> body digest
+ * All but the last run in onRequest, before the body is read: a caller who
+ * may not use a route learns nothing about its schema and costs no parsing.
+ * Each route declares its gate in route-config.ts; the policy question it asks
+ * (action, resource) is fixed at registration (route-authz.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KeyholdError } from '../errors.js';
 import type { RootTokens } from '../auth/root-token.js';
-import type { AccessClaims, AccessTokens } from '../auth/access-tokens.js';
+import type { AccessTokens } from '../auth/access-tokens.js';
 import type { SealManager } from '../seal/seal-manager.js';
+import { sessionPrincipal } from '../auth/sessions.js';
+import { hasMfa, ROOT_PRINCIPAL, type Principal } from '../auth/principal.js';
+import { checkContentDigest, verifyRequestSignature, type NonceCache } from '../auth/http-signature.js';
+import type { PolicyEngine } from '../policy/policy-engine.js';
+import { peerCertificate } from './peer-certificate.js';
+import { authzTarget } from './route-authz.js';
 
 /** The token from `Authorization: Bearer` or `X-Keyhold-Token`, if any. */
 export function presentedToken(request: FastifyRequest): string | undefined {
@@ -23,20 +31,71 @@ export function presentedToken(request: FastifyRequest): string | undefined {
   return typeof header === 'string' && header.length > 0 ? header : undefined;
 }
 
-/** Who made the request: the root token, or the subject of an access token. */
-export type Principal = { kind: 'root' } | ({ kind: 'session' } & AccessClaims);
-
 declare module 'fastify' {
   interface FastifyRequest {
     principal?: Principal;
+    /** Set when a signed request has a body: its Content-Digest is checked once the body is read. */
+    digestRequired?: boolean;
+    rawBody?: Buffer;
   }
 }
 
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-export function installGates(app: FastifyInstance, deps: { seal: SealManager; tokens: RootTokens; accessTokens: AccessTokens; isShuttingDown: () => boolean }): void {
-  // onRequest runs before the body is read or validated: a caller who may not
-  // use a route learns nothing about its schema and costs no parsing.
+export interface GateDeps {
+  seal: SealManager;
+  tokens: RootTokens;
+  accessTokens: AccessTokens;
+  policy: Pick<PolicyEngine, 'authorize'>;
+  nonces: NonceCache;
+  isShuttingDown: () => boolean;
+}
+
+/** The absolute URI the client signed (RFC 9421 @target-uri). */
+function targetUri(request: FastifyRequest): string {
+  return `${request.protocol}://${request.host}${request.url}`;
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+async function authenticate(request: FastifyRequest, deps: GateDeps): Promise<Principal> {
+  const token = presentedToken(request);
+  if (token === undefined) throw new KeyholdError('KH_AUTH_TOKEN_MISSING');
+  if (!JWT_SHAPE.test(token)) {
+    if (!(await deps.tokens.verify(token))) throw new KeyholdError('KH_AUTH_TOKEN_INVALID');
+    return ROOT_PRINCIPAL;
+  }
+  const { session } = await deps.accessTokens.verify(token);
+  const cnf = session.cnf;
+  if (cnf !== undefined && 'jkt' in cnf) {
+    // A bound token alone is useless: the request must be signed by the bound key.
+    const body = hasBody(request);
+    verifyRequestSignature({ method: request.method, targetUri: targetUri(request), headers: request.headers, expectedKeyId: cnf.jkt, publicJwk: cnf.jwk, nonces: deps.nonces, hasBody: body });
+    request.digestRequired = body;
+  } else if (cnf !== undefined && peerCertificate(request.raw.socket)?.thumbprint !== cnf['x5t#S256']) {
+    throw new KeyholdError('KH_AUTH_CERT_MISMATCH');
+  }
+  return sessionPrincipal(session);
+}
+
+export function installGates(app: FastifyInstance, deps: GateDeps): void {
+  app.addHook('onRoute', (route) => {
+    const schema = route.schema as { hide?: boolean; operationId?: string } | undefined;
+    if (schema?.hide === true || route.config?.auth !== 'token' || schema?.operationId === undefined) return;
+    route.config = { ...route.config, authz: authzTarget(route.url, schema.operationId) };
+  });
+
+  // Signed requests need the exact body bytes for Content-Digest; the default
+  // JSON parser (prototype-poisoning safe) still does the parsing.
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if (request.digestRequired === true) request.rawBody = body as Buffer;
+    parseJson(request, body as unknown as string, done);
+  });
+
   app.addHook('onRequest', async (request) => {
     const config = request.routeOptions.config;
     if (deps.isShuttingDown()) throw new KeyholdError('KH_SHUTTING_DOWN');
@@ -44,13 +103,23 @@ export function installGates(app: FastifyInstance, deps: { seal: SealManager; to
     if (request.routeOptions.url === undefined) return;
     if (config.allowSealed !== true && deps.seal.sealed) throw new KeyholdError('KH_SEALED');
     if (config.auth === 'none') return;
-    const token = presentedToken(request);
-    if (token === undefined) throw new KeyholdError('KH_AUTH_TOKEN_MISSING');
-    if (JWT_SHAPE.test(token)) {
-      request.principal = { kind: 'session', ...(await deps.accessTokens.verify(token)) };
-      return;
-    }
-    if (!(await deps.tokens.verify(token))) throw new KeyholdError('KH_AUTH_TOKEN_INVALID');
-    request.principal = { kind: 'root' };
+    const principal = await authenticate(request, deps);
+    request.principal = principal;
+    const authz = config.authz;
+    if (authz === undefined) return; // 'self' routes act only on the caller's own session
+    const params = request.params as Record<string, string | undefined>;
+    const resource = authz.resource.type === 'Key' ? { type: 'Key' as const, id: params[authz.resource.param] ?? '' } : authz.resource;
+    const decision = await deps.policy.authorize({
+      principal,
+      action: authz.action,
+      resource,
+      context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: 'v1', batch: authz.batch },
+    });
+    if (!decision.allowed) throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
+  });
+
+  app.addHook('preValidation', async (request) => {
+    if (request.digestRequired !== true) return;
+    if (!checkContentDigest(request.headers['content-digest'] as string | undefined, request.rawBody ?? Buffer.alloc(0))) throw new KeyholdError('KH_SIG_DIGEST_MISMATCH');
   });
 }

@@ -21,7 +21,15 @@ import { SigningKeys } from '../auth/signing-keys.js';
 import { Sessions } from '../auth/sessions.js';
 import { AccessTokens } from '../auth/access-tokens.js';
 import { Totp } from '../auth/totp.js';
-import { authRoutes } from './v1/auth-routes.js';
+import { Users } from '../auth/users.js';
+import { Machines } from '../auth/machines.js';
+import { LoginThrottle } from '../auth/login-throttle.js';
+import { NonceCache } from '../auth/nonce-cache.js';
+import { PolicyEngine } from '../policy/policy-engine.js';
+import { loginRoutes } from './v1/auth/login-routes.js';
+import { sessionRoutes } from './v1/auth/session-routes.js';
+import { identityRoutes } from './v1/auth/identity-routes.js';
+import { policyRoutes } from './sys/policy-routes.js';
 import { KeyManager } from '../keys/key-manager.js';
 import { WrappingKey } from '../keys/wrapping-key.js';
 import { AuditLog } from '../audit/audit-log.js';
@@ -56,6 +64,9 @@ export interface KeyholdServices {
   readonly audit: AuditLog;
   readonly sessions: Sessions;
   readonly accessTokens: AccessTokens;
+  readonly users: Users;
+  readonly machines: Machines;
+  readonly policy: PolicyEngine;
   readonly metrics: Metrics;
 }
 
@@ -120,6 +131,10 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const signingKeys = new SigningKeys(barrier, config.auth.tokenTtlSeconds * 1000);
   const sessions = new Sessions(barrier, config.auth.sessionMaxAgeSeconds * 1000);
   const accessTokens = new AccessTokens(signingKeys, sessions, { issuer: config.auth.issuer, audience: config.auth.issuer, ttlSeconds: config.auth.tokenTtlSeconds });
+  const users = new Users(barrier, config.auth.admin);
+  const machines = new Machines(barrier, config.auth.issuer);
+  const totp = new Totp(barrier, config.auth.issuer);
+  const policy = new PolicyEngine(barrier, config.policy.trustedKeys);
   let device: FileAuditDevice | undefined;
   try {
     device = config.audit.file === undefined ? undefined : await FileAuditDevice.open(config.audit.file);
@@ -154,7 +169,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   api.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id).header('cache-control', 'no-store');
   });
-  installGates(api, { seal, tokens, accessTokens, isShuttingDown: () => shuttingDown });
+  installGates(api, { seal, tokens, accessTokens, policy, nonces: new NonceCache(), isShuttingDown: () => shuttingDown });
   // Answers sent while shutting down close their connection, so idle keep-alive
   // sockets do not hold the process open until keepAliveTimeout.
   api.addHook('onSend', async (_request, reply) => {
@@ -188,7 +203,10 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(keyringRoutes, { seal, barrier });
   await api.register(toolsRoutes);
   await api.register(auditRoutes, { audit });
-  await api.register(authRoutes, { config: config.auth, sessions, accessTokens, signingKeys, totp: new Totp(barrier, config.auth.issuer) });
+  await api.register(loginRoutes, { users, machines, sessions, accessTokens, totp, throttle: new LoginThrottle() });
+  await api.register(sessionRoutes, { sessions, accessTokens, signingKeys, totp });
+  await api.register(identityRoutes, { users, machines, sessions, totp });
+  await api.register(policyRoutes, { policy });
   await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits });
 
@@ -207,5 +225,5 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, metrics }, api, health, routes, close };
+  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, users, machines, policy, metrics }, api, health, routes, close };
 }

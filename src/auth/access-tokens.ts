@@ -9,6 +9,7 @@ import { SignJWT, jwtVerify, errors as joseErrors, exportJWK, type JWK } from 'j
 import { KeyholdError } from '../errors.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { Session, Sessions } from './sessions.js';
+import type { Confirmation } from './principal.js';
 
 export const TOKEN_TYPE = 'at+jwt';
 export const MAX_TOKEN_TTL_SECONDS = 3600;
@@ -20,6 +21,13 @@ export interface AccessClaims {
   exp: number;
   iat: number;
   jti: string;
+  cnf?: { jkt: string } | { 'x5t#S256': string };
+}
+
+/** The public `cnf` claim of a binding (the JWK itself stays in the session). */
+export function cnfClaim(cnf: Confirmation | undefined): AccessClaims['cnf'] {
+  if (cnf === undefined) return undefined;
+  return 'jkt' in cnf ? { jkt: cnf.jkt } : { 'x5t#S256': cnf['x5t#S256'] };
 }
 
 export interface TokenOptions {
@@ -49,7 +57,8 @@ export class AccessTokens {
     const iat = Math.floor(now / 1000);
     // A token never outlives its session.
     const exp = Math.min(iat + this.#options.ttlSeconds, Math.floor(session.expiresAt / 1000));
-    const token = await new SignJWT({ sid: session.sid, amr: [...session.amr] })
+    const cnf = cnfClaim(session.cnf);
+    const token = await new SignJWT({ sid: session.sid, amr: [...session.amr], ...(cnf === undefined ? {} : { cnf }) })
       .setProtectedHeader({ alg: 'EdDSA', typ: TOKEN_TYPE, kid: key.kid })
       .setIssuer(this.#options.issuer)
       .setAudience(this.#options.audience)
@@ -64,7 +73,7 @@ export class AccessTokens {
   /**
    * @throws KeyholdError KH_AUTH_TOKEN_EXPIRED, KH_AUTH_SESSION_REVOKED, or KH_AUTH_TOKEN_INVALID for anything else.
    */
-  async verify(token: string, now = Date.now()): Promise<AccessClaims> {
+  async verify(token: string, now = Date.now()): Promise<{ claims: AccessClaims; session: Session }> {
     const published = await this.#keys.published(now);
     let payload: Record<string, unknown>;
     try {
@@ -84,8 +93,10 @@ export class AccessTokens {
     const { sub, sid, amr, exp, iat, jti } = payload;
     if (typeof sid !== 'string' || typeof sub !== 'string' || !Array.isArray(amr) || typeof exp !== 'number' || typeof iat !== 'number' || typeof jti !== 'string')
       throw new KeyholdError('KH_AUTH_TOKEN_INVALID');
-    if (!(await this.#sessions.isLive(sid, now))) throw new KeyholdError('KH_AUTH_SESSION_REVOKED');
-    return { sub, sid, amr: amr.map(String), exp, iat, jti };
+    const session = await this.#sessions.live(sid, now);
+    if (session === undefined) throw new KeyholdError('KH_AUTH_SESSION_REVOKED');
+    const cnf = cnfClaim(session.cnf);
+    return { claims: { sub, sid, amr: amr.map(String), exp, iat, jti, ...(cnf === undefined ? {} : { cnf }) }, session };
   }
 
   /** The JWKS: every published key (active and those in their overlap). */

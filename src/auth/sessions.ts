@@ -7,14 +7,27 @@
 import { randomUUID } from 'node:crypto';
 import type { Barrier, BarrierView } from '../barrier/barrier.js';
 import { utf8 } from '../crypto/bytes.js';
+import { subjectOf, type Confirmation, type Principal } from './principal.js';
 
 export interface Session {
   readonly sid: string;
+  /** `<type>:<id>`, the token's `sub`. */
   readonly sub: string;
+  readonly type: Principal['type'];
+  readonly id: string;
+  /** Groups as they were at login: changing a user's groups takes effect at its next login. */
+  readonly groups: readonly string[];
   readonly amr: readonly string[];
+  readonly cnf?: Confirmation;
+  readonly attrs?: Readonly<Record<string, string | boolean>>;
   readonly createdAt: number;
   readonly expiresAt: number;
   revokedAt?: number;
+}
+
+/** The principal a live session's tokens act as. */
+export function sessionPrincipal(s: Session): Principal {
+  return { type: s.type, id: s.id, groups: s.groups, amr: s.amr, sid: s.sid, ...(s.cnf === undefined ? {} : { cnf: s.cnf }), ...(s.attrs === undefined ? {} : { attrs: s.attrs }) };
 }
 
 export class Sessions {
@@ -28,8 +41,19 @@ export class Sessions {
     barrier.onSeal(() => this.#cache.clear());
   }
 
-  async create(sub: string, amr: readonly string[], now = Date.now()): Promise<Session> {
-    const session: Session = { sid: randomUUID(), sub, amr, createdAt: now, expiresAt: now + this.#maxAgeMs };
+  async create(who: Omit<Principal, 'sid'>, now = Date.now()): Promise<Session> {
+    const session: Session = {
+      sid: randomUUID(),
+      sub: subjectOf(who),
+      type: who.type,
+      id: who.id,
+      groups: [...who.groups],
+      amr: [...who.amr],
+      ...(who.cnf === undefined ? {} : { cnf: who.cnf }),
+      ...(who.attrs === undefined ? {} : { attrs: who.attrs }),
+      createdAt: now,
+      expiresAt: now + this.#maxAgeMs,
+    };
     await this.#save(session);
     return session;
   }
@@ -50,10 +74,10 @@ export class Sessions {
     return session;
   }
 
-  /** True when the session exists, is not revoked and has not reached its maximum age. */
-  async isLive(sid: string, now = Date.now()): Promise<boolean> {
+  /** The session if it exists, is not revoked and has not reached its maximum age. */
+  async live(sid: string, now = Date.now()): Promise<Session | undefined> {
     const s = await this.get(sid);
-    return s !== undefined && s.revokedAt === undefined && s.expiresAt > now;
+    return s !== undefined && s.revokedAt === undefined && s.expiresAt > now ? s : undefined;
   }
 
   /** Revokes the sessions selected; returns how many were live. */

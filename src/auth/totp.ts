@@ -53,6 +53,11 @@ export class Totp {
     return (await this.#get(user))?.confirmed === true;
   }
 
+  /** Removes the user's second factor (when the user is deleted). */
+  async forget(user: string): Promise<void> {
+    await this.#view.delete(this.#path(user));
+  }
+
   /** Starts (or restarts, before confirmation) an enrolment; the secret and recovery codes are shown once. */
   async enroll(user: string): Promise<{ secret: string; uri: string; recoveryCodes: string[] }> {
     if (await this.required(user)) throw new KeyholdError('KH_AUTH_MFA_STATE', 'TOTP is already enrolled for this user');

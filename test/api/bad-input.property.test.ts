@@ -29,7 +29,7 @@ const ALL_METHODS = METHODS as readonly Method[];
 interface Route {
   readonly method: 'GET' | 'POST' | 'DELETE';
   readonly url: string;
-  readonly auth: 'none' | 'root';
+  readonly auth: 'none' | 'token';
   readonly allowSealed: boolean;
 }
 
@@ -38,16 +38,16 @@ const ROUTES: readonly Route[] = [
   { method: 'GET', url: '/v1/sys/seal-status', auth: 'none', allowSealed: true },
   { method: 'POST', url: '/v1/sys/init', auth: 'none', allowSealed: true },
   { method: 'POST', url: '/v1/sys/unseal', auth: 'none', allowSealed: true },
-  { method: 'POST', url: '/v1/sys/seal', auth: 'root', allowSealed: false },
+  { method: 'POST', url: '/v1/sys/seal', auth: 'token', allowSealed: false },
   { method: 'GET', url: '/v1/sys/rekey/init', auth: 'none', allowSealed: false },
   { method: 'POST', url: '/v1/sys/rekey/init', auth: 'none', allowSealed: false },
   { method: 'DELETE', url: '/v1/sys/rekey/init', auth: 'none', allowSealed: false },
   { method: 'POST', url: '/v1/sys/rekey/update', auth: 'none', allowSealed: false },
-  { method: 'GET', url: '/v1/sys/key-status', auth: 'root', allowSealed: false },
-  { method: 'POST', url: '/v1/sys/rotate', auth: 'root', allowSealed: false },
-  { method: 'POST', url: '/v1/sys/tools/random', auth: 'root', allowSealed: false },
-  { method: 'POST', url: '/v1/sys/tools/hash', auth: 'root', allowSealed: false },
-  { method: 'POST', url: '/v1/sys/audit-hash', auth: 'root', allowSealed: false },
+  { method: 'GET', url: '/v1/sys/key-status', auth: 'token', allowSealed: false },
+  { method: 'POST', url: '/v1/sys/rotate', auth: 'token', allowSealed: false },
+  { method: 'POST', url: '/v1/sys/tools/random', auth: 'token', allowSealed: false },
+  { method: 'POST', url: '/v1/sys/tools/hash', auth: 'token', allowSealed: false },
+  { method: 'POST', url: '/v1/sys/audit-hash', auth: 'token', allowSealed: false },
   { method: 'GET', url: '/v1/sys/health', auth: 'none', allowSealed: true },
 ];
 const KNOWN_PATHS = [...new Set(ROUTES.map((r) => r.url))];
@@ -646,7 +646,7 @@ test('a path with a malformed percent-escape gets a well-formed KH error, not th
 test('random tokens never authenticate: every root route answers 401 KH_AUTH_TOKEN_MISSING or KH_AUTH_TOKEN_INVALID', async (t) => {
   const vault = await vaultIn(t, 'unsealed');
   const realToken = vault.rootToken!;
-  const rootRoutes = ROUTES.filter((r) => r.auth === 'root');
+  const rootRoutes = ROUTES.filter((r) => r.auth === 'token');
   const term = await keyTerm(vault);
   // Near misses of the real token, as well as invented ones.
   const nearMiss = fc.oneof(
@@ -892,7 +892,7 @@ test('a body over the 64 KiB limit gets 413 KH_PAYLOAD_TOO_LARGE on every route 
         const vault = vaults[state];
         const headers: Record<string, string> = contentType === undefined ? {} : { 'content-type': contentType };
         // The gates run before the body is read: present the real token so a root route gets that far.
-        if (route?.auth === 'root' && vault.rootToken !== undefined) Object.assign(headers, bearer(vault.rootToken));
+        if (route?.auth === 'token' && vault.rootToken !== undefined) Object.assign(headers, bearer(vault.rootToken));
         const sent: Sent = { method, url, headers, payload: materialise(body) };
         assert.ok(Buffer.byteLength(sent.payload!) > DEFAULT_BODY_LIMIT);
         const res = await send(vault.app, sent);

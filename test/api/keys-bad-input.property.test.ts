@@ -813,8 +813,8 @@ const contentTypeArb = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom<string | undefined>('application/json; charset=utf-8', undefined, 'text/plain', 'application/x-www-form-urlencoded', 'application/octet-stream') },
 );
 
-type AuthChoice = 'root' | 'none' | 'wrong';
-const authArb = fc.oneof({ weight: 20, arbitrary: fc.constant<AuthChoice>('root') }, { weight: 1, arbitrary: fc.constantFrom<AuthChoice>('none', 'wrong') });
+type AuthChoice = 'token' | 'none' | 'wrong';
+const authArb = fc.oneof({ weight: 20, arbitrary: fc.constant<AuthChoice>('token') }, { weight: 1, arbitrary: fc.constantFrom<AuthChoice>('none', 'wrong') });
 
 interface FuzzCase {
   readonly route: RouteSpec;
@@ -876,7 +876,7 @@ function routeExamples(fx: Fixture): FuzzCase[] {
     'GET /v1/keys/:name/export': { name: 'fx-aes256-gcm', body: NO_BODY },
   };
   return ROUTES.map((route) => {
-    const base = { route, query: '', contentType: 'application/json', auth: 'root' as const };
+    const base = { route, query: '', contentType: 'application/json', auth: 'token' as const };
     if (route.op !== undefined) {
       const { name, item } = items[route.op];
       return { ...base, name, body: route.batch ? { items: [item, item] } : item };
@@ -889,7 +889,7 @@ function routeExamples(fx: Fixture): FuzzCase[] {
 
 function toSent(c: FuzzCase, token: string): Sent {
   const headers: Record<string, string> = {};
-  if (c.auth === 'root') Object.assign(headers, bearer(token));
+  if (c.auth === 'token') Object.assign(headers, bearer(token));
   if (c.auth === 'wrong') Object.assign(headers, bearer(`${token.slice(0, -2)}xx`));
   const payload = materialise(c.body);
   if (c.contentType !== undefined && payload !== undefined) headers['content-type'] = c.contentType;
@@ -915,7 +915,7 @@ test('the route table lists every /v1/keys route of the app, and nothing else', 
     'ROUTES lists routes the app does not have',
   );
   assert.equal(new Set(listed).size, listed.length);
-  for (const r of fx.app.routes.filter((x) => x.url.startsWith('/v1/keys'))) assert.equal(r.auth, 'root', `${r.method} ${r.url}`);
+  for (const r of fx.app.routes.filter((x) => x.url.startsWith('/v1/keys'))) assert.equal(r.auth, 'token', `${r.method} ${r.url}`);
 });
 
 test('any request to a /v1/keys route: no 5xx, the one error shape with registered codes, batch results per item, and no key changes unless it succeeded', async () => {
@@ -929,7 +929,7 @@ test('any request to a /v1/keys route: no 5xx, the one error shape with register
       const outcome = checkAnswer(sent, res, c.route);
       const tag = `${c.route.method} ${c.route.url} ${outcome.ok ? 'ok' : outcome.code}`;
       seen.set(tag, (seen.get(tag) ?? 0) + 1);
-      if (c.auth !== 'root') assert.ok(!outcome.ok && (outcome.code === 'KH_AUTH_TOKEN_MISSING' || outcome.code === 'KH_AUTH_TOKEN_INVALID' || outcome.code === 'KH_NOT_FOUND' || outcome.code === 'KH_BAD_REQUEST'), describe(sent, res));
+      if (c.auth !== 'token') assert.ok(!outcome.ok && (outcome.code === 'KH_AUTH_TOKEN_MISSING' || outcome.code === 'KH_AUTH_TOKEN_INVALID' || outcome.code === 'KH_NOT_FOUND' || outcome.code === 'KH_BAD_REQUEST'), describe(sent, res));
       const now = await keysState(fx.app);
       if (outcome.ok && c.route.mutates) {
         await restoreFixture(fx);

@@ -21,13 +21,13 @@ export const keyringRoutes: FastifyPluginAsyncTypebox<{ seal: SealManager; barri
   };
   app.get(
     '/v1/sys/key-status',
-    { config: { auth: 'root' }, schema: { operationId: 'keyStatus', tags: ['sys'], summary: 'Active keyring term', response: responses({ 200: KeyStatusBody }) } },
+    { config: { auth: 'token' }, schema: { operationId: 'keyStatus', tags: ['sys'], summary: 'Active keyring term', response: responses({ 200: KeyStatusBody }) } },
     async () => status(),
   );
   app.post(
     '/v1/sys/rotate',
     {
-      config: { auth: 'root' },
+      config: { auth: 'token' },
       schema: { operationId: 'rotate', tags: ['sys'], summary: 'Add a keyring term and make it active (no downtime)', response: responses({ 200: KeyStatusBody }) },
     },
     async () => {

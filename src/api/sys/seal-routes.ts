@@ -69,7 +69,7 @@ export const sealRoutes: FastifyPluginAsyncTypebox<SealRoutesDeps> = async (app,
   app.post(
     '/v1/sys/seal',
     {
-      config: { auth: 'root' },
+      config: { auth: 'token' },
       schema: { operationId: 'seal', tags: ['sys'], summary: 'Seal: wipe every key from memory', response: responses({ 200: SealStatusBody }) },
     },
     async () => {

@@ -16,7 +16,7 @@ export const toolsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/sys/tools/random',
     {
-      config: { auth: 'root' },
+      config: { auth: 'token' },
       schema: {
         operationId: 'random',
         tags: ['sys'],
@@ -40,7 +40,7 @@ export const toolsRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/v1/sys/tools/hash',
     {
-      config: { auth: 'root' },
+      config: { auth: 'token' },
       bodyLimit: Math.ceil(MAX_HASH_INPUT_BYTES / 3) * 4 + 4096,
       schema: {
         operationId: 'hash',

@@ -192,7 +192,7 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
   app.get(
     '/v1/keys/:name/public-key',
     {
-      config: { auth: 'root' },
+      config: { auth: 'token' },
       schema: {
         operationId: 'getPublicKey',
         tags: ['keys'],

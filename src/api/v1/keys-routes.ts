@@ -41,7 +41,7 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
   app.addSchema(KeyMetadata);
   const Meta = Type.Ref(KeyMetadata);
   const one = { 200: Meta };
-  const config = { auth: 'root' } as const;
+  const config = { auth: 'token' } as const;
 
   app.post(
     '/v1/keys',

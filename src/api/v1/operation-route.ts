@@ -36,7 +36,7 @@ export interface OperationDefinition<I extends TObject, O extends TObject> {
 
 export function registerOperation<I extends TObject, O extends TObject>(app: FastifyInstance, keys: KeyManager, def: OperationDefinition<I, O>): void {
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
-  const config = { auth: 'root' } as const;
+  const config = { auth: 'token' } as const;
   api.post(
     `/v1/keys/:name/${def.op}`,
     {

@@ -1,0 +1,169 @@
+/**
+ * /v1/auth login methods. Each creates a server-side session and returns its
+ * first access token:
+ * - password (users and the configured admin), with TOTP when enrolled; the
+ *   caller may bind the session to a public key it holds (`bindKey`);
+ * - machine: sign a fresh server challenge with the registered key; the
+ *   tokens are bound to that key;
+ * - certificate: the mTLS client certificate is the credential; the tokens
+ *   are bound to that certificate.
+ * Failures are throttled per account and per source address.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply } from 'fastify';
+import { KeyholdError } from '../../../errors.js';
+import type { AccessTokens } from '../../../auth/access-tokens.js';
+import type { Sessions } from '../../../auth/sessions.js';
+import type { LoginThrottle } from '../../../auth/login-throttle.js';
+import type { Totp } from '../../../auth/totp.js';
+import type { Users } from '../../../auth/users.js';
+import type { Machines } from '../../../auth/machines.js';
+import { parseClientKey } from '../../../auth/client-key.js';
+import { responses } from '../../schemas.js';
+import { peerCertificate } from '../../peer-certificate.js';
+import { IdentityName, PublicJwk, TokenBody } from './auth-schemas.js';
+import { tokenAnswer } from './token-answer.js';
+
+export interface LoginDeps {
+  users: Users;
+  machines: Machines;
+  sessions: Sessions;
+  accessTokens: AccessTokens;
+  totp: Totp;
+  throttle: LoginThrottle;
+}
+
+export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { users, machines, sessions, accessTokens, totp, throttle }) => {
+  /** Refuses locked keys, telling the caller when to come back. */
+  const checkThrottle = (keys: string[], reply: FastifyReply) => {
+    try {
+      throttle.check(keys);
+    } catch (e) {
+      const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
+      if (retry !== undefined) reply.header('retry-after', String(retry));
+      throw e;
+    }
+  };
+
+  app.post(
+    '/v1/auth/login',
+    {
+      config: { auth: 'none' },
+      schema: {
+        operationId: 'login',
+        tags: ['auth'],
+        summary: 'Log in with a username and password; returns a short-lived access token and a session',
+        body: Type.Object(
+          {
+            username: Type.String({ minLength: 1, maxLength: 128 }),
+            password: Type.String({ minLength: 1, maxLength: 1024 }),
+            otp: Type.Optional(Type.String({ maxLength: 16, description: 'TOTP code, for accounts with a second factor' })),
+            recoveryCode: Type.Optional(Type.String({ maxLength: 64, description: 'one-time recovery code instead of otp' })),
+            bindKey: Type.Optional(PublicJwk),
+          },
+          { additionalProperties: false },
+        ),
+        response: responses({ 200: TokenBody }),
+      },
+    },
+    async (request, reply) => {
+      if (!(await users.anyLogin())) throw new KeyholdError('KH_AUTH_NOT_CONFIGURED');
+      const { username, password } = request.body;
+      const keys = [`user:${username}`, `ip:${request.ip}`];
+      checkThrottle(keys, reply);
+      const user = await users.authenticate(username, password);
+      if (user === undefined) {
+        throttle.fail(keys);
+        throw new KeyholdError('KH_AUTH_LOGIN_FAILED');
+      }
+      const amr = ['pwd'];
+      if (await totp.required(username)) {
+        const { otp, recoveryCode } = request.body;
+        if (otp === undefined && recoveryCode === undefined) throw new KeyholdError('KH_AUTH_MFA_REQUIRED');
+        const second = await totp.verifySecondFactor(username, { otp, recoveryCode });
+        if (second === undefined) {
+          throttle.fail(keys);
+          throw new KeyholdError('KH_AUTH_MFA_FAILED');
+        }
+        amr.push(...second);
+      }
+      throttle.succeed(keys[0]!);
+      const bind = request.body.bindKey === undefined ? undefined : await parseClientKey(request.body.bindKey);
+      const session = await sessions.create({ type: 'User', id: username, groups: user.groups, amr, ...(bind === undefined ? {} : { cnf: { jkt: bind.jkt, jwk: bind.jwk } }) });
+      return tokenAnswer(accessTokens, session);
+    },
+  );
+
+  app.post(
+    '/v1/auth/machine/challenge',
+    {
+      config: { auth: 'none' },
+      schema: {
+        operationId: 'machineChallenge',
+        tags: ['auth'],
+        summary: 'A single-use challenge (60 s) for a machine identity to sign',
+        body: Type.Object({ name: IdentityName }, { additionalProperties: false }),
+        response: responses({ 200: Type.Object({ challenge: Type.String(), expiresIn: Type.Integer() }, { additionalProperties: false }) }),
+      },
+    },
+    async (request, reply) => {
+      checkThrottle([`machine:${request.body.name}`, `ip:${request.ip}`], reply);
+      return machines.challenge(request.body.name);
+    },
+  );
+
+  app.post(
+    '/v1/auth/machine/login',
+    {
+      config: { auth: 'none' },
+      schema: {
+        operationId: 'machineLogin',
+        tags: ['auth'],
+        summary: 'Log in as a machine identity with a signed challenge; tokens are bound to its key',
+        description: 'Sign UTF-8 "keyhold-machine-login-v1\\n<issuer>\\n<name>\\n<challenge>" with the machine key (Ed25519, or ECDSA P-256/SHA-256 as 64-byte r||s).',
+        body: Type.Object(
+          { name: IdentityName, challenge: Type.String({ minLength: 1, maxLength: 64 }), signature: Type.String({ minLength: 1, maxLength: 200, description: 'base64 or base64url' }) },
+          { additionalProperties: false },
+        ),
+        response: responses({ 200: TokenBody }),
+      },
+    },
+    async (request, reply) => {
+      const { name, challenge, signature } = request.body;
+      const keys = [`machine:${name}`, `ip:${request.ip}`];
+      checkThrottle(keys, reply);
+      let machine;
+      try {
+        machine = await machines.login(name, challenge, signature);
+      } catch (e) {
+        throttle.fail(keys);
+        throw e;
+      }
+      throttle.succeed(keys[0]!);
+      const session = await sessions.create({ type: 'Machine', id: name, groups: machine.groups, amr: ['swk'], cnf: { jkt: machine.key.jkt, jwk: machine.key.jwk } });
+      return tokenAnswer(accessTokens, session);
+    },
+  );
+
+  app.post(
+    '/v1/auth/cert/login',
+    {
+      config: { auth: 'none' },
+      schema: {
+        operationId: 'certLogin',
+        tags: ['auth'],
+        summary: 'Log in with the mTLS client certificate of this connection; tokens are bound to the certificate',
+        response: responses({ 200: TokenBody }),
+      },
+    },
+    async (request) => {
+      const cert = peerCertificate(request.raw.socket);
+      if (cert === undefined) throw new KeyholdError('KH_AUTH_CERT_REQUIRED');
+      // A registered machine of the same name lends its groups to the certificate identity.
+      const groups = await machines.groupsOf(cert.identity);
+      const session = await sessions.create({ type: 'Machine', id: cert.identity, groups, amr: ['mtls'], cnf: { 'x5t#S256': cert.thumbprint } });
+      return tokenAnswer(accessTokens, session);
+    },
+  );
+};
