@@ -49,11 +49,13 @@ const ROUTES: readonly Route[] = [
   { method: 'POST', url: '/v1/sys/tools/hash', auth: 'token', allowSealed: false },
   { method: 'POST', url: '/v1/sys/audit-hash', auth: 'token', allowSealed: false },
   { method: 'GET', url: '/v1/sys/health', auth: 'none', allowSealed: true },
+  { method: 'POST', url: '/v1/sys/policy', auth: 'token', allowSealed: false },
+  { method: 'GET', url: '/v1/sys/policy', auth: 'token', allowSealed: false },
 ];
 const KNOWN_PATHS = [...new Set(ROUTES.map((r) => r.url))];
 const HEALTH_PATH = '/v1/sys/health';
 /** Root routes without side effects: the fuzzer may present the real token to them, so bodies reach validation. */
-const SAFE_WITH_TOKEN = new Set(['GET /v1/sys/key-status', 'POST /v1/sys/tools/random', 'POST /v1/sys/tools/hash', 'POST /v1/sys/audit-hash', 'GET /v1/sys/rekey/init']);
+const SAFE_WITH_TOKEN = new Set(['GET /v1/sys/key-status', 'POST /v1/sys/tools/random', 'POST /v1/sys/tools/hash', 'POST /v1/sys/audit-hash', 'GET /v1/sys/rekey/init', 'GET /v1/sys/policy', 'POST /v1/sys/policy']);
 
 type State = 'uninitialised' | 'sealed' | 'unsealed';
 const STATES: readonly State[] = ['uninitialised', 'sealed', 'unsealed'];
@@ -869,8 +871,8 @@ test('garbage rekey updates never complete a rekey or change the seal, and the o
 
 test('a body over the 64 KiB limit gets 413 KH_PAYLOAD_TOO_LARGE on every route that reads one, in every vault state', async (t) => {
   const vaults = await vaultsByState(t);
-  // tools/hash takes up to 4 MiB of input (its own bodyLimit); every other route the default.
-  const bodyRoutes = ROUTES.filter((r) => r.method !== 'GET' && r.url !== '/v1/sys/tools/hash');
+  // tools/hash (4 MiB of input) and policy pushes (1 MiB bundles) have their own bodyLimit; every other route the default.
+  const bodyRoutes = ROUTES.filter((r) => r.method !== 'GET' && r.url !== '/v1/sys/tools/hash' && r.url !== '/v1/sys/policy');
   const target = fc.oneof(
     { weight: 4, arbitrary: fc.constantFrom(...bodyRoutes).map((r): { method: Method; url: string; route: Route | undefined } => ({ method: r.method, url: r.url, route: r })) },
     {

@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import Fastify, { type RouteShorthandOptions } from 'fastify';
 import { testVault } from '../helpers/keyhold.js';
 import { enforceRouteContract, type RouteSummary } from '../../src/api/route-contract.js';
+import { authzTarget } from '../../src/api/route-authz.js';
 import '../../src/api/route-config.js';
 
 /** The only routes that answer without a token. Adding one here is a security decision. */
-const PUBLIC_ROUTES = ['POST /v1/auth/login', 'GET /v1/auth/jwks', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update'];
+const SELF_ROUTES = ['POST /v1/auth/totp/enroll', 'POST /v1/auth/totp/confirm', 'POST /v1/auth/renew', 'POST /v1/auth/logout'];
+const PUBLIC_ROUTES = ['POST /v1/auth/login', 'POST /v1/auth/machine/challenge', 'POST /v1/auth/machine/login', 'POST /v1/auth/cert/login', 'GET /v1/auth/jwks', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update'];
 /** The only routes that answer while sealed. */
 const SEALED_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal'];
 
@@ -35,6 +37,10 @@ test('only the expected routes are public or answer while sealed', async (t) => 
   const key = (r: RouteSummary) => `${r.method} ${r.url}`;
   assert.deepEqual(app.routes.filter((r) => r.auth === 'none').map(key).sort(), [...PUBLIC_ROUTES].sort());
   assert.deepEqual(app.routes.filter((r) => r.allowSealed).map(key).sort(), [...SEALED_ROUTES].sort());
+  // 'self' routes skip the policy engine: they may only act on the caller's own session.
+  assert.deepEqual(app.routes.filter((r) => r.auth === 'self').map(key).sort(), [...SELF_ROUTES].sort());
+  // Every other route is authorised by policy, under an action of the catalogue.
+  for (const r of app.routes.filter((x) => x.auth === 'token')) assert.doesNotThrow(() => authzTarget(r.url, r.operationId), key(r));
 });
 
 test('a route without auth, operationId or response schema is refused at startup', async () => {

@@ -33,7 +33,7 @@ test('login returns an EdDSA at+jwt that verifies with the JWKS and works as a b
   const header = JSON.parse(Buffer.from(h!, 'base64url').toString());
   const claims = JSON.parse(Buffer.from(p!, 'base64url').toString());
   assert.deepEqual([header.alg, header.typ], ['EdDSA', 'at+jwt']);
-  assert.deepEqual([claims.sub, claims.sid, claims.amr, claims.iss, claims.aud], ['ops', sessionId, ['pwd'], 'keyhold', 'keyhold']);
+  assert.deepEqual([claims.sub, claims.sid, claims.amr, claims.iss, claims.aud], ['user:ops', sessionId, ['pwd'], 'keyhold', 'keyhold']);
   assert.equal(claims.exp - claims.iat, 60);
   // Independent check: node:crypto verifies the signature with the JWKS key.
   const jwks = (await app.api.inject({ url: '/v1/auth/jwks' })).json();
@@ -42,7 +42,7 @@ test('login returns an EdDSA at+jwt that verifies with the JWKS and works as a b
 
   assert.equal((await app.api.inject({ method: 'POST', url: '/v1/keys', headers: bearer(accessToken), payload: { name: 'k' } })).statusCode, 200);
   const intro = (await app.api.inject({ method: 'POST', url: '/v1/auth/introspect', headers: bearer(accessToken), payload: { token: accessToken } })).json();
-  assert.deepEqual([intro.active, intro.sub], [true, 'ops']);
+  assert.deepEqual([intro.active, intro.sub], [true, 'user:ops']);
 });
 
 test('a revoked session is refused on the very next request; logout and revoke-all work too', async (t) => {
@@ -60,7 +60,7 @@ test('a revoked session is refused on the very next request; logout and revoke-a
   assert.equal((await app.api.inject({ method: 'POST', url: '/v1/auth/logout', headers: bearer(renewed.accessToken) })).json().revoked, 1);
   assert.equal((await use(b.accessToken)).json().error.code, 'KH_AUTH_SESSION_REVOKED', 'logout ends every token of the session');
   const c = (await login()).json();
-  await app.api.inject({ method: 'POST', url: '/v1/auth/revoke', headers: bearer(rootToken), payload: { subject: 'ops' } });
+  await app.api.inject({ method: 'POST', url: '/v1/auth/revoke', headers: bearer(rootToken), payload: { subject: 'user:ops' } });
   assert.equal((await use(c.accessToken)).json().error.code, 'KH_AUTH_SESSION_REVOKED');
   const rootRenew = await app.api.inject({ method: 'POST', url: '/v1/auth/renew', headers: bearer(rootToken) });
   assert.equal(rootRenew.json().error.code, 'KH_AUTH_SESSION_REQUIRED');

@@ -18,15 +18,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { constants, createCipheriv, createHash, createPrivateKey, generateKeyPairSync, KeyObject, publicEncrypt, randomBytes } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import { constants, createCipheriv, createHash, createPrivateKey, generateKeyPairSync, KeyObject, publicEncrypt, randomBytes, sign as cryptoSign } from 'node:crypto';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, loggerOptions, type KeyholdApp } from '../../src/api/keyhold-app.js';
 import { hashPassword } from '../../src/auth/password.js';
+import { machineLoginMessage } from '../../src/auth/machines.js';
 import { generate } from 'otplib';
 
 const ADMIN_PASSWORD = 'admin password that must never be logged';
+const USER_PASSWORD = 'user password that must never be logged';
 import { KEY_TYPES, KEY_TYPE_NAMES, type KeyType } from '../../src/keys/key-types.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -150,6 +152,7 @@ async function openSession(t: Parameters<typeof tempDir>[0]): Promise<Session> {
     listeners: { api: { port: 0 }, health: { port: 0 } },
     log: { level: 'trace' },
     auth: { admin: { username: 'ops', passwordHash: await hashPassword(ADMIN_PASSWORD) } },
+    audit: { file: join(dir, 'audit.log'), checkpointEvery: 50 },
   });
   // The production logger settings (redaction included), at the most verbose level, into memory.
   const logger = { ...loggerOptions('trace'), stream: { write: (line: string) => void logLines.push(line) } };
@@ -373,6 +376,28 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('POST', '/v1/auth/logout');
   s.token = rootToken;
   await s.ok('POST', '/v1/auth/revoke', { body: { all: true } });
+  // Identities: users and machines, and the login methods they use.
+  s.callerSecrets.push(needle('user password', Buffer.from(USER_PASSWORD), [USER_PASSWORD]), needle('new user password', Buffer.from(`${USER_PASSWORD}!`), [`${USER_PASSWORD}!`]));
+  await s.ok('POST', '/v1/auth/users', { body: { name: 'auditor-7', password: USER_PASSWORD, groups: ['admins'] } });
+  await s.ok('GET', '/v1/auth/users');
+  await s.ok('GET', '/v1/auth/users/:name', { name: 'auditor-7' });
+  await s.ok('POST', '/v1/auth/users/:name/password', { name: 'auditor-7', body: { password: `${USER_PASSWORD}!` } });
+  await s.ok('DELETE', '/v1/auth/users/:name', { name: 'auditor-7' });
+  const machineKey = generateKeyPairSync('ed25519');
+  await s.ok('POST', '/v1/auth/machines', { body: { name: 'robot-7', publicKey: machineKey.publicKey.export({ format: 'pem', type: 'spki' }).toString(), groups: ['admins'] } });
+  await s.ok('GET', '/v1/auth/machines');
+  await s.ok('GET', '/v1/auth/machines/:name', { name: 'robot-7' });
+  const { challenge } = await s.ok('POST', '/v1/auth/machine/challenge', { body: { name: 'robot-7' }, auth: false });
+  const machineSig = cryptoSign(null, machineLoginMessage('keyhold', 'robot-7', String(challenge)), machineKey.privateKey).toString('base64url');
+  const machineLogin = await s.ok('POST', '/v1/auth/machine/login', { body: { name: 'robot-7', challenge, signature: machineSig }, auth: false });
+  s.callerSecrets.push(needle('machine token', Buffer.from(String(machineLogin.accessToken)), [String(machineLogin.accessToken)]));
+  // Without TLS there is no client certificate: a clear 401.
+  assert.equal((await s.call('POST', '/v1/auth/cert/login', { auth: false })).statusCode, 401);
+  await s.ok('DELETE', '/v1/auth/machines/:name', { name: 'robot-7' });
+  // Policy: the active bundle, and a push that is refused (no trusted key is configured).
+  await s.ok('GET', '/v1/sys/policy');
+  assert.equal((await s.call('POST', '/v1/sys/policy', { body: { bundle: Buffer.from('{}').toString('base64'), signature: 'e30..AAAA' } })).statusCode, 400);
+
   await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
   await s.ok('DELETE', '/v1/sys/rekey/init', { auth: false });
   const rekey = await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
@@ -450,6 +475,13 @@ test('a non-exportable key never gives its secret away: not in any response body
       assert.equal(found, undefined, `${file} (${when}) contains ${found?.needle} (form ${found?.form})`);
     }
   };
+  // 4. The audit log holds no secret, nothing the caller sent or got back, and no key or identity name.
+  const auditText = readFileSync(join(dirname(s.dbPath), 'audit.log'), 'utf8');
+  assert.ok(auditText.split('\n').length > s.exchanges.length, 'every exchange was audited');
+  const names = [...keys.map((k) => k.name), 'auditor-7', 'robot-7'].map((n) => needle(`name ${n}`, Buffer.from(n), [n]));
+  const inAudit = search([...secrets, ...s.callerSecrets, ...names], auditText);
+  assert.equal(inAudit, undefined, `the audit log contains ${inAudit?.needle} (form ${inAudit?.form})`);
+
   assert.ok(files().some((f) => f.endsWith('-wal')), 'the WAL exists while the vault is open');
   checkFiles('open');
   await s.app.close();

@@ -1,0 +1,61 @@
+/**
+ * Shared by the checkpoint tests: an unsealed barrier with its audit-signing
+ * key, a device that checkpoints with it, and an attacker who edits a log and
+ * recomputes its chain (everything an attacker with write access but without
+ * the node key can do).
+ */
+import type { TestContext } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
+import { Barrier } from '../../src/barrier/barrier.js';
+import { AuditSigningKey } from '../../src/audit/signing-key.js';
+import { FileAuditDevice } from '../../src/audit/file-device.js';
+import { entryHash, type AuditEntry } from '../../src/audit/audit-chain.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+export const readLog = (file: string): string[] => readFileSync(file, 'utf8').split('\n').filter((l) => l !== '');
+export const parse = (line: string): AuditEntry => JSON.parse(line) as AuditEntry;
+
+export async function signingVault(t: Pick<TestContext, 'after'>) {
+  const dir = tempDir(t);
+  const backend = new SqliteBackend({ path: join(dir, 'k.db') });
+  t.after(() => backend.close());
+  const barrier = new Barrier(backend);
+  const rootKey = new Uint8Array(randomBytes(32));
+  await backend.transaction([barrier.createKeyring(rootKey)]);
+  const signingKey = new AuditSigningKey(barrier);
+  const openDevice = (every: number, file = join(dir, 'audit.log')) => FileAuditDevice.open(file, { checkpoints: { every, signer: signingKey } });
+  return { dir, barrier, rootKey, signingKey, openDevice, file: join(dir, 'audit.log') };
+}
+
+/** Appends `n` entries one at a time (each its own batch). */
+export async function appendMany(device: FileAuditDevice, n: number, from = 0): Promise<void> {
+  for (let i = from; i < from + n; i++) await device.append({ type: 'test', value: `v${i}` });
+}
+
+/**
+ * The attacker: renumbers, relinks and rehashes entries (pointing each
+ * checkpoint's covers at its new predecessor) so the chain verifies again;
+ * without the node key it cannot re-sign checkpoints.
+ */
+export function rechain(entries: AuditEntry[]): string[] {
+  const first = entries[0]!;
+  let prev = first.prev;
+  return entries.map((e, i) => {
+    e.seq = first.seq + i;
+    e.prev = prev;
+    if (e.type === 'checkpoint') e.covers = { seq: e.seq - 1, hash: prev };
+    e.hash = entryHash(e);
+    prev = e.hash;
+    return JSON.stringify(e);
+  });
+}
+
+/** Applies `edit` to the entry on line `index` (0-based), then rechains. */
+export function rewrite(lines: string[], index: number, edit: (e: AuditEntry) => void): string[] {
+  const entries = lines.map(parse);
+  edit(entries[index]!);
+  return rechain(entries);
+}

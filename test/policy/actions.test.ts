@@ -1,0 +1,51 @@
+/** The action catalogue and the schema built from it. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ACTION_GROUPS, ACTIONS, actionFor, findAction, PUBLIC_OPERATIONS } from '../../src/policy/actions.js';
+import { KEYHOLD_SCHEMA, schemaText } from '../../src/policy/cedar-schema.js';
+
+const EXPECTED: Record<string, string[]> = {
+  use: ['encrypt', 'decrypt', 'rewrap', 'generateDataKey', 'sign', 'verify', 'hmac', 'verifyHmac', 'deriveSharedSecret', 'encapsulate', 'decapsulate', 'getPublicKey', 'random', 'hash'],
+  read: ['listKeys', 'readKey', 'keyStatus', 'rekeyStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'showPolicy', 'auditHash'],
+  manage: ['createKey', 'updateKey', 'rotateKey', 'enableKey', 'disableKey', 'importKey', 'importKeyVersion', 'exportKey', 'cancelKeyDeletion', 'createUser', 'setUserPassword', 'createMachine', 'enrollTotp', 'confirmTotp', 'renewToken', 'logout'],
+  destructive: ['trimKey', 'scheduleKeyDeletion', 'seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine'],
+};
+
+test('every operation is in exactly the group it belongs to', () => {
+  for (const group of ACTION_GROUPS) {
+    assert.deepEqual(ACTIONS.filter((a) => a.group === group).map((a) => a.id).sort(), [...EXPECTED[group]!].sort(), group);
+  }
+  assert.equal(new Set(ACTIONS.map((a) => a.id)).size, ACTIONS.length, 'ids are unique');
+  for (const a of ACTIONS) assert.ok(!(ACTION_GROUPS as readonly string[]).includes(a.id), `${a.id} is not also a group name`);
+  for (const p of PUBLIC_OPERATIONS) assert.equal(findAction(p), undefined, `${p} is public and has no action`);
+});
+
+test('actionFor folds batch variants and refuses unknown operations', () => {
+  assert.equal(actionFor('encrypt'), 'encrypt');
+  assert.equal(actionFor('encryptBatch'), 'encrypt');
+  assert.equal(actionFor('signBatch'), 'sign');
+  assert.throws(() => actionFor('frobnicate'), TypeError);
+  assert.throws(() => actionFor('Batch'), TypeError);
+  assert.throws(() => actionFor('health'), TypeError);
+});
+
+test('key operations apply to Key resources, the rest to System', () => {
+  const onKeys = ACTIONS.filter((a) => a.resource === 'Key').map((a) => a.id);
+  for (const id of ['encrypt', 'readKey', 'updateKey', 'trimKey', 'scheduleKeyDeletion', 'exportKey', 'importKey']) assert.ok(onKeys.includes(id), id);
+  for (const id of ['createKey', 'listKeys', 'random', 'hash', 'seal', 'pushPolicy', 'showPolicy', 'getWrappingKey']) assert.ok(!onKeys.includes(id), id);
+});
+
+test('the schema declares every action with its group and resource, and groups as plain actions', () => {
+  const ns = KEYHOLD_SCHEMA.Keyhold!;
+  for (const group of ACTION_GROUPS) assert.deepEqual(ns.actions[group], {}, group);
+  for (const a of ACTIONS) {
+    const declared = ns.actions[a.id]!;
+    assert.deepEqual(declared.memberOf, [{ id: a.group }], a.id);
+    assert.deepEqual(declared.appliesTo?.resourceTypes, [a.resource], a.id);
+    assert.deepEqual(declared.appliesTo?.principalTypes, ['User', 'Machine', 'Workload'], a.id);
+  }
+  assert.equal(Object.keys(ns.actions).length, ACTIONS.length + ACTION_GROUPS.length);
+  const text = schemaText();
+  assert.match(text, /entity Workload in \[Group\] = \{/);
+  assert.match(text, /sourceIp: __cedar::ipaddr/);
+});
