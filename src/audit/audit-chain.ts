@@ -5,31 +5,23 @@
  * canonical = keys sorted at every level. The first entry's prev is 64 zeros.
  * Any edit, deletion, insertion or reordering breaks a link; truncation is
  * visible against the count/hash an operator keeps (or a later checkpoint).
+ * The chain alone does not stop someone who rewrites the whole file: signed
+ * checkpoints (checkpoint.ts) do, up to the last checkpoint.
  */
 import { createHash } from 'node:crypto';
+import { canonicalJson, type AuditFields, type AuditValue } from './canonical-json.js';
+import { checkCheckpoint, isCheckpoint, type CheckpointVerifier } from './checkpoint.js';
 
 export const GENESIS = '0'.repeat(64);
 
-export type AuditValue = string | number | boolean | null | AuditValue[] | { [k: string]: AuditValue };
-export type AuditFields = { [k: string]: AuditValue };
+export type { AuditFields, AuditValue };
+export { canonicalJson };
 
 export interface AuditEntry extends AuditFields {
   seq: number;
   time: string;
   prev: string;
   hash: string;
-}
-
-/** JSON with object keys sorted at every level, so the hash does not depend on key order. */
-export function canonicalJson(value: AuditValue): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson(value[k]!)}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 function hashCanonical(prev: string, canonical: string): string {
@@ -53,18 +45,42 @@ export function sealLine(fields: AuditFields, seq: number, prev: string, time: D
   return { entry: { ...body, hash }, line: `${canonical.slice(0, -1)},"hash":"${hash}"}\n` };
 }
 
-export type VerifyResult = { ok: true; count: number; head: string } | { ok: false; count: number; line: number; reason: string };
+export interface VerifyOptions {
+  /** The node's audit-signing key, pinned by the operator; without it checkpoint signatures are not checked. */
+  publicKey?: CheckpointVerifier;
+}
+
+export type VerifyResult =
+  | {
+      ok: true;
+      /** Entries, checkpoints included. */
+      count: number;
+      head: string;
+      /** Checkpoints seen, and how many of them had their signature checked (all of them, given a public key). */
+      checkpoints: number;
+      verified: number;
+      /** Entries after the last checkpoint (all of them when there is none): covered only by the chain. */
+      afterLastCheckpoint: number;
+    }
+  | { ok: false; count: number; line: number; reason: string };
 
 /**
  * Checks a log: every line parses, seq counts up by one from the first line
  * (a log that starts at seq 1 must start at the genesis hash), prev links to
- * the previous hash, and each hash recomputes.
+ * the previous hash, each hash recomputes, and each checkpoint covers the
+ * entry before it and, given `publicKey`, carries its valid signature.
+ * Entries after the last checkpoint are covered only by the chain: cutting
+ * or rewriting that tail is not detectable here, only against a head
+ * (count and hash) that the operator kept.
  */
-export function verifyLines(lines: Iterable<string>): VerifyResult {
+export function verifyLines(lines: Iterable<string>, options: VerifyOptions = {}): VerifyResult {
   let prev: string | undefined;
   let expectedSeq: number | undefined;
   let count = 0;
   let line = 0;
+  let checkpoints = 0;
+  let verified = 0;
+  let afterLastCheckpoint = 0;
   for (const text of lines) {
     line++;
     if (text === '') continue;
@@ -80,9 +96,17 @@ export function verifyLines(lines: Iterable<string>): VerifyResult {
     if (prev !== undefined && entry.prev !== prev) return { ok: false, count, line, reason: 'prev does not match the previous entry hash (deleted, inserted or reordered entry)' };
     if (prev === undefined && entry.seq === 1 && entry.prev !== GENESIS) return { ok: false, count, line, reason: 'the first entry does not start the chain' };
     if (entryHash(entry) !== entry.hash) return { ok: false, count, line, reason: 'hash mismatch (edited entry)' };
+    const checkpoint = isCheckpoint(entry);
+    if (checkpoint) {
+      const check = checkCheckpoint(entry, options.publicKey);
+      if (!check.ok) return { ok: false, count, line, reason: check.reason };
+      checkpoints++;
+      if (check.verified) verified++;
+    }
     prev = entry.hash;
     expectedSeq = entry.seq + 1;
     count++;
+    afterLastCheckpoint = checkpoint ? 0 : afterLastCheckpoint + 1;
   }
-  return { ok: true, count, head: prev ?? GENESIS };
+  return { ok: true, count, head: prev ?? GENESIS, checkpoints, verified, afterLastCheckpoint };
 }

@@ -13,6 +13,7 @@ import { entropy } from '../crypto/random.js';
 import { wipe } from '../crypto/bytes.js';
 import type { AuditFields, AuditValue } from './audit-chain.js';
 import type { FileAuditDevice } from './file-device.js';
+import { AuditSigningKey } from './signing-key.js';
 
 /** Request/response fields whose string values are not sensitive (algorithm and format names). */
 const CLEAR_FIELDS = new Set(['type', 'hash', 'signatureAlgorithm', 'signatureFormat', 'format', 'output', 'algorithm', 'state', 'code']);
@@ -38,11 +39,22 @@ function redactWith(key: Uint8Array, value: unknown, field: string, depth: numbe
 
 export class AuditLog {
   readonly device: FileAuditDevice | undefined;
+  /** The checkpoint signing key, whose public half GET /v1/sys/audit/public-key publishes. */
+  readonly signingKey: AuditSigningKey;
   /** The audit HMAC key, created on first use and stored through the barrier. */
   readonly #key: { get(): Promise<Uint8Array> };
 
-  constructor(barrier: Barrier, device: FileAuditDevice | undefined) {
+  /**
+   * `signingKey` must be the instance the device signs checkpoints with: two
+   * instances over one barrier could each create a key on first use, and the
+   * published one would not be the one signing.
+   * @throws TypeError when the device signs with another instance.
+   */
+  constructor(barrier: Barrier, device: FileAuditDevice | undefined, signingKey: AuditSigningKey = new AuditSigningKey(barrier)) {
+    const deviceSigner = device?.checkpointSigner;
+    if (deviceSigner !== undefined && deviceSigner !== signingKey) throw new TypeError('the audit log and its device must share one AuditSigningKey');
     this.device = device;
+    this.signingKey = signingKey;
     const view = barrier.view('audit/');
     this.#key = sealScoped(
       barrier,

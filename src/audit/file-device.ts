@@ -9,10 +9,28 @@
  * At open the chain is resumed from the file's last complete line; a torn
  * last line (a crash mid-write, no trailing newline) is cut off, anything
  * else that does not verify as the tail of a chain refuses the open.
+ *
+ * Checkpoints (checkpoint.ts): given a signer, once `every` entries follow the
+ * last checkpoint a signed checkpoint entry is added to the same batch, so it
+ * shares that batch's write and fdatasync (signing once per N entries costs
+ * far less than a sync). While sealed the signer has no key and the
+ * checkpoint waits for the first batch written while unsealed, then covers
+ * everything before it. Only the last line is read at open: when it is not a
+ * checkpoint the previous one is unknown and taken as seq 0: the next
+ * checkpoint then comes as soon as a key is available, so the entries written
+ * before the restart are covered early rather than late, and its count runs
+ * from the start of the chain.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { KeyholdError } from '../errors.js';
 import { GENESIS, sealLine, verifyLines, type AuditEntry, type AuditFields } from './audit-chain.js';
+import { checkpointFields, isCheckpoint, type CheckpointKey, type CheckpointSigner } from './checkpoint.js';
+
+export interface CheckpointOptions {
+  /** Entries between checkpoints (config audit.checkpointEvery). */
+  every: number;
+  signer: CheckpointSigner;
+}
 
 interface Pending {
   fields: AuditFields;
@@ -40,16 +58,26 @@ export class FileAuditDevice {
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #failed: unknown;
+  /** Seq of the last checkpoint entry; 0 when none is known. */
+  #checkpointSeq = 0;
   readonly #now: () => Date;
+  readonly #checkpoints: CheckpointOptions | undefined;
 
-  private constructor(path: string, now: () => Date) {
+  private constructor(path: string, now: () => Date, checkpoints: CheckpointOptions | undefined) {
     this.path = path;
     this.#now = now;
+    this.#checkpoints = checkpoints;
   }
 
-  /** @throws KeyholdError KH_AUDIT_UNAVAILABLE when the file cannot be opened or its tail is not a valid chain. */
-  static async open(path: string, options: { now?: () => Date } = {}): Promise<FileAuditDevice> {
-    const device = new FileAuditDevice(path, options.now ?? (() => new Date()));
+  /**
+   * Opens (or creates) the file; without `checkpoints` no checkpoint is written.
+   * @throws KeyholdError KH_AUDIT_UNAVAILABLE when the file cannot be opened or its tail is not a valid chain.
+   * @throws TypeError when checkpoints.every is not a positive integer.
+   */
+  static async open(path: string, options: { now?: () => Date; checkpoints?: CheckpointOptions } = {}): Promise<FileAuditDevice> {
+    const every = options.checkpoints?.every;
+    if (every !== undefined && (!Number.isSafeInteger(every) || every < 1)) throw new TypeError('checkpoints.every must be a positive integer');
+    const device = new FileAuditDevice(path, options.now ?? (() => new Date()), options.checkpoints);
     let handle: FileHandle | undefined;
     try {
       handle = await open(path, 'a+', 0o600);
@@ -63,6 +91,7 @@ export class FileAuditDevice {
           const last = JSON.parse(lastLine) as AuditEntry;
           device.#seq = last.seq;
           device.#prev = last.hash;
+          if (isCheckpoint(last)) device.#checkpointSeq = last.seq;
         }
       }
       device.#handle = handle;
@@ -71,6 +100,11 @@ export class FileAuditDevice {
       throw new KeyholdError('KH_AUDIT_UNAVAILABLE', `the audit file ${path} cannot be used`, { cause: e });
     }
     return device;
+  }
+
+  /** Who signs this device's checkpoints, if anyone. */
+  get checkpointSigner(): CheckpointSigner | undefined {
+    return this.#checkpoints?.signer;
   }
 
   get head(): { seq: number; hash: string } {
@@ -92,22 +126,37 @@ export class FileAuditDevice {
     while (this.#queue.length > 0) {
       const batch = this.#queue;
       this.#queue = [];
+      const key = this.#checkpointMayFall(batch.length) ? await this.#checkpointKey() : undefined;
       const entries: AuditEntry[] = [];
       const lines: string[] = [];
       let seq = this.#seq;
       let prev = this.#prev;
+      let checkpointSeq = this.#checkpointSeq;
       const time = this.#now();
+      // A checkpoint may be due before the batch (postponed while sealed) or after any entry in it.
+      const checkpointIfDue = () => {
+        if (key === undefined || seq - checkpointSeq < this.#checkpoints!.every) return;
+        const fields = checkpointFields(key, { seq, hash: prev }, seq - checkpointSeq);
+        if (fields === undefined) return;
+        const { entry, line } = sealLine(fields, ++seq, prev, time);
+        prev = entry.hash;
+        checkpointSeq = entry.seq;
+        lines.push(line);
+      };
+      checkpointIfDue();
       for (const p of batch) {
         const { entry, line } = sealLine(p.fields, ++seq, prev, time);
         prev = entry.hash;
         entries.push(entry);
         lines.push(line);
+        checkpointIfDue();
       }
       try {
         await this.#handle!.appendFile(lines.join(''));
         await this.#handle!.datasync();
         this.#seq = seq;
         this.#prev = prev;
+        this.#checkpointSeq = checkpointSeq;
         batch.forEach((p, i) => p.resolve(entries[i]!));
       } catch (e) {
         this.#failed = e;
@@ -117,6 +166,20 @@ export class FileAuditDevice {
       }
     }
     this.#flushing = undefined;
+  }
+
+  /** Whether a checkpoint falls in the next batch: the key is asked for only then (once per N entries, or while one is overdue). */
+  #checkpointMayFall(batchSize: number): boolean {
+    return this.#checkpoints !== undefined && this.#seq + batchSize - this.#checkpointSeq >= this.#checkpoints.every;
+  }
+
+  /** The key, or undefined to postpone: a signer fault must never fail the entries the checkpoint would follow. */
+  async #checkpointKey(): Promise<CheckpointKey | undefined> {
+    try {
+      return await this.#checkpoints?.signer.current();
+    } catch {
+      return undefined;
+    }
   }
 
   async close(): Promise<void> {

@@ -167,7 +167,7 @@ test('reopening continues the checkpoint schedule', async (t) => {
   assert.ok(r.ok && r.verified === 3 && r.afterLastCheckpoint === 1);
 });
 
-test('GET /v1/sys/audit/public-key publishes the key that signs checkpoints (root only, stable across seal)', async (t) => {
+test('GET /v1/sys/audit/public-key publishes the key that signs checkpoints (authenticated, stable across seal)', async (t) => {
   const dir = tempDir(t);
   const config = resolveConfig({ storage: { path: join(dir, 'k.db') }, log: { level: 'silent' } });
   const app = await buildKeyhold(config, { logger: false });
