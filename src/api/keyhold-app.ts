@@ -34,6 +34,7 @@ import { KeyManager } from '../keys/key-manager.js';
 import { WrappingKey } from '../keys/wrapping-key.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { FileAuditDevice } from '../audit/file-device.js';
+import { AuditSigningKey } from '../audit/signing-key.js';
 import { installAudit } from './audit-hooks.js';
 import { auditRoutes } from './sys/audit-routes.js';
 import { VERSION } from '../version.js';
@@ -135,14 +136,18 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const machines = new Machines(barrier, config.auth.issuer);
   const totp = new Totp(barrier, config.auth.issuer);
   const policy = new PolicyEngine(barrier, config.policy.trustedKeys);
+  const auditSigningKey = new AuditSigningKey(barrier);
   let device: FileAuditDevice | undefined;
   try {
-    device = config.audit.file === undefined ? undefined : await FileAuditDevice.open(config.audit.file);
+    device =
+      config.audit.file === undefined
+        ? undefined
+        : await FileAuditDevice.open(config.audit.file, { checkpoints: { every: config.audit.checkpointEvery, signer: auditSigningKey } });
   } catch (e) {
     await backend.close();
     throw e;
   }
-  const audit = new AuditLog(barrier, device);
+  const audit = new AuditLog(barrier, device, auditSigningKey);
   const metrics = new Metrics(seal);
   let shuttingDown = false;
 

@@ -48,6 +48,7 @@ const ROUTES: readonly Route[] = [
   { method: 'POST', url: '/v1/sys/tools/random', auth: 'token', allowSealed: false },
   { method: 'POST', url: '/v1/sys/tools/hash', auth: 'token', allowSealed: false },
   { method: 'POST', url: '/v1/sys/audit-hash', auth: 'token', allowSealed: false },
+  { method: 'GET', url: '/v1/sys/audit/public-key', auth: 'token', allowSealed: false },
   { method: 'GET', url: '/v1/sys/health', auth: 'none', allowSealed: true },
   { method: 'POST', url: '/v1/sys/policy', auth: 'token', allowSealed: false },
   { method: 'GET', url: '/v1/sys/policy', auth: 'token', allowSealed: false },

@@ -357,6 +357,7 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('POST', '/v1/sys/tools/random', { body: {} });
   await s.ok('POST', '/v1/sys/tools/hash', { body: { input: s.plaintext('hash input') } });
   await s.ok('POST', '/v1/sys/audit-hash', { body: { input: 'a name to search for' } });
+  await s.ok('GET', '/v1/sys/audit/public-key');
 
   // Every /v1/auth route: login, JWKS, introspection, signing-key rotation, renewal, logout, revocation.
   s.callerSecrets.push(needle('admin password', Buffer.from(ADMIN_PASSWORD), [ADMIN_PASSWORD]));
