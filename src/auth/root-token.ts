@@ -22,7 +22,7 @@ function rootRecord(): Uint8Array {
 }
 
 export function generateRootToken(): string {
-  return ROOT_TOKEN_PREFIX + toBase64Url(entropy(32));
+  return ROOT_TOKEN_PREFIX + toBase64Url(entropy(32, 'root-token'));
 }
 
 /** Rules for caller-chosen dev tokens (as Vault's -dev-root-token-id). */

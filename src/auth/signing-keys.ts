@@ -40,7 +40,7 @@ export class SigningKeys {
     this.#keys = sealScoped(barrier, async () => {
       let stored = await this.#stored();
       if (stored.length === 0) {
-        stored = [{ kid: randomUUID(), seed: toBase64(entropy(32)), createdAt: new Date().toISOString() }];
+        stored = [{ kid: randomUUID(), seed: toBase64(entropy(32, 'token-signing-key')), createdAt: new Date().toISOString() }];
         await this.#view.put(PATH, utf8(JSON.stringify(stored)));
       }
       return SigningKeys.#parse(stored);
@@ -78,7 +78,7 @@ export class SigningKeys {
   async rotate(now = new Date()): Promise<SigningKey> {
     const stored = (await this.#stored()).filter((s) => s.retiredAt === undefined || Date.parse(s.retiredAt) + this.#overlapMs > now.getTime());
     for (const s of stored) s.retiredAt ??= now.toISOString();
-    stored.push({ kid: randomUUID(), seed: toBase64(entropy(32)), createdAt: now.toISOString() });
+    stored.push({ kid: randomUUID(), seed: toBase64(entropy(32, 'token-signing-key')), createdAt: now.toISOString() });
     await this.#view.put(PATH, utf8(JSON.stringify(stored)));
     this.#keys.set(SigningKeys.#parse(stored));
     return this.active();

@@ -9,7 +9,8 @@
  * logged.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { generateSecret, generateURI, verify } from 'otplib';
+import { generateURI, ScureBase32Plugin, verify } from 'otplib';
+import { entropy } from '../crypto/random.js';
 import { KeyholdError } from '../errors.js';
 import type { Barrier, BarrierView } from '../barrier/barrier.js';
 import { constantTimeEqual, utf8 } from '../crypto/bytes.js';
@@ -61,7 +62,8 @@ export class Totp {
   /** Starts (or restarts, before confirmation) an enrolment; the secret and recovery codes are shown once. */
   async enroll(user: string): Promise<{ secret: string; uri: string; recoveryCodes: string[] }> {
     if (await this.required(user)) throw new KeyholdError('KH_AUTH_MFA_STATE', 'TOTP is already enrolled for this user');
-    const secret = generateSecret();
+    // 160-bit secret (RFC 4226's recommendation) from the vault's entropy source, so HSM augmentation covers it.
+    const secret = new ScureBase32Plugin().encode(entropy(20, 'totp-secret'));
     const recoveryCodes = Array.from({ length: RECOVERY_CODES }, () => randomBytes(10).toString('hex'));
     await this.#put(user, { secret, confirmed: false, lastTimeStep: 0, recoveryHashes: recoveryCodes.map(sha256) });
     return { secret, uri: generateURI({ issuer: this.#issuer, label: user, secret }), recoveryCodes };

@@ -42,7 +42,7 @@ export class Keyring {
 
   /** A new keyring with term 1 and a fresh index key, all from the entropy source. */
   static generate(now = Date.now()): Keyring {
-    return new Keyring(entropy(KEY_BYTES), [{ term: 1, installedAt: now, key: entropy(KEY_BYTES) }], 1);
+    return new Keyring(entropy(KEY_BYTES, 'index-key'), [{ term: 1, installedAt: now, key: entropy(KEY_BYTES, 'keyring-term') }], 1);
   }
 
   /** @throws KeyholdError KH_STORAGE_INTEGRITY when the bytes are not a keyring. */
@@ -101,7 +101,7 @@ export class Keyring {
   withNewTerm(now = Date.now()): Keyring {
     const term = this.#active + 1;
     const terms: TermKey[] = [...this.#terms.values()].map((t) => ({ ...t, key: t.key.slice() }));
-    terms.push({ term, installedAt: now, key: entropy(KEY_BYTES) });
+    terms.push({ term, installedAt: now, key: entropy(KEY_BYTES, 'keyring-term') });
     return new Keyring(this.#indexKey.slice(), terms, term);
   }
 

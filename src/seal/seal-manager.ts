@@ -143,8 +143,8 @@ export class SealManager {
         initializedAt: new Date().toISOString(),
       };
       const configBytes = encodeSealConfig(config);
-      const rootKey = entropy(32);
-      const unsealKey = entropy(UNSEAL_KEY_BYTES);
+      const rootKey = entropy(32, 'root-key');
+      const unsealKey = entropy(UNSEAL_KEY_BYTES, 'unseal-key');
       try {
         const ops: StorageOp[] = [
           { type: 'put', key: SEAL_CONFIG_PATH, value: configBytes },
@@ -289,7 +289,7 @@ export class SealManager {
       if (!this.#addShare(rekey, share, config.parsed)) return { complete: false, ...this.rekeyStatus() };
       this.#rekey = undefined;
       const { rootKey, unsealKey } = await this.#recoverRootKey(rekey, config);
-      const newUnsealKey = entropy(UNSEAL_KEY_BYTES);
+      const newUnsealKey = entropy(UNSEAL_KEY_BYTES, 'unseal-key');
       try {
         const newConfig: SealConfig = { ...config.parsed, shares: rekey.newShares, threshold: rekey.newThreshold };
         const newConfigBytes = encodeSealConfig(newConfig);
