@@ -16,6 +16,10 @@ import type { PhysicalBackend } from '../storage/backend.js';
 import { SqliteBackend } from '../storage/sqlite-backend.js';
 import { Barrier } from '../barrier/barrier.js';
 import { SealManager } from '../seal/seal-manager.js';
+import { AutoUnsealer } from '../seal/auto-unseal.js';
+import { HsmConnection, Pkcs11Seal, readPin } from '../seal/pkcs11/pkcs11-seal.js';
+import { EntropyMixer } from '../crypto/entropy-mixer.js';
+import { osEntropy, setEntropySource } from '../crypto/random.js';
 import { RootTokens } from '../auth/root-token.js';
 import { SigningKeys } from '../auth/signing-keys.js';
 import { Sessions } from '../auth/sessions.js';
@@ -69,6 +73,9 @@ export interface KeyholdServices {
   readonly machines: Machines;
   readonly policy: PolicyEngine;
   readonly metrics: Metrics;
+  /** The HSM connection when seal.pkcs11 is in use. */
+  readonly hsm: HsmConnection | undefined;
+  readonly entropyMixer: EntropyMixer | undefined;
 }
 
 export interface KeyholdApp {
@@ -126,7 +133,28 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     options.backend ??
     new SqliteBackend({ path: config.storage.path, ...(config.storage.maxSizeBytes !== undefined ? { maxSizeBytes: config.storage.maxSizeBytes } : {}) });
   const barrier = new Barrier(backend);
-  const seal = new SealManager({ backend, barrier, version: VERSION });
+  // One HSM connection serves the pkcs11 seal and entropy augmentation; it opens on demand.
+  const p11 = config.seal.pkcs11;
+  const wantsHsm = p11 !== undefined && (config.seal.type === 'pkcs11' || config.entropy.source === 'pkcs11');
+  let hsm: HsmConnection | undefined;
+  try {
+    hsm = wantsHsm ? new HsmConnection(p11, readPin(p11)) : undefined;
+  } catch (e) {
+    await backend.close();
+    throw e;
+  }
+  const hsmSeal = hsm !== undefined && config.seal.type === 'pkcs11' ? new Pkcs11Seal(hsm, p11!) : undefined;
+  const seal = new SealManager({
+    backend,
+    barrier,
+    version: VERSION,
+    ...(hsmSeal !== undefined && !config.seal.disabled ? { autoSeal: hsmSeal } : {}),
+    ...(hsmSeal !== undefined && config.seal.disabled ? { previousSeal: hsmSeal } : {}),
+  });
+  // Entropy augmentation is process-wide (every generation calls entropy()); close() restores the OS source.
+  const mixer =
+    hsm !== undefined && config.entropy.source === 'pkcs11' ? new EntropyMixer({ external: (n) => hsm.randomSync(n), required: config.entropy.required }) : undefined;
+  if (mixer !== undefined) setEntropySource(mixer);
   const tokens = new RootTokens(barrier);
   const keys = new KeyManager(barrier);
   const signingKeys = new SigningKeys(barrier, config.auth.tokenTtlSeconds * 1000);
@@ -149,6 +177,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   }
   const audit = new AuditLog(barrier, device, auditSigningKey);
   const metrics = new Metrics(seal);
+  if (mixer !== undefined) metrics.watchEntropy(mixer.stats);
   let shuttingDown = false;
 
   const api = Fastify({
@@ -217,18 +246,28 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
 
   const health = buildHealthApp({ seal, metrics });
 
+  // With the HSM seal the node unseals itself; while the HSM is unreachable it stays sealed and retries.
+  const unsealer = seal.configuredType === 'pkcs11' ? new AutoUnsealer(seal, { info: (m) => api.log.info(m), warn: (o, m) => api.log.warn(o, m) }) : undefined;
+  if (unsealer !== undefined) {
+    metrics.watchAutoUnseal(unsealer);
+    await unsealer.start();
+  }
+
   let closed: Promise<void> | undefined;
   const close = () => {
     closed ??= (async () => {
       shuttingDown = true;
+      await unsealer?.stop();
       await api.close();
       await health.close();
       await seal.seal();
       await device?.close();
       await backend.close();
+      await hsm?.close();
+      if (mixer !== undefined) setEntropySource(osEntropy);
     })();
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, users, machines, policy, metrics }, api, health, routes, close };
+  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, users, machines, policy, metrics, hsm, entropyMixer: mixer }, api, health, routes, close };
 }

@@ -22,7 +22,9 @@ export function responses(ok: Record<number, TSchema>): Record<string, TSchema> 
 
 export const SealStatusBody = Type.Object(
   {
-    type: Type.Literal('shamir'),
+    type: Type.Union([Type.Literal('shamir'), Type.Literal('pkcs11')]),
+    recoverySeal: Type.Boolean({ description: 'shares are recovery shares: the HSM unseals' }),
+    migration: Type.Boolean({ description: 'the configured seal differs from the stored one: unseal with migrate: true' }),
     initialized: Type.Boolean(),
     sealed: Type.Boolean(),
     threshold: Type.Integer(),

@@ -14,6 +14,20 @@ export const TlsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export const Pkcs11Schema = Type.Object(
+  {
+    module: Type.String({ minLength: 1, description: 'Path of the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so' }),
+    slot: Type.Optional(Type.Integer({ minimum: 0, description: 'Slot index (or use tokenLabel)' })),
+    tokenLabel: Type.Optional(Type.String({ minLength: 1, maxLength: 32, description: 'Token label (or use slot)' })),
+    pinEnv: Type.Optional(Type.String({ minLength: 1, description: 'Environment variable holding the user PIN' })),
+    pinFile: Type.Optional(Type.String({ minLength: 1, description: 'File holding the user PIN (never put the PIN in this file)' })),
+    keyLabel: Type.String({ minLength: 1, maxLength: 64, default: 'keyhold-root-wrap', description: 'Label of the wrapping key on the token' }),
+    mechanism: Type.Union([Type.Literal('aes-gcm'), Type.Literal('rsa-oaep')], { default: 'aes-gcm', description: 'aes-gcm (CKM_AES_GCM) or rsa-oaep (CKM_RSA_PKCS_OAEP, SHA-256) for HSMs without AES-GCM' }),
+    generateKey: Type.Boolean({ default: false, description: 'Create the wrapping key (sensitive, non-extractable, token object) when it is missing' }),
+  },
+  { additionalProperties: false },
+);
+
 export const ConfigSchema = Type.Object(
   {
     storage: Type.Object(
@@ -76,6 +90,22 @@ export const ConfigSchema = Type.Object(
       {
         file: Type.Optional(Type.String({ minLength: 1, description: 'Audit log file (JSON lines, hash-chained). Without it, requests are not audited.' })),
         checkpointEvery: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1000, description: 'Write an Ed25519-signed checkpoint after this many entries' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    seal: Type.Object(
+      {
+        type: Type.Union([Type.Literal('shamir'), Type.Literal('pkcs11')], { default: 'shamir', description: 'shamir: unseal shares; pkcs11: the root key is wrapped by an HSM key and the node unseals itself' }),
+        disabled: Type.Boolean({ default: false, description: 'With type pkcs11: this HSM seal is being migrated away from (to Shamir)' }),
+        pkcs11: Type.Optional(Pkcs11Schema),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    entropy: Type.Object(
+      {
+        source: Type.Union([Type.Literal('os'), Type.Literal('pkcs11')], { default: 'os', description: 'pkcs11: mix the HSM RNG (seal.pkcs11) into every generation' }),
+        mode: Type.Literal('augmentation', { default: 'augmentation' }),
+        required: Type.Boolean({ default: true, description: 'Fail generation closed when the HSM cannot supply bytes' }),
       },
       { additionalProperties: false, default: {} },
     ),

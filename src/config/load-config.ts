@@ -72,6 +72,13 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Keyhol
     throw invalid(`listeners.api.host ${config.listeners.api.host} is not loopback, so listeners.api.tls is required`);
   if (config.listeners.api.tls?.requireClientCert === true && config.listeners.api.tls.clientCaFile === undefined)
     throw invalid('listeners.api.tls.requireClientCert needs listeners.api.tls.clientCaFile');
+  const p11 = config.seal.pkcs11;
+  if (config.seal.type === 'pkcs11' && p11 === undefined) throw invalid('seal.type pkcs11 needs seal.pkcs11');
+  if (config.entropy.source === 'pkcs11' && p11 === undefined) throw invalid('entropy.source pkcs11 uses the HSM of seal.pkcs11, which is missing');
+  if (p11 !== undefined) {
+    if ((p11.slot === undefined) === (p11.tokenLabel === undefined)) throw invalid('seal.pkcs11 needs exactly one of slot and tokenLabel');
+    if ((p11.pinEnv === undefined) === (p11.pinFile === undefined)) throw invalid('seal.pkcs11 needs exactly one of pinEnv and pinFile (the PIN never goes in the configuration file)');
+  }
   return config;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The seal configuration, stored in the clear at `core/seal-config` (it holds
- * no secret: type, share count, threshold). Its exact bytes are bound into the
+ * no secret: type, share count, threshold, the HSM key label). Its exact bytes are bound into the
  * AAD of the wrapped root key, so editing it on disk makes unsealing fail
  * rather than weakening the threshold.
  */
@@ -10,14 +10,19 @@ import { KeyholdError } from '../errors.js';
 
 export const SEAL_CONFIG_PATH = 'core/seal-config';
 export const ROOT_KEY_PATH = 'core/root-key';
+/** With an automatic seal: proves a reconstructed recovery key (AES-GCM of a fixed label under it). */
+export const RECOVERY_CHECK_PATH = 'core/recovery-check';
 
 export const SealConfigSchema = Type.Object(
   {
     version: Type.Literal(1),
-    type: Type.Literal('shamir'),
+    /** shamir: shares/threshold are unseal shares; pkcs11: they are recovery shares, the HSM wraps the root key. */
+    type: Type.Union([Type.Literal('shamir'), Type.Literal('pkcs11')]),
     shares: Type.Integer({ minimum: 1, maximum: 255 }),
     threshold: Type.Integer({ minimum: 1, maximum: 255 }),
     initializedAt: Type.String(),
+    hsm: Type.Optional(Type.Object({ keyLabel: Type.String(), mechanism: Type.Union([Type.Literal('aes-gcm'), Type.Literal('rsa-oaep')]) }, { additionalProperties: false })),
+    migratedAt: Type.Optional(Type.String()),
   },
   { additionalProperties: false },
 );

@@ -17,6 +17,14 @@
  * - rekey issues new shares for the same root key given T old shares; the old
  *   shares stop working in the same transaction.
  * State changes are serialised: no two run at once.
+ *
+ * With an automatic seal (seal.type pkcs11, root-key-wrapper.ts) the root key
+ * is stored only wrapped by the HSM key, and the Shamir shares are recovery
+ * shares: a recovery key that decrypts nothing, proven by core/recovery-check,
+ * that authorises rekeying the recovery shares, unsealing after a manual seal
+ * and seal migration. Migration swaps the roles in one transaction:
+ * Shamir -> pkcs11 turns the unseal key into the recovery key (same shares);
+ * pkcs11 -> Shamir turns the recovery key into the unseal key.
  */
 import { randomUUID } from 'node:crypto';
 import { KeyholdError } from '../errors.js';
@@ -27,13 +35,22 @@ import { combineShares, splitSecret, validateShamirParams } from '../crypto/sham
 import type { PhysicalBackend, StorageOp } from '../storage/backend.js';
 import type { Barrier } from '../barrier/barrier.js';
 import type { TermInfo } from '../barrier/keyring.js';
-import { decodeSealConfig, encodeSealConfig, ROOT_KEY_PATH, SEAL_CONFIG_PATH, type SealConfig } from './seal-config.js';
+import { decodeSealConfig, encodeSealConfig, RECOVERY_CHECK_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, type SealConfig } from './seal-config.js';
+import type { RootKeyWrapper } from './root-key-wrapper.js';
 import { decodeShare, encodeShare, shareId, UNSEAL_KEY_BYTES } from './unseal-share.js';
 
 const ROOT_KEY_AAD_LABEL = utf8('keyhold-root-key-v1\0');
+const RECOVERY_CHECK_LABEL = utf8('keyhold-recovery-check-v1');
+
+export type SealType = SealConfig['type'];
 
 export interface SealStatus {
-  type: 'shamir';
+  /** The stored seal (the configured one before initialisation). */
+  type: SealType;
+  /** True when shares are recovery shares (an automatic seal). */
+  recoverySeal: boolean;
+  /** True when this node is configured for another seal than the stored one: unseal with migrate. */
+  migration: boolean;
   initialized: boolean;
   sealed: boolean;
   /** Shares needed (0 before init). */
@@ -81,10 +98,22 @@ export class SealManager {
   #rekey: (PendingShares & { nonce: string; newShares: number; newThreshold: number }) | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
-  constructor(options: { backend: PhysicalBackend; barrier: Barrier; version: string }) {
+  /** The configured automatic seal (enabled), if any. */
+  readonly #auto: RootKeyWrapper | undefined;
+  /** A configured but disabled automatic seal: the one being migrated away from. */
+  readonly #previous: RootKeyWrapper | undefined;
+
+  constructor(options: { backend: PhysicalBackend; barrier: Barrier; version: string; autoSeal?: RootKeyWrapper; previousSeal?: RootKeyWrapper }) {
     this.#backend = options.backend;
     this.#barrier = options.barrier;
     this.#version = options.version;
+    this.#auto = options.autoSeal;
+    this.#previous = options.previousSeal;
+  }
+
+  /** The seal type this node is configured for. */
+  get configuredType(): SealType {
+    return this.#auto === undefined ? 'shamir' : 'pkcs11';
   }
 
   /** Runs state changes one at a time, so two unseal calls cannot race on progress. */
@@ -114,8 +143,11 @@ export class SealManager {
 
   async status(): Promise<SealStatus> {
     const config = await this.#loadConfig();
+    const type = config?.parsed.type ?? this.configuredType;
     return {
-      type: 'shamir',
+      type,
+      recoverySeal: type !== 'shamir',
+      migration: config !== undefined && type !== this.configuredType,
       initialized: config !== undefined,
       sealed: this.#barrier.sealed,
       threshold: config?.parsed.threshold ?? 0,
@@ -131,39 +163,91 @@ export class SealManager {
    * @returns the unseal shares (base64), shown exactly once.
    * @throws KeyholdError KH_ALREADY_INITIALIZED, KH_SEAL_PARAMS_INVALID
    */
-  initialize(params: { shares: number; threshold: number }, seed?: InitSeed): Promise<{ shares: string[] }> {
+  initialize(params: { shares: number; threshold: number }, seed?: InitSeed): Promise<{ shares: string[]; recovery: boolean }> {
     return this.#serial(async () => {
       validateShamirParams(params.shares, params.threshold);
       if ((await this.#loadConfig()) !== undefined) throw new KeyholdError('KH_ALREADY_INITIALIZED');
+      const auto = this.#auto;
       const config: SealConfig = {
         version: 1,
-        type: 'shamir',
+        type: this.configuredType,
         shares: params.shares,
         threshold: params.threshold,
         initializedAt: new Date().toISOString(),
+        ...(auto === undefined ? {} : { hsm: { ...auto.description } }),
       };
       const configBytes = encodeSealConfig(config);
       const rootKey = entropy(32, 'root-key');
-      const unsealKey = entropy(UNSEAL_KEY_BYTES, 'unseal-key');
+      // The Shamir-split secret: the unseal key, or with an automatic seal the recovery key.
+      const splitKey = entropy(UNSEAL_KEY_BYTES, auto === undefined ? 'unseal-key' : 'recovery-key');
+      let unsealed = false;
       try {
         const ops: StorageOp[] = [
           { type: 'put', key: SEAL_CONFIG_PATH, value: configBytes },
-          { type: 'put', key: ROOT_KEY_PATH, value: aesGcmEncrypt(unsealKey, rootKey, rootKeyAad(configBytes)) },
+          ...(await this.#wrapOps(config, configBytes, rootKey, splitKey)),
           this.#barrier.createKeyring(rootKey),
           ...(seed ? await seed(this.#barrier) : []),
         ];
-        const shares = await splitSecret(unsealKey, params.shares, params.threshold);
+        const shares = await splitSecret(splitKey, params.shares, params.threshold);
         await this.#backend.transaction(ops);
         this.#config = { parsed: config, bytes: configBytes };
         const encoded = shares.map(encodeShare);
         wipe(...shares);
-        return { shares: encoded };
+        // An automatic seal comes up unsealed, as Vault's does; with Shamir the shares are the only way in.
+        if (auto !== undefined) {
+          await this.#barrier.unseal(rootKey);
+          unsealed = true;
+        }
+        return { shares: encoded, recovery: auto !== undefined };
       } finally {
-        // Initialization leaves the vault sealed, as Vault does: the shares are the only way in.
-        this.#barrier.seal();
-        wipe(rootKey, unsealKey);
+        if (!unsealed) this.#barrier.seal();
+        wipe(rootKey, splitKey);
       }
     });
+  }
+
+  /**
+   * The records that protect `rootKey` under `config`: wrapped by the unseal
+   * key (Shamir), or by the HSM plus the recovery check (automatic seal).
+   */
+  async #wrapOps(config: SealConfig, configBytes: Uint8Array, rootKey: Uint8Array, splitKey: Uint8Array): Promise<StorageOp[]> {
+    const aad = rootKeyAad(configBytes);
+    if (config.type === 'shamir') return [{ type: 'put', key: ROOT_KEY_PATH, value: aesGcmEncrypt(splitKey, rootKey, aad) }, { type: 'delete', key: RECOVERY_CHECK_PATH }];
+    const auto = this.#auto;
+    if (auto === undefined) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', 'no automatic seal is configured');
+    return [
+      { type: 'put', key: ROOT_KEY_PATH, value: await auto.wrap(rootKey, aad) },
+      { type: 'put', key: RECOVERY_CHECK_PATH, value: aesGcmEncrypt(splitKey, RECOVERY_CHECK_LABEL, aad) },
+    ];
+  }
+
+  /**
+   * Unseals with the automatic seal: the HSM unwraps the root key. Returns
+   * false when there is nothing to do (not initialised, unsealed, Shamir, or
+   * a migration waits for an operator).
+   * @throws KeyholdError KH_HSM_* when the HSM cannot unwrap (the vault stays sealed).
+   */
+  autoUnseal(): Promise<boolean> {
+    return this.#serial(async () => {
+      const config = await this.#loadConfig();
+      if (config === undefined || !this.#barrier.sealed || config.parsed.type !== 'pkcs11' || this.#auto === undefined) return false;
+      await this.#unsealWith(await this.#unwrapRootKey(this.#auto, config));
+      return true;
+    });
+  }
+
+  async #unwrapRootKey(wrapper: RootKeyWrapper, config: { bytes: Uint8Array }): Promise<Uint8Array> {
+    const blob = await this.#backend.get(ROOT_KEY_PATH);
+    if (blob === undefined) throw new KeyholdError('KH_UNSEAL_FAILED');
+    return wrapper.unwrap(blob, rootKeyAad(config.bytes));
+  }
+
+  async #unsealWith(rootKey: Uint8Array): Promise<void> {
+    try {
+      await this.#barrier.unseal(rootKey);
+    } finally {
+      wipe(rootKey);
+    }
   }
 
   /** Adds `share` to `pending`; returns true when the threshold is reached. */
@@ -179,11 +263,10 @@ export class SealManager {
     return pending.shares.length >= config.threshold;
   }
 
-  /** Reconstructs and authenticates the root key from complete pending shares, wiping them. */
-  async #recoverRootKey(pending: PendingShares, config: { bytes: Uint8Array }): Promise<{ rootKey: Uint8Array; unsealKey: Uint8Array }> {
-    let unsealKey: Uint8Array | undefined;
+  /** Combines complete pending shares into the split key, wiping the shares. */
+  async #combine(pending: PendingShares): Promise<Uint8Array> {
     try {
-      unsealKey = await combineShares(pending.shares);
+      return await combineShares(pending.shares);
     } catch (e) {
       throw new KeyholdError('KH_UNSEAL_FAILED', undefined, { cause: e });
     } finally {
@@ -191,33 +274,92 @@ export class SealManager {
       pending.shares.length = 0;
       pending.ids.clear();
     }
-    const wrapped = await this.#backend.get(ROOT_KEY_PATH);
-    const rootKey = wrapped === undefined ? undefined : aesGcmDecrypt(unsealKey, wrapped, rootKeyAad(config.bytes));
-    if (rootKey === undefined) {
-      wipe(unsealKey);
-      throw new KeyholdError('KH_UNSEAL_FAILED');
-    }
-    return { rootKey, unsealKey };
   }
 
   /**
-   * Submits one unseal share.
-   * @throws KeyholdError KH_UNSEAL_SHARE_MALFORMED, KH_UNSEAL_SHARE_DUPLICATE, KH_UNSEAL_FAILED, KH_ALREADY_UNSEALED
+   * Reconstructs the split key from complete pending shares and proves it:
+   * with Shamir it must decrypt the root key (returned), with an automatic
+   * seal it must open the recovery check (no root key: the HSM holds it).
    */
-  unseal(share: string): Promise<SealStatus> {
+  async #recoverFromShares(pending: PendingShares, config: { parsed: SealConfig; bytes: Uint8Array }): Promise<{ splitKey: Uint8Array; rootKey?: Uint8Array }> {
+    const splitKey = await this.#combine(pending);
+    const aad = rootKeyAad(config.bytes);
+    if (config.parsed.type === 'shamir') {
+      const wrapped = await this.#backend.get(ROOT_KEY_PATH);
+      const rootKey = wrapped === undefined ? undefined : aesGcmDecrypt(splitKey, wrapped, aad);
+      if (rootKey === undefined) {
+        wipe(splitKey);
+        throw new KeyholdError('KH_UNSEAL_FAILED');
+      }
+      return { splitKey, rootKey };
+    }
+    const check = await this.#backend.get(RECOVERY_CHECK_PATH);
+    const opened = check === undefined ? undefined : aesGcmDecrypt(splitKey, check, aad);
+    if (opened === undefined || !constantTimeEqual(opened, RECOVERY_CHECK_LABEL)) {
+      wipe(splitKey);
+      throw new KeyholdError('KH_UNSEAL_FAILED');
+    }
+    return { splitKey };
+  }
+
+  /**
+   * Submits one unseal share (with an automatic seal: one recovery share, to
+   * unseal after a manual seal). When this node is configured for another
+   * seal than the stored one, `migrate` must be set, and reaching the
+   * threshold migrates the seal in one transaction, then unseals.
+   * @throws KeyholdError KH_UNSEAL_SHARE_MALFORMED, KH_UNSEAL_SHARE_DUPLICATE, KH_UNSEAL_FAILED, KH_ALREADY_UNSEALED, KH_SEAL_MIGRATION_FAILED, KH_HSM_*
+   */
+  unseal(share: string, options: { migrate?: boolean } = {}): Promise<SealStatus> {
     return this.#serial(async () => {
       const config = await this.#requireConfig();
       if (!this.#barrier.sealed) throw new KeyholdError('KH_ALREADY_UNSEALED');
-      if (this.#addShare(this.#unseal, share, config.parsed)) {
-        const { rootKey, unsealKey } = await this.#recoverRootKey(this.#unseal, config);
-        try {
-          await this.#barrier.unseal(rootKey);
-        } finally {
-          wipe(rootKey, unsealKey);
+      const migrating = config.parsed.type !== this.configuredType;
+      if (migrating && options.migrate !== true)
+        throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', `the stored seal is ${config.parsed.type} but this node is configured for ${this.configuredType}: unseal with migrate: true to migrate`);
+      if (!migrating && options.migrate === true) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', 'there is no seal migration to do: the stored seal matches the configuration');
+      if (!this.#addShare(this.#unseal, share, config.parsed)) return this.status();
+      const { splitKey, rootKey: shamirRoot } = await this.#recoverFromShares(this.#unseal, config);
+      try {
+        let rootKey = shamirRoot;
+        if (rootKey === undefined) {
+          // Recovery shares proved; the HSM seal being left (or the active one) unwraps the root key.
+          const wrapper = migrating ? this.#previous : this.#auto;
+          if (wrapper === undefined) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', 'migrating away from the pkcs11 seal needs it configured with disabled: true');
+          rootKey = await this.#unwrapRootKey(wrapper, config);
         }
+        if (migrating) await this.#migrate(config.parsed, rootKey, splitKey);
+        await this.#unsealWith(rootKey);
+      } finally {
+        wipe(splitKey, shamirRoot);
       }
       return this.status();
     });
+  }
+
+  /**
+   * Rewrites the seal records for the configured seal type in one
+   * transaction: the root key (same key, so no data is re-encrypted) wrapped
+   * the new way, and the split key changes role (unseal key <-> recovery key),
+   * so the existing shares keep working. A failure leaves the old seal intact.
+   */
+  async #migrate(old: SealConfig, rootKey: Uint8Array, splitKey: Uint8Array): Promise<void> {
+    const auto = this.#auto;
+    const { hsm: _oldHsm, ...rest } = old;
+    const config: SealConfig = {
+      ...rest,
+      type: this.configuredType,
+      migratedAt: new Date().toISOString(),
+      ...(auto === undefined ? {} : { hsm: { ...auto.description } }),
+    };
+    const configBytes = encodeSealConfig(config);
+    try {
+      const ops = await this.#wrapOps(config, configBytes, rootKey, splitKey);
+      await this.#backend.transaction([{ type: 'put', key: SEAL_CONFIG_PATH, value: configBytes }, ...ops]);
+    } catch (e) {
+      if (e instanceof KeyholdError && e.code !== 'KH_INTERNAL') throw e;
+      throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', undefined, { cause: e });
+    }
+    this.#config = { parsed: config, bytes: configBytes };
   }
 
   /** Discards shares submitted so far. */
@@ -288,22 +430,33 @@ export class SealManager {
       if (!constantTimeEqual(utf8(nonce), utf8(rekey.nonce))) throw new KeyholdError('KH_REKEY_NONCE_MISMATCH');
       if (!this.#addShare(rekey, share, config.parsed)) return { complete: false, ...this.rekeyStatus() };
       this.#rekey = undefined;
-      const { rootKey, unsealKey } = await this.#recoverRootKey(rekey, config);
-      const newUnsealKey = entropy(UNSEAL_KEY_BYTES, 'unseal-key');
+      const { splitKey, rootKey } = await this.#recoverFromShares(rekey, config);
+      const newSplitKey = entropy(UNSEAL_KEY_BYTES, config.parsed.type === 'shamir' ? 'unseal-key' : 'recovery-key');
       try {
         const newConfig: SealConfig = { ...config.parsed, shares: rekey.newShares, threshold: rekey.newThreshold };
         const newConfigBytes = encodeSealConfig(newConfig);
-        const shares = await splitSecret(newUnsealKey, rekey.newShares, rekey.newThreshold);
-        await this.#backend.transaction([
-          { type: 'put', key: SEAL_CONFIG_PATH, value: newConfigBytes },
-          { type: 'put', key: ROOT_KEY_PATH, value: aesGcmEncrypt(newUnsealKey, rootKey, rootKeyAad(newConfigBytes)) },
-        ]);
+        const shares = await splitSecret(newSplitKey, rekey.newShares, rekey.newThreshold);
+        const aad = rootKeyAad(newConfigBytes);
+        // Shamir: re-wrap the root key under the new unseal key. Automatic seal: the
+        // root key's AAD binds the config, so the HSM re-wraps it; the recovery check is renewed.
+        let protect: StorageOp[];
+        if (rootKey !== undefined) protect = [{ type: 'put', key: ROOT_KEY_PATH, value: aesGcmEncrypt(newSplitKey, rootKey, aad) }];
+        else {
+          if (this.#auto === undefined) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', 'rekeying recovery shares needs the pkcs11 seal configured');
+          const current = await this.#unwrapRootKey(this.#auto, config);
+          try {
+            protect = await this.#wrapOps(newConfig, newConfigBytes, current, newSplitKey);
+          } finally {
+            wipe(current);
+          }
+        }
+        await this.#backend.transaction([{ type: 'put', key: SEAL_CONFIG_PATH, value: newConfigBytes }, ...protect]);
         this.#config = { parsed: newConfig, bytes: newConfigBytes };
         const encoded = shares.map(encodeShare);
         wipe(...shares);
         return { complete: true, shares: encoded, threshold: rekey.newThreshold };
       } finally {
-        wipe(rootKey, unsealKey, newUnsealKey);
+        wipe(rootKey, splitKey, newSplitKey);
       }
     });
   }

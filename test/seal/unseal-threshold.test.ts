@@ -12,7 +12,7 @@ test('init returns the shares and a root token once and leaves the vault sealed'
   assert.equal(new Set(init.shares).size, 5);
   assert.match(init.rootToken, /^khr\./);
   const after = (await app.api.inject({ url: '/v1/sys/seal-status' })).json();
-  assert.deepEqual({ ...after, version: undefined }, { type: 'shamir', initialized: true, sealed: true, threshold: 3, shares: 5, progress: 0, version: undefined, storage: 'sqlite' });
+  assert.deepEqual({ ...after, version: undefined }, { type: 'shamir', recoverySeal: false, migration: false, initialized: true, sealed: true, threshold: 3, shares: 5, progress: 0, version: undefined, storage: 'sqlite' });
   const again = await app.api.inject({ method: 'POST', url: '/v1/sys/init', payload: { shares: 1, threshold: 1 } });
   assert.equal(again.statusCode, 409);
   assert.equal(again.json().error.code, 'KH_ALREADY_INITIALIZED');

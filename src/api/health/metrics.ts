@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import type { SealManager } from '../../seal/seal-manager.js';
+import type { MixerStats } from '../../crypto/entropy-mixer.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -40,6 +41,46 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.set((await seal.status()).initialized ? 1 : 0);
+      },
+    });
+  }
+
+  /** Exposes the HSM entropy augmentation counters (when entropy.source is pkcs11). */
+  watchEntropy(stats: MixerStats): void {
+    new Gauge({
+      name: 'keyhold_hsm_entropy_bytes_total',
+      help: 'Bytes drawn from the HSM random generator for entropy augmentation',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.externalBytes);
+      },
+    });
+    new Gauge({
+      name: 'keyhold_hsm_entropy_failures_total',
+      help: 'Draws where the HSM random generator failed',
+      registers: [this.registry],
+      collect() {
+        this.set(stats.externalFailures);
+      },
+    });
+  }
+
+  /** Exposes automatic-unseal attempts and whether the last one failed. */
+  watchAutoUnseal(unsealer: { attempts: number; lastError: string | undefined }): void {
+    new Gauge({
+      name: 'keyhold_auto_unseal_attempts_total',
+      help: 'Automatic unseal attempts with the HSM seal',
+      registers: [this.registry],
+      collect() {
+        this.set(unsealer.attempts);
+      },
+    });
+    new Gauge({
+      name: 'keyhold_auto_unseal_failing',
+      help: '1 while the last automatic unseal attempt failed',
+      registers: [this.registry],
+      collect() {
+        this.set(unsealer.lastError === undefined ? 0 : 1);
       },
     });
   }

@@ -12,9 +12,10 @@ export interface SealRoutesDeps {
 
 export const InitResponse = Type.Object(
   {
-    shares: Type.Array(Type.String(), { description: 'Unseal shares (base64). Shown once: distribute them now.' }),
+    shares: Type.Array(Type.String(), { description: 'Unseal shares (base64), or recovery shares with an HSM seal. Shown once: distribute them now.' }),
     threshold: Type.Integer(),
     rootToken: Type.String({ description: 'Initial root token. Shown once.' }),
+    recoveryShares: Type.Boolean({ description: 'true with an HSM seal: the vault unseals itself and the shares only authorise root-level operations' }),
   },
   { additionalProperties: false },
 );
@@ -43,8 +44,8 @@ export const sealRoutes: FastifyPluginAsyncTypebox<SealRoutesDeps> = async (app,
     },
     async (request) => {
       const rootToken = generateRootToken();
-      const { shares } = await seal.initialize(request.body, (barrier) => [RootTokens.seedOp(barrier, rootToken)]);
-      return { shares, threshold: request.body.threshold, rootToken };
+      const { shares, recovery } = await seal.initialize(request.body, (barrier) => [RootTokens.seedOp(barrier, rootToken)]);
+      return { shares, threshold: request.body.threshold, rootToken, recoveryShares: recovery };
     },
   );
 
@@ -55,15 +56,18 @@ export const sealRoutes: FastifyPluginAsyncTypebox<SealRoutesDeps> = async (app,
       schema: {
         operationId: 'unseal',
         tags: ['sys'],
-        summary: 'Submit one unseal share, or reset progress',
+        summary: 'Submit one unseal share (recovery share with an HSM seal), or reset progress',
         body: Type.Union([
-          Type.Object({ key: ShareString }, { additionalProperties: false }),
+          Type.Object(
+            { key: ShareString, migrate: Type.Optional(Type.Boolean({ description: 'Migrate to the configured seal when this share completes the threshold' })) },
+            { additionalProperties: false },
+          ),
           Type.Object({ reset: Type.Literal(true) }, { additionalProperties: false }),
         ]),
         response: responses({ 200: SealStatusBody }),
       },
     },
-    async (request) => ('reset' in request.body ? seal.resetUnseal() : seal.unseal(request.body.key)),
+    async (request) => ('reset' in request.body ? seal.resetUnseal() : seal.unseal(request.body.key, { migrate: request.body.migrate === true })),
   );
 
   app.post(
