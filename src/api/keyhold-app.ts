@@ -155,6 +155,9 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const mixer =
     hsm !== undefined && config.entropy.source === 'pkcs11' ? new EntropyMixer({ external: (n) => hsm.randomSync(n), required: config.entropy.required }) : undefined;
   if (mixer !== undefined) setEntropySource(mixer);
+  // Connect now so the first generation finds the HSM ready; a failure here is
+  // reported by the auto-unsealer or the first draw, and retried by them.
+  await hsm?.client().catch(() => undefined);
   const tokens = new RootTokens(barrier);
   const keys = new KeyManager(barrier);
   const signingKeys = new SigningKeys(barrier, config.auth.tokenTtlSeconds * 1000);
