@@ -17,6 +17,7 @@ import { SqliteBackend } from '../storage/sqlite-backend.js';
 import { Barrier } from '../barrier/barrier.js';
 import { SealManager } from '../seal/seal-manager.js';
 import { AutoUnsealer } from '../seal/auto-unseal.js';
+import { hsmSealWrapper } from '../seal/seal-wrap.js';
 import { HsmConnection, Pkcs11Seal, readPin } from '../seal/pkcs11/pkcs11-seal.js';
 import { EntropyMixer } from '../crypto/entropy-mixer.js';
 import { osEntropy, setEntropySource } from '../crypto/random.js';
@@ -144,6 +145,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     throw e;
   }
   const hsmSeal = hsm !== undefined && config.seal.type === 'pkcs11' ? new Pkcs11Seal(hsm, p11!) : undefined;
+  // Critical records are seal-wrapped under the HSM seal; a disabled one (migrating away) still unwraps them.
+  if (hsmSeal !== undefined) barrier.setSealWrapper(hsmSealWrapper(hsmSeal), !config.seal.disabled);
   const seal = new SealManager({
     backend,
     barrier,

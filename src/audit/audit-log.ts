@@ -55,7 +55,7 @@ export class AuditLog {
     if (deviceSigner !== undefined && deviceSigner !== signingKey) throw new TypeError('the audit log and its device must share one AuditSigningKey');
     this.device = device;
     this.signingKey = signingKey;
-    const view = barrier.view('audit/');
+    const view = barrier.view('audit/', { sealWrap: true });
     this.#key = sealScoped(
       barrier,
       async () => {

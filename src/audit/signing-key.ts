@@ -46,7 +46,7 @@ export class AuditSigningKey implements CheckpointSigner {
 
   constructor(barrier: Barrier) {
     this.#barrier = barrier;
-    const view = barrier.view('audit/');
+    const view = barrier.view('audit/', { sealWrap: true });
     this.#key = sealScoped(
       barrier,
       async () => {

@@ -35,7 +35,7 @@ export class SigningKeys {
   readonly #overlapMs: number;
 
   constructor(barrier: Barrier, overlapMs: number) {
-    this.#view = barrier.view('auth/');
+    this.#view = barrier.view('auth/', { sealWrap: { path: PATH } });
     this.#overlapMs = overlapMs;
     this.#keys = sealScoped(barrier, async () => {
       let stored = await this.#stored();

@@ -31,7 +31,7 @@ export class Totp {
   readonly #now: () => number;
 
   constructor(barrier: Barrier, issuer: string, now: () => number = Date.now) {
-    this.#view = barrier.view('auth/totp/');
+    this.#view = barrier.view('auth/totp/', { sealWrap: true });
     this.#issuer = issuer;
     this.#now = now;
   }

@@ -10,6 +10,14 @@
  *
  * Contract: while sealed every data call throws KH_SEALED; a record that fails
  * authentication throws KH_STORAGE_INTEGRITY and its bytes are never returned.
+ *
+ * Seal wrapping: records of views opened with { sealWrap: true } (critical
+ * security parameters: key material, TOTP secrets, signing keys) and the
+ * keyring are encrypted once more by the seal (the HSM) inside the barrier
+ * encryption, when a SealWrapper is installed. Their plaintext starts with
+ * SEAL_WRAP_MAGIC; reading one needs the HSM even with the keyring in hand.
+ * Records written before wrapping was enabled stay readable and are wrapped
+ * when rewritten (rewrapAll() does it for every one after a seal migration).
  */
 import { KeyholdError } from '../errors.js';
 import { aesGcmDecrypt, aesGcmEncrypt } from '../crypto/aes-gcm.js';
@@ -20,6 +28,18 @@ import { Keyring, type TermInfo } from './keyring.js';
 import { KEYRING_PATH, LOGICAL_PREFIX } from './paths.js';
 
 const RECORD_VERSION = 1;
+/** Prefix of a seal-wrapped value (inside the barrier encryption). */
+export const SEAL_WRAP_MAGIC = utf8('KHSW\x01');
+
+/** The seal's second layer for critical records (implemented above the barrier, by the seal). */
+export interface SealWrapper {
+  wrap(path: string, value: Uint8Array): Promise<Uint8Array>;
+  unwrap(path: string, value: Uint8Array): Promise<Uint8Array>;
+}
+
+function isSealWrapped(value: Uint8Array): boolean {
+  return value.length >= SEAL_WRAP_MAGIC.length && SEAL_WRAP_MAGIC.every((b, i) => value[i] === b);
+}
 const HEADER_BYTES = 5;
 const KEYRING_AAD = utf8('keyhold-keyring-v1');
 
@@ -51,9 +71,36 @@ export class Barrier {
   // rotation (as Vault's barrier does); seal() wipes it with the keyring.
   #rootKey: Uint8Array | undefined;
   readonly #sealListeners: (() => void)[] = [];
+  /** Reads of wrapped records use it; writes wrap only when #wrapWrites (not while migrating away from the HSM). */
+  #wrapper: SealWrapper | undefined;
+  #wrapWrites = false;
+  readonly #wrappedPrefixes = new Set<string>();
 
   constructor(backend: PhysicalBackend) {
     this.#backend = backend;
+  }
+
+  /** Installs seal wrapping: `wrapWrites` false only while migrating away from an HSM seal (reads still unwrap). */
+  setSealWrapper(wrapper: SealWrapper | undefined, wrapWrites: boolean): void {
+    this.#wrapper = wrapper;
+    this.#wrapWrites = wrapper !== undefined && wrapWrites;
+  }
+
+  get sealWrapping(): boolean {
+    return this.#wrapWrites;
+  }
+
+  /** The value as stored for a seal-wrapped path (wrapped when writes wrap). */
+  async sealWrapValue(path: string, value: Uint8Array): Promise<Uint8Array> {
+    if (!this.#wrapWrites) return value;
+    return concatBytes(SEAL_WRAP_MAGIC, await this.#wrapper!.wrap(path, value));
+  }
+
+  /** The plain value of a possibly seal-wrapped record. @throws KeyholdError KH_HSM_UNAVAILABLE when it is wrapped and no seal can unwrap it. */
+  async sealUnwrapValue(path: string, value: Uint8Array): Promise<Uint8Array> {
+    if (!isSealWrapped(value)) return value;
+    if (this.#wrapper === undefined) throw new KeyholdError('KH_HSM_UNAVAILABLE', 'this record is seal-wrapped and no HSM seal is configured');
+    return this.#wrapper.unwrap(path, value.subarray(SEAL_WRAP_MAGIC.length));
   }
 
   get sealed(): boolean {
@@ -93,8 +140,10 @@ export class Barrier {
   async unseal(rootKey: Uint8Array): Promise<void> {
     const sealed = await this.#backend.get(KEYRING_PATH);
     if (sealed === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record is missing');
-    const plain = aesGcmDecrypt(rootKey, sealed, KEYRING_AAD);
-    if (plain === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record failed authentication');
+    const inner = aesGcmDecrypt(rootKey, sealed, KEYRING_AAD);
+    if (inner === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record failed authentication');
+    const plain = await this.sealUnwrapValue(KEYRING_PATH, inner);
+    if (plain !== inner) wipe(inner);
     try {
       const ring = Keyring.deserialize(plain);
       this.seal();
@@ -126,7 +175,7 @@ export class Barrier {
   async rotate(): Promise<TermInfo> {
     const next = this.#ring().withNewTerm();
     try {
-      await this.#backend.transaction([this.#keyringOp(next, this.#rootKey!)]);
+      await this.#backend.transaction([await this.#storedKeyringOp(next)]);
     } catch (e) {
       next.wipe();
       throw e;
@@ -135,6 +184,40 @@ export class Barrier {
     this.#keyring = next;
     old?.wipe();
     return next.terms().find((t) => t.term === next.activeTerm)!;
+  }
+
+  /** The keyring record under the held root key, seal-wrapped when writes wrap. */
+  async #storedKeyringOp(ring: Keyring): Promise<StorageOp> {
+    const plain = ring.serialize();
+    try {
+      const inner = await this.sealWrapValue(KEYRING_PATH, plain);
+      return { type: 'put', key: KEYRING_PATH, value: aesGcmEncrypt(this.#rootKey!, inner, KEYRING_AAD) };
+    } finally {
+      wipe(plain);
+    }
+  }
+
+  /**
+   * Rewrites the keyring and every record of the seal-wrapped views as the
+   * current wrapping says: wrapped under an HSM seal, plain when migrating
+   * away from it. Idempotent; run after a seal migration.
+   * @returns the number of records rewritten (keyring excluded)
+   */
+  async rewrapAll(): Promise<number> {
+    this.#ring();
+    await this.#backend.transaction([await this.#storedKeyringOp(this.#ring())]);
+    let n = 0;
+    for (const prefix of this.#wrappedPrefixes) {
+      for (const path of await this.list(prefix)) {
+        const record = await this.get(path);
+        if (record === undefined) continue;
+        const plain = await this.sealUnwrapValue(path, record);
+        if (isSealWrapped(record) === this.#wrapWrites) continue;
+        await this.put(path, await this.sealWrapValue(path, plain));
+        n++;
+      }
+    }
+    return n;
   }
 
   /** Re-encrypts the keyring under a new root key (root-key rotation, seal migration). */
@@ -213,9 +296,16 @@ export class Barrier {
   }
 
   /** A view confined to `prefix` (which must end in "/"); services see storage only through one. */
-  view(prefix: string): BarrierView {
+  /**
+   * `sealWrap`: the view's records (or only `sealWrap.path` of it, when the
+   * prefix is shared with other views) are seal-wrapped. Views sharing
+   * records must agree on it.
+   */
+  view(prefix: string, options: { sealWrap?: true | { path: string } } = {}): BarrierView {
     if (!prefix.endsWith('/')) throw new TypeError('a view prefix must end with "/"');
-    return new BarrierView(this, prefix);
+    const only = typeof options.sealWrap === 'object' ? options.sealWrap.path : undefined;
+    if (options.sealWrap !== undefined) this.#wrappedPrefixes.add(prefix + (only ?? ''));
+    return new BarrierView(this, prefix, options.sealWrap === undefined ? false : (only ?? true));
   }
 }
 
@@ -224,9 +314,17 @@ export class BarrierView {
   readonly #barrier: Barrier;
   readonly #prefix: string;
 
-  constructor(barrier: Barrier, prefix: string) {
+  /** true: every record is seal-wrapped; a string: only that path; false: none. */
+  readonly #sealWrap: boolean | string;
+
+  constructor(barrier: Barrier, prefix: string, sealWrap: boolean | string = false) {
     this.#barrier = barrier;
     this.#prefix = prefix;
+    this.#sealWrap = sealWrap;
+  }
+
+  #wraps(path: string): boolean {
+    return this.#sealWrap === true || this.#sealWrap === path;
   }
 
   get prefix(): string {
@@ -237,12 +335,15 @@ export class BarrierView {
     return this.#barrier.indexPath(namespace, name);
   }
 
-  get(path: string): Promise<Uint8Array | undefined> {
-    return this.#barrier.get(this.#prefix + path);
+  async get(path: string): Promise<Uint8Array | undefined> {
+    const full = this.#prefix + path;
+    const value = await this.#barrier.get(full);
+    return value === undefined || !this.#wraps(path) ? value : this.#barrier.sealUnwrapValue(full, value);
   }
 
-  put(path: string, value: Uint8Array): Promise<void> {
-    return this.#barrier.put(this.#prefix + path, value);
+  async put(path: string, value: Uint8Array): Promise<void> {
+    const full = this.#prefix + path;
+    return this.#barrier.put(full, this.#wraps(path) ? await this.#barrier.sealWrapValue(full, value) : value);
   }
 
   delete(path: string): Promise<void> {
@@ -254,11 +355,18 @@ export class BarrierView {
     return all.map((p) => p.slice(this.#prefix.length));
   }
 
-  transaction(ops: readonly BarrierOp[]): Promise<void> {
-    return this.#barrier.transaction(ops.map((op) => ({ ...op, path: this.#prefix + op.path })));
+  async transaction(ops: readonly BarrierOp[]): Promise<void> {
+    const full: BarrierOp[] = [];
+    for (const op of ops) {
+      const path = this.#prefix + op.path;
+      full.push(op.type === 'put' && this.#wraps(op.path) ? { type: 'put', path, value: await this.#barrier.sealWrapValue(path, op.value) } : { ...op, path });
+    }
+    return this.#barrier.transaction(full);
   }
 
   encryptOp(op: BarrierOp): StorageOp {
+    // Synchronous, so it cannot seal-wrap (it serves seed records at initialisation, none of them critical).
+    if (this.#wraps(op.path)) throw new TypeError('encryptOp is not available for a seal-wrapped record');
     return this.#barrier.encryptOp({ ...op, path: this.#prefix + op.path });
   }
 }

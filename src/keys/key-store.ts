@@ -19,7 +19,7 @@ export class KeyStore {
   readonly #paths = new Map<string, string>();
 
   constructor(barrier: Barrier) {
-    this.#view = barrier.view(VIEW_PREFIX);
+    this.#view = barrier.view(VIEW_PREFIX, { sealWrap: true });
     barrier.onSeal(() => {
       for (const k of this.#cache.values()) k.wipe();
       this.#cache.clear();

@@ -27,7 +27,7 @@ export class WrappingKey {
   readonly #key: { get(): Promise<KeyObject> };
 
   constructor(barrier: Barrier) {
-    const view = barrier.view('key-import/');
+    const view = barrier.view('key-import/', { sealWrap: true });
     this.#key = sealScoped(barrier, async () => {
       const stored = await view.get(PATH);
       if (stored !== undefined) return loadPkcs8OfType(stored, 'rsa');

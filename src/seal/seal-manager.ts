@@ -197,6 +197,8 @@ export class SealManager {
         if (auto !== undefined) {
           await this.#barrier.unseal(rootKey);
           unsealed = true;
+          // The keyring was created plain (in the same transaction); store it seal-wrapped now.
+          await this.#barrier.rewrapAll();
         }
         return { shares: encoded, recovery: auto !== undefined };
       } finally {
@@ -329,6 +331,8 @@ export class SealManager {
         }
         if (migrating) await this.#migrate(config.parsed, rootKey, splitKey);
         await this.#unsealWith(rootKey);
+        // Seal wrapping follows the seal: wrap every critical record for the HSM, or unwrap them leaving it.
+        if (migrating) await this.#barrier.rewrapAll();
       } finally {
         wipe(splitKey, shamirRoot);
       }

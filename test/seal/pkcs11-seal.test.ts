@@ -211,3 +211,25 @@ test('entropy augmentation draws every generation from the HSM, and fails closed
   assert.equal(refused.json().error.code, 'KH_ENTROPY_UNAVAILABLE');
   assert.equal((await status(strict)).initialized, false, 'nothing was written');
 });
+
+test('seal wrapping: critical records need the HSM key even with the barrier keyring in hand', async (t) => {
+  const token = softHsmToken(t);
+  if (!token) return;
+  const app = await open(t, hsmConfig(join(tempDir(t), 'k.db'), token, { pkcs11: { generateKey: false } }));
+  // The wrapping key is made up front here (generateKey false at run time), so deleting it really removes it.
+  const client = await app.services.hsm!.client();
+  await client.generateAesKey('root-wrap', { bits: 256 });
+  const init = (await app.api.inject({ method: 'POST', url: '/v1/sys/init', payload: { shares: 1, threshold: 1 } })).json();
+  await app.api.inject({ method: 'POST', url: '/v1/keys', headers: bearer(init.rootToken), payload: { name: 'csp', exportable: true } });
+  const exported = (await app.api.inject({ url: '/v1/keys/csp/export', headers: bearer(init.rootToken) })).json();
+  const secret = String(exported.versions?.[0]?.key ?? exported.keys?.['1'] ?? JSON.stringify(exported));
+  const { barrier } = app.services;
+  const [path] = await barrier.list('keys/');
+  const inner = (await barrier.get(path!))!;
+  assert.deepEqual([...inner.subarray(0, 5)], [...Buffer.from('KHSW\x01')], 'the key record is seal-wrapped inside the barrier encryption');
+  assert.ok(!Buffer.from(inner).toString('latin1').includes('csp') && !Buffer.from(inner).toString('latin1').includes(secret.slice(0, 16)), 'no name or material visible with the keyring alone');
+
+  await client.destroyObject((await client.findKey('root-wrap', 'secret'))!);
+  // A fresh reader (no cache): the barrier decrypts, the seal wrap does not open.
+  await assert.rejects(barrier.view('keys/', { sealWrap: true }).get(path!.slice('keys/'.length)), (e: { code?: string }) => e.code === 'KH_HSM_KEY_NOT_FOUND');
+});
