@@ -24,6 +24,7 @@ export const Pkcs11Schema = Type.Object(
     keyLabel: Type.String({ minLength: 1, maxLength: 64, default: 'keyhold-root-wrap', description: 'Label of the wrapping key on the token' }),
     mechanism: Type.Union([Type.Literal('aes-gcm'), Type.Literal('rsa-oaep')], { default: 'aes-gcm', description: 'aes-gcm (CKM_AES_GCM) or rsa-oaep (CKM_RSA_PKCS_OAEP, SHA-256) for HSMs without AES-GCM' }),
     generateKey: Type.Boolean({ default: false, description: 'Create the wrapping key (sensitive, non-extractable, token object) when it is missing' }),
+    oaepHash: Type.Union([Type.Literal('sha256'), Type.Literal('sha1')], { default: 'sha256', description: 'Hash of RSA-OAEP (sha1 for HSMs that offer no other, e.g. SoftHSM2 2.6; OAEP stays secure with SHA-1)' }),
   },
   { additionalProperties: false },
 );

@@ -233,3 +233,19 @@ test('seal wrapping: critical records need the HSM key even with the barrier key
   // A fresh reader (no cache): the barrier decrypts, the seal wrap does not open.
   await assert.rejects(barrier.view('keys/', { sealWrap: true }).get(path!.slice('keys/'.length)), (e: { code?: string }) => e.code === 'KH_HSM_KEY_NOT_FOUND');
 });
+
+test('the rsa-oaep mechanism (for HSMs without AES-GCM) wraps the root key and auto-unseals', async (t) => {
+  const token = softHsmToken(t);
+  if (!token) return;
+  const db = join(tempDir(t), 'k.db');
+  // SoftHSM2 2.6 offers OAEP only with SHA-1 (still secure for OAEP); real HSMs use the sha256 default.
+  const config = hsmConfig(db, token, { pkcs11: { mechanism: 'rsa-oaep', oaepHash: 'sha1', keyLabel: 'rsa-wrap' } });
+  const first = await open(t, config);
+  const init = (await first.api.inject({ method: 'POST', url: '/v1/sys/init', payload: { shares: 1, threshold: 1 } })).json();
+  const ciphertext = await writeAndEncrypt(first, init.rootToken);
+  assert.deepEqual([...(await first.services.backend.get('core/root-key'))!.subarray(0, 2)], [1, 2]);
+  await first.close();
+  const second = await open(t, config);
+  assert.equal((await status(second)).sealed, false);
+  await decrypts(second, init.rootToken, ciphertext);
+});

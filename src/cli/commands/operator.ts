@@ -50,14 +50,18 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
         shares: string[];
         threshold: number;
         rootToken: string;
+        recoveryShares?: boolean;
       };
       if (g.format === 'json') return print('json', result);
-      result.shares.forEach((s, i) => process.stdout.write(`Unseal share ${i + 1}: ${s}\n`));
+      const kind = result.recoveryShares === true ? 'Recovery' : 'Unseal';
+      result.shares.forEach((s, i) => process.stdout.write(`${kind} share ${i + 1}: ${s}\n`));
       process.stdout.write(`\nInitial root token: ${result.rootToken}\n\n`);
       process.stdout.write(
         `Keyhold is initialised with ${result.shares.length} shares and a threshold of ${result.threshold}.\n` +
           `Distribute the shares now: they are not stored anywhere and will not be shown again.\n` +
-          `Keyhold is sealed; unseal it with ${result.threshold} share(s): keyhold operator unseal\n`,
+          (result.recoveryShares === true
+            ? `The HSM seal unsealed Keyhold. Recovery shares decrypt nothing: they authorise rekeying, unsealing after a manual seal and seal migration.\n`
+            : `Keyhold is sealed; unseal it with ${result.threshold} share(s): keyhold operator unseal\n`),
       );
     });
 
@@ -65,10 +69,12 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .command('unseal')
     .argument('[share]', 'one unseal share (read from stdin, not echoed, when omitted)')
     .option('--reset', 'discard the shares submitted so far')
-    .description('submit one unseal share and show progress')
-    .action(async (share: string | undefined, opts: { reset?: boolean }) => {
+    .option('--migrate', 'migrate to the seal this server is configured for (Shamir <-> pkcs11) when the threshold is reached')
+    .description('submit one unseal share (a recovery share with an HSM seal) and show progress')
+    .action(async (share: string | undefined, opts: { reset?: boolean; migrate?: boolean }) => {
       const g = globals();
-      const body = opts.reset === true ? { reset: true } : { key: share ?? (await readSecretLine('Unseal share (hidden): ')) };
+      const key = opts.reset === true ? undefined : (share ?? (await readSecretLine('Unseal share (hidden): ')));
+      const body = key === undefined ? { reset: true } : { key, ...(opts.migrate === true ? { migrate: true } : {}) };
       print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/unseal', body));
     });
 

@@ -7,7 +7,7 @@
  *
  * Wrapped root key layout (core/root-key):
  *   aes-gcm:  0x01 0x01 || iv (12) || CKM_AES_GCM(root key, AAD) (ciphertext || tag)
- *   rsa-oaep: 0x01 0x02 || u16 length || CKM_RSA_PKCS_OAEP-SHA256(data key) || AES-256-GCM(data key, root key, AAD)
+ *   rsa-oaep: 0x01 0x02 || u16 length || CKM_RSA_PKCS_OAEP(data key; SHA-256, or SHA-1 by configuration) || AES-256-GCM(data key, root key, AAD)
  * RSA-OAEP cannot authenticate associated data, so it wraps a fresh data key
  * and AES-GCM (node:crypto) binds the AAD; the data key is wiped after use.
  */
@@ -28,6 +28,7 @@ export interface Pkcs11SealConfig {
   keyLabel: string;
   mechanism: 'aes-gcm' | 'rsa-oaep';
   generateKey: boolean;
+  oaepHash?: 'sha256' | 'sha1' | undefined;
 }
 
 const VERSION = 1;
@@ -101,8 +102,10 @@ export class Pkcs11Seal implements RootKeyWrapper {
   readonly description: RootKeyWrapper['description'];
   readonly #hsm: HsmConnection;
   readonly #config: Pkcs11SealConfig;
+  readonly #oaepHash: 'SHA-256' | 'SHA-1';
 
   constructor(hsm: HsmConnection, config: Pkcs11SealConfig) {
+    this.#oaepHash = config.oaepHash === 'sha1' ? 'SHA-1' : 'SHA-256';
     this.#hsm = hsm;
     this.#config = config;
     this.description = { keyLabel: config.keyLabel, mechanism: config.mechanism };
@@ -129,7 +132,7 @@ export class Pkcs11Seal implements RootKeyWrapper {
     }
     const dataKey = entropy(32, 'seal-data-key');
     try {
-      const wrappedKey = await client.rsaOaepEncrypt(key, dataKey, { hash: 'SHA-256' });
+      const wrappedKey = await client.rsaOaepEncrypt(key, dataKey, { hash: this.#oaepHash });
       const length = new Uint8Array([wrappedKey.length >> 8, wrappedKey.length & 0xff]);
       return concatBytes(new Uint8Array([VERSION, MECH_RSA_OAEP]), length, wrappedKey, aesGcmEncrypt(dataKey, rootKey, aad));
     } finally {
@@ -149,7 +152,7 @@ export class Pkcs11Seal implements RootKeyWrapper {
         return await client.aesGcmDecrypt(key, blob.subarray(2, 2 + IV_BYTES), blob.subarray(2 + IV_BYTES), aad);
       }
       const length = (blob[2]! << 8) | blob[3]!;
-      const dataKey = await client.rsaOaepDecrypt(key, blob.subarray(4, 4 + length), { hash: 'SHA-256' });
+      const dataKey = await client.rsaOaepDecrypt(key, blob.subarray(4, 4 + length), { hash: this.#oaepHash });
       try {
         const rootKey = aesGcmDecrypt(dataKey, blob.subarray(4 + length), aad);
         if (rootKey === undefined) throw new KeyholdError('KH_UNSEAL_FAILED');
