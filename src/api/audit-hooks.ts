@@ -37,7 +37,15 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     return url !== undefined && !url.startsWith('/docs') && !NOT_AUDITED.has(url) && !barrier.sealed;
   };
 
-  const operationOf = (request: FastifyRequest) => String((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? '');
+  /** What every request-side entry says about the request and its caller (identities HMAC'd). */
+  const requestFacts = async (request: FastifyRequest) => ({
+    requestId: request.id,
+    operation: String((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? ''),
+    method: request.method,
+    route: request.routeOptions.url ?? '',
+    remoteAddress: request.ip,
+    principal: request.principal === undefined ? null : await audit.hash(subjectOf(request.principal)),
+  });
 
   const recordRefusal = async (request: FastifyRequest, status: number, payload: unknown) => {
     let code: string | null = null;
@@ -47,17 +55,7 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
       code = null;
     }
     try {
-      await audit.record({
-        type: 'refused',
-        requestId: request.id,
-        operation: operationOf(request),
-        method: request.method,
-        route: request.routeOptions.url ?? '',
-        remoteAddress: request.ip,
-        principal: request.principal === undefined ? null : await audit.hash(subjectOf(request.principal)),
-        status,
-        code,
-      });
+      await audit.record({ type: 'refused', ...(await requestFacts(request)), status, code });
     } catch (e) {
       // Nothing ran, so the refusal stands even if it cannot be recorded.
       request.log.error({ err: e }, 'audit entry for a refused request failed');
@@ -75,13 +73,8 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     try {
       await audit.record({
         type: 'request',
-        requestId: request.id,
-        operation: operationOf(request),
-        method: request.method,
-        route: request.routeOptions.url ?? '',
-        remoteAddress: request.ip,
+        ...(await requestFacts(request)),
         token: token === undefined ? null : await audit.hash(token),
-        principal: request.principal === undefined ? null : await audit.hash(subjectOf(request.principal)),
         authMethods: request.principal === undefined ? [] : [...request.principal.amr],
         params: await audit.redact(request.params),
         query: await audit.redact(request.query),
