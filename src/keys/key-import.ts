@@ -26,6 +26,7 @@ const bad = (why: string) => new KeyholdError('KH_INPUT_INVALID', `imported key 
 
 export function importVersion(type: KeyType, material: ImportMaterial, version: number, now: string, legacy: boolean): { record: KeyVersionRecord; publicOnly: boolean } {
   const spec = specOf(type);
+  if (spec.kind === 'hsm') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${type} keys are generated in the HSM and cannot be imported`);
   const { secret, publicKey } = material;
   if ((secret === undefined) === (publicKey === undefined)) throw bad('give exactly one of a secret or a public key');
   if (spec.kind === 'aead') {

@@ -3,11 +3,12 @@
  * keys/<HMAC(index key, name)>; the name exists only inside the record).
  * Versions carry their secret material base64-encoded inside the encrypted
  * record; it is never returned by any API unless the key is exportable.
+ * HSM-backed versions carry no secret, only where the HSM holds it.
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { KeyholdError } from '../errors.js';
-import { KEY_TYPE_NAMES } from './key-types.js';
+import { ALL_KEY_TYPE_NAMES } from './key-type-names.js';
 
 export const KeyStateSchema = Type.Union([Type.Literal('enabled'), Type.Literal('disabled'), Type.Literal('pending-deletion')]);
 export type KeyState = Static<typeof KeyStateSchema>;
@@ -20,6 +21,8 @@ const KeyVersionRecord = Type.Object(
     secret: Type.Optional(Type.String()),
     /** base64 public key (SPKI DER, raw for ML-DSA). */
     publicKey: Type.Optional(Type.String()),
+    /** HSM-backed keys: the token object (or key pair) holding this version, found again by CKA_LABEL and CKA_ID (base64). */
+    hsm: Type.Optional(Type.Object({ label: Type.String(), id: Type.String() }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );
@@ -29,7 +32,7 @@ export const KeyRecordSchema = Type.Object(
   {
     format: Type.Literal(1),
     name: Type.String(),
-    type: Type.Union(KEY_TYPE_NAMES.map((t) => Type.Literal(t))),
+    type: Type.Union(ALL_KEY_TYPE_NAMES.map((t) => Type.Literal(t))),
     description: Type.String(),
     tags: Type.Record(Type.String(), Type.String()),
     createdAt: Type.String(),

@@ -27,11 +27,27 @@ export const KEY_TYPE_NAMES = [
   'ml-kem-1024',
 ] as const;
 
-export type KeyType = (typeof KEY_TYPE_NAMES)[number];
+/**
+ * Keys generated in, and never leaving, the HSM of `seal.pkcs11`
+ * (src/keys/hsm/). Kept apart from KEY_TYPE_NAMES, the types every vault can
+ * create, so code that walks that list needs no HSM.
+ */
+export const HSM_KEY_TYPE_NAMES = ['hsm-aes256-gcm', 'hsm-ecdsa-p256', 'hsm-ecdsa-p384', 'hsm-rsa-2048', 'hsm-rsa-3072'] as const;
+
+/** Every type the API accepts: software types, then HSM-backed ones. */
+export const ALL_KEY_TYPE_NAMES = [...KEY_TYPE_NAMES, ...HSM_KEY_TYPE_NAMES] as const;
+
+export type SoftwareKeyType = (typeof KEY_TYPE_NAMES)[number];
+export type HsmKeyType = (typeof HSM_KEY_TYPE_NAMES)[number];
+export type KeyType = SoftwareKeyType | HsmKeyType;
 export const DEFAULT_KEY_TYPE: KeyType = 'aes256-gcm';
 
 export function isKeyType(name: string): name is KeyType {
-  return (KEY_TYPE_NAMES as readonly string[]).includes(name);
+  return (ALL_KEY_TYPE_NAMES as readonly string[]).includes(name);
+}
+
+export function isHsmKeyType(name: string): name is HsmKeyType {
+  return (HSM_KEY_TYPE_NAMES as readonly string[]).includes(name);
 }
 
 /** Scheduled deletion waits this many days (as KMS). */

@@ -12,13 +12,16 @@ import { mlDsa44, mlDsa65, mlDsa87 } from '../crypto/signature/ml-dsa.js';
 import type { HashName, SignatureScheme } from '../crypto/signature/signature-scheme.js';
 import { mlKem768, mlKem1024, type KemAlgorithm } from '../crypto/kem/ml-kem.js';
 import type { KeyType } from './key-type-names.js';
+import { HSM_KEY_TYPES, type HsmKeySpec } from './hsm/hsm-key-types.js';
 
 export type KeySpec =
   | { readonly kind: 'aead'; readonly aead: AeadAlgorithm; readonly keyBytes: number }
   | { readonly kind: 'hmac'; readonly hash: HashName; readonly keyBytes: number }
   | { readonly kind: 'signature'; readonly scheme: SignatureScheme; readonly defaultHash: HashName; readonly rsa: boolean }
   | { readonly kind: 'agreement' }
-  | { readonly kind: 'kem'; readonly kem: KemAlgorithm };
+  | { readonly kind: 'kem'; readonly kem: KemAlgorithm }
+  /** Material generated in and kept by the HSM (src/keys/hsm/). */
+  | { readonly kind: 'hsm'; readonly hsm: HsmKeySpec };
 
 export const KEY_TYPES = {
   'aes128-gcm': { kind: 'aead', aead: aesGcm, keyBytes: 16 },
@@ -44,9 +47,10 @@ export const KEY_TYPES = {
   x25519: { kind: 'agreement' },
   'ml-kem-768': { kind: 'kem', kem: mlKem768 },
   'ml-kem-1024': { kind: 'kem', kem: mlKem1024 },
+  ...HSM_KEY_TYPES,
 } as const satisfies Record<KeyType, KeySpec>;
 
-export { KEY_TYPE_NAMES, DEFAULT_KEY_TYPE, isKeyType, type KeyType } from './key-type-names.js';
+export { KEY_TYPE_NAMES, HSM_KEY_TYPE_NAMES, DEFAULT_KEY_TYPE, isKeyType, type KeyType } from './key-type-names.js';
 
 export function specOf(type: KeyType): KeySpec {
   return KEY_TYPES[type];

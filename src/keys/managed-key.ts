@@ -6,13 +6,14 @@ import { KeyholdError } from '../errors.js';
 import { fromBase64Strict, wipe } from '../crypto/bytes.js';
 import { specOf, type KeySpec } from './key-types.js';
 import { x25519Peer, x25519Private } from '../crypto/agreement/x25519.js';
+import { hsmObjectsOf } from './hsm/hsm-objects.js';
 import type { KeyRecord, KeyVersionRecord } from './key-record.js';
 
 export interface VersionHandles {
   readonly version: number;
   /** Raw symmetric key (AEAD, HMAC). */
   readonly secret?: Uint8Array;
-  /** Parsed private key (signature, agreement and KEM types). */
+  /** Parsed private key (signature, agreement and KEM types); for HSM-backed keys the Pkcs11Key naming the token object. */
   readonly privateKey?: unknown;
   /** Parsed public key (signature, agreement and KEM types). */
   readonly publicKey?: unknown;
@@ -87,6 +88,14 @@ export class ManagedKey {
         version: v,
         ...(secret !== undefined ? { privateKey: x25519Private(secret) } : {}),
         ...(publicKeyBytes !== undefined ? { publicKey: x25519Peer(publicKeyBytes), publicKeyBytes } : {}),
+      };
+    } else if (this.spec.kind === 'hsm') {
+      // The secret stays on the token: the handle is a descriptor the PKCS#11 client resolves.
+      const hsm = this.spec.hsm;
+      handles = {
+        version: v,
+        privateKey: hsmObjectsOf(hsm, rec).key,
+        ...(publicKeyBytes !== undefined && hsm.algorithm !== 'aes-gcm' ? { publicKey: hsm.scheme.loadPublic(publicKeyBytes), publicKeyBytes } : {}),
       };
     } else if (this.spec.kind === 'kem') {
       handles = {

@@ -1,4 +1,8 @@
-/** /v1/keys/:name/<operation>: the cryptographic operations, each with a batch form. */
+/**
+ * /v1/keys/:name/<operation>: the cryptographic operations, each with a batch
+ * form. HSM-backed keys (spec kind 'hsm') run through src/keys/hsm/, the same
+ * inputs and outputs on the wire.
+ */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { KeyManager } from '../../keys/key-manager.js';
@@ -9,6 +13,10 @@ import { computeHmac, verifyHmac } from '../../keys/operations/hmac.js';
 import { publicKey } from '../../keys/operations/public-key.js';
 import { deriveSharedSecret } from '../../keys/operations/agreement.js';
 import { decapsulate, encapsulate } from '../../keys/operations/kem.js';
+import type { ManagedKey } from '../../keys/managed-key.js';
+import { hsmDecrypt, hsmEncrypt, hsmRewrap } from '../../keys/hsm/encrypt.js';
+import { hsmDataKey } from '../../keys/hsm/datakey.js';
+import { hsmSign, hsmVerify } from '../../keys/hsm/sign.js';
 import { toBase64 } from '../../crypto/bytes.js';
 import { responses } from '../schemas.js';
 import { KeyNameParams } from './key-schemas.js';
@@ -46,6 +54,7 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     context: item.context,
   });
   const CiphertextOut = Type.Object({ ciphertext: Type.String(), version: Type.Integer() }, { additionalProperties: false });
+  const inHsm = (key: ManagedKey): boolean => key.spec.kind === 'hsm';
 
   registerOperation(app, keys, {
     op: 'encrypt',
@@ -54,7 +63,10 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     item: Type.Object({ plaintext: Base64('plaintext', max), ...aadFields, version: Type.Optional(Version) }, { additionalProperties: false }),
     result: CiphertextOut,
     ...common,
-    run: (key, item) => encrypt(key, { plaintext: checkSize('plaintext', b64('plaintext', item.plaintext), max), ...aad(item), version: item.version }),
+    run: (key, item) => {
+      const input = { plaintext: checkSize('plaintext', b64('plaintext', item.plaintext), max), ...aad(item), version: item.version };
+      return inHsm(key) ? hsmEncrypt(keys.hsm, key, input) : encrypt(key, input);
+    },
   });
 
   registerOperation(app, keys, {
@@ -65,8 +77,9 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     result: Type.Object({ plaintext: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
     ...common,
     run: (key, item) => {
-      const { plaintext, version } = decrypt(key, { ciphertext: item.ciphertext, ...aad(item) });
-      return { plaintext: toBase64(plaintext), version };
+      const input = { ciphertext: item.ciphertext, ...aad(item) };
+      const out = ({ plaintext, version }: { plaintext: Uint8Array; version: number }) => ({ plaintext: toBase64(plaintext), version });
+      return inHsm(key) ? hsmDecrypt(keys.hsm, key, input).then(out) : out(decrypt(key, input));
     },
   });
 
@@ -77,7 +90,10 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     item: Type.Object({ ciphertext: Ciphertext(max), ...aadFields, version: Type.Optional(Version) }, { additionalProperties: false }),
     result: CiphertextOut,
     ...common,
-    run: (key, item) => rewrap(key, { ciphertext: item.ciphertext, ...aad(item), version: item.version }),
+    run: (key, item) => {
+      const input = { ciphertext: item.ciphertext, ...aad(item), version: item.version };
+      return inHsm(key) ? hsmRewrap(keys.hsm, key, input) : rewrap(key, input);
+    },
   });
 
   registerOperation(app, keys, {
@@ -95,8 +111,9 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     result: Type.Object({ ciphertext: Type.String(), plaintext: Type.Optional(Type.String()), version: Type.Integer() }, { additionalProperties: false }),
     ...common,
     run: (key, item) => {
-      const r = dataKey(key, { bits: item.bits ?? 256, includePlaintext: item.plaintext ?? true, ...aad(item) });
-      return { ciphertext: r.ciphertext, version: r.version, ...(r.plaintext ? { plaintext: toBase64(r.plaintext) } : {}) };
+      const input = { bits: item.bits ?? 256, includePlaintext: item.plaintext ?? true, ...aad(item) };
+      const out = (r: { ciphertext: string; plaintext?: Uint8Array; version: number }) => ({ ciphertext: r.ciphertext, version: r.version, ...(r.plaintext ? { plaintext: toBase64(r.plaintext) } : {}) });
+      return inHsm(key) ? hsmDataKey(keys.hsm, key, input).then(out) : out(dataKey(key, input));
     },
   });
 
@@ -107,7 +124,10 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     item: Type.Object({ input: Base64('message or digest', max), ...SignOptions, version: Type.Optional(Version) }, { additionalProperties: false }),
     result: Type.Object({ signature: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
     ...common,
-    run: (key, item) => signMessage(key, checkSize('input', b64('input', item.input), max), item),
+    run: (key, item) => {
+      const input = checkSize('input', b64('input', item.input), max);
+      return inHsm(key) ? hsmSign(keys.hsm, key, input, item) : signMessage(key, input, item);
+    },
   });
 
   registerOperation(app, keys, {
@@ -117,7 +137,10 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     item: Type.Object({ input: Base64('message or digest', max), signature: Type.String({ maxLength: 16384 }), ...SignOptions }, { additionalProperties: false }),
     result: Type.Object({ valid: Type.Boolean(), version: Type.Integer() }, { additionalProperties: false }),
     ...common,
-    run: (key, item) => verifyMessage(key, checkSize('input', b64('input', item.input), max), item.signature, item),
+    run: (key, item) => {
+      const input = checkSize('input', b64('input', item.input), max);
+      return inHsm(key) ? hsmVerify(key, input, item.signature, item) : verifyMessage(key, input, item.signature, item);
+    },
   });
 
   registerOperation(app, keys, {

@@ -1,14 +1,14 @@
 /** TypeBox schemas of the /v1/keys API. */
 import { Type } from '@sinclair/typebox';
 import { KEY_NAME_PATTERN } from '../../keys/key-name.js';
-import { KEY_TYPE_NAMES } from '../../keys/key-type-names.js';
+import { ALL_KEY_TYPE_NAMES } from '../../keys/key-type-names.js';
 import { KeyStateSchema } from '../../keys/key-record.js';
 
 export const KeyNameParams = Type.Object({ name: Type.String({ pattern: KEY_NAME_PATTERN, description: 'Key name' }) }, { additionalProperties: false });
 
 export const KeyTypeSchema = Type.Union(
-  KEY_TYPE_NAMES.map((t) => Type.Literal(t)),
-  { description: 'Key type', default: 'aes256-gcm' },
+  ALL_KEY_TYPE_NAMES.map((t) => Type.Literal(t)),
+  { description: 'Key type (hsm-* types need seal.pkcs11: generated in the HSM, never exportable)', default: 'aes256-gcm' },
 );
 
 export const Tags = Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.String({ maxLength: 256 }), { maxProperties: 50 });

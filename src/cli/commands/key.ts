@@ -15,7 +15,7 @@
  * Exit codes: 0 ok, 1 error or (verify, verify-hmac) invalid, 2 usage error.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import { DEFAULT_KEY_TYPE, KEY_TYPE_NAMES, MAX_DELETION_DAYS, MIN_DELETION_DAYS } from '../../keys/key-type-names.js';
+import { ALL_KEY_TYPE_NAMES, DEFAULT_KEY_TYPE, MAX_DELETION_DAYS, MIN_DELETION_DAYS } from '../../keys/key-type-names.js';
 import { call, CliError } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
 import { parseIntInRange } from '../parse.js';
@@ -167,7 +167,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .command('create')
     .description('create a key (its material never leaves the server)')
     .argument('<name>', 'key name: letters, digits, ".", "_", "-"')
-    .addOption(new Option('--type <type>', `key type (default ${DEFAULT_KEY_TYPE})`).choices(KEY_TYPE_NAMES))
+    .addOption(new Option('--type <type>', `key type (default ${DEFAULT_KEY_TYPE}; hsm-* types need an HSM)`).choices(ALL_KEY_TYPE_NAMES))
     .option('--description <text>', 'description')
     .option('--tag <key=value>', 'tag (repeatable)', pairs('--tag'))
     .option('--exportable', 'allow export of the key material (only at creation; default not exportable)')

@@ -7,8 +7,9 @@ import type { ManagedKey } from '../managed-key.js';
 export type PublicKeyFormat = 'pem' | 'jwk' | 'raw';
 
 export function publicKey(key: ManagedKey, version: number | undefined, format: PublicKeyFormat): { version: number; publicKey: string | Record<string, unknown> } {
-  const kind = key.spec.kind;
-  if (kind !== 'signature' && kind !== 'agreement' && kind !== 'kem') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys have no public key`);
+  const spec = key.spec;
+  const asymmetric = spec.kind === 'signature' || spec.kind === 'agreement' || spec.kind === 'kem' || (spec.kind === 'hsm' && spec.hsm.algorithm !== 'aes-gcm');
+  if (!asymmetric) throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys have no public key`);
   const v = version ?? key.record.latestVersion;
   key.checkDecryptionVersion(v);
   const bytes = key.handles(v).publicKeyBytes;
