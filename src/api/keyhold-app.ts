@@ -134,9 +134,9 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     options.backend ??
     new SqliteBackend({ path: config.storage.path, ...(config.storage.maxSizeBytes !== undefined ? { maxSizeBytes: config.storage.maxSizeBytes } : {}) });
   const barrier = new Barrier(backend);
-  // One HSM connection serves the pkcs11 seal and entropy augmentation; it opens on demand.
+  // One HSM connection serves the pkcs11 seal, entropy augmentation and HSM-backed keys; it opens on demand.
   const p11 = config.seal.pkcs11;
-  const wantsHsm = p11 !== undefined && (config.seal.type === 'pkcs11' || config.entropy.source === 'pkcs11');
+  const wantsHsm = p11 !== undefined;
   let hsm: HsmConnection | undefined;
   try {
     hsm = wantsHsm ? new HsmConnection(p11, readPin(p11)) : undefined;
@@ -162,7 +162,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   // reported by the auto-unsealer or the first draw, and retried by them.
   await hsm?.client().catch(() => undefined);
   const tokens = new RootTokens(barrier);
-  const keys = new KeyManager(barrier);
+  const keys = new KeyManager(barrier, { hsm });
   const signingKeys = new SigningKeys(barrier, config.auth.tokenTtlSeconds * 1000);
   const sessions = new Sessions(barrier, config.auth.sessionMaxAgeSeconds * 1000);
   const accessTokens = new AccessTokens(signingKeys, sessions, { issuer: config.auth.issuer, audience: config.auth.issuer, ttlSeconds: config.auth.tokenTtlSeconds });
