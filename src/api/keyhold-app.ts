@@ -52,6 +52,7 @@ import { buildHealthApp } from './health/health-app.js';
 import { healthRoutes } from './health/health-routes.js';
 import { sealRoutes } from './sys/seal-routes.js';
 import { rekeyRoutes } from './sys/rekey-routes.js';
+import { generateRootRoutes } from './sys/generate-root-routes.js';
 import { keyringRoutes } from './sys/keyring-routes.js';
 import { toolsRoutes } from './sys/tools-routes.js';
 import { keysRoutes } from './v1/keys-routes.js';
@@ -240,6 +241,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(healthRoutes, { seal });
   await api.register(sealRoutes, { seal, tokens });
   await api.register(rekeyRoutes, { seal });
+  await api.register(generateRootRoutes, { seal, tokens });
   await api.register(keyringRoutes, { seal, barrier });
   await api.register(toolsRoutes);
   await api.register(auditRoutes, { audit });

@@ -33,11 +33,11 @@ export const ACTIONS: readonly ActionDef[] = Object.freeze([
   ...def('use', 'Key', ['encrypt', 'decrypt', 'rewrap', 'generateDataKey', 'sign', 'verify', 'hmac', 'verifyHmac', 'deriveSharedSecret', 'encapsulate', 'decapsulate', 'getPublicKey']),
   ...def('use', 'System', ['random', 'hash']),
   ...def('read', 'Key', ['readKey']),
-  ...def('read', 'System', ['listKeys', 'keyStatus', 'rekeyStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'showPolicy', 'auditHash', 'auditPublicKey']),
+  ...def('read', 'System', ['listKeys', 'keyStatus', 'rekeyStatus', 'generateRootStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'showPolicy', 'auditHash', 'auditPublicKey']),
   ...def('manage', 'Key', ['updateKey', 'rotateKey', 'enableKey', 'disableKey', 'importKey', 'importKeyVersion', 'exportKey', 'cancelKeyDeletion']),
   ...def('manage', 'System', ['createKey', 'createUser', 'setUserPassword', 'createMachine', 'enrollTotp', 'confirmTotp', 'renewToken', 'logout']),
   ...def('destructive', 'Key', ['trimKey', 'scheduleKeyDeletion']),
-  ...def('destructive', 'System', ['seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine']),
+  ...def('destructive', 'System', ['seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'generateRootInit', 'generateRootCancel', 'generateRootUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine']),
 ]);
 
 /**

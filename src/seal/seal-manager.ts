@@ -75,6 +75,13 @@ export interface RekeyStatus {
   newThreshold?: number;
 }
 
+export interface RootGenerationStatus {
+  started: boolean;
+  nonce?: string;
+  progress: number;
+  required: number;
+}
+
 export type RekeyResult = ({ complete: false } & RekeyStatus) | { complete: true; shares: string[]; threshold: number };
 
 /** Produces extra physical records to commit atomically with initialization (e.g. the root token). */
@@ -96,6 +103,7 @@ export class SealManager {
   #config: { parsed: SealConfig; bytes: Uint8Array } | undefined;
   #unseal: PendingShares = { shares: [], ids: new Set() };
   #rekey: (PendingShares & { nonce: string; newShares: number; newThreshold: number }) | undefined;
+  #rootGeneration: (PendingShares & { nonce: string }) | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
   /** The configured automatic seal (enabled), if any. */
@@ -382,6 +390,7 @@ export class SealManager {
       wipe(...this.#unseal.shares);
       this.#unseal = { shares: [], ids: new Set() };
       this.#cancelRekey();
+      this.#cancelRootGeneration();
     });
   }
 
@@ -462,6 +471,60 @@ export class SealManager {
       } finally {
         wipe(rootKey, splitKey, newSplitKey);
       }
+    });
+  }
+
+  rootGenerationStatus(): RootGenerationStatus {
+    const g = this.#rootGeneration;
+    const required = this.#config?.parsed.threshold ?? 0;
+    return g === undefined ? { started: false, progress: 0, required } : { started: true, nonce: g.nonce, progress: g.shares.length, required };
+  }
+
+  /**
+   * Starts a root token generation: a quorum of unseal shares (recovery
+   * shares with an HSM seal) authorises a new root token, as Vault's
+   * generate-root does. The vault must be unsealed (the token is stored
+   * through the barrier). @throws KeyholdError KH_ROOT_GENERATION_IN_PROGRESS, KH_SEALED
+   */
+  rootGenerationInit(): Promise<RootGenerationStatus> {
+    return this.#serial(async () => {
+      await this.#requireConfig();
+      if (this.#barrier.sealed) throw new KeyholdError('KH_SEALED');
+      if (this.#rootGeneration !== undefined) throw new KeyholdError('KH_ROOT_GENERATION_IN_PROGRESS');
+      this.#rootGeneration = { shares: [], ids: new Set(), nonce: randomUUID() };
+      return this.rootGenerationStatus();
+    });
+  }
+
+  #cancelRootGeneration(): void {
+    if (this.#rootGeneration) wipe(...this.#rootGeneration.shares);
+    this.#rootGeneration = undefined;
+  }
+
+  rootGenerationCancel(): Promise<RootGenerationStatus> {
+    return this.#serial(async () => {
+      this.#cancelRootGeneration();
+      return this.rootGenerationStatus();
+    });
+  }
+
+  /**
+   * Submits one share for the root token generation in progress. At the
+   * threshold the shares are proven (they must open the root key, or the
+   * recovery check) and `mint` runs to create the token, which is returned once.
+   * @throws KeyholdError KH_ROOT_GENERATION_NOT_STARTED, KH_ROOT_GENERATION_NONCE_MISMATCH, the unseal codes
+   */
+  rootGenerationUpdate(share: string, nonce: string, mint: () => Promise<string>): Promise<({ complete: false } & RootGenerationStatus) | { complete: true; rootToken: string }> {
+    return this.#serial(async () => {
+      const config = await this.#requireConfig();
+      const generation = this.#rootGeneration;
+      if (generation === undefined) throw new KeyholdError('KH_ROOT_GENERATION_NOT_STARTED');
+      if (!constantTimeEqual(utf8(nonce), utf8(generation.nonce))) throw new KeyholdError('KH_ROOT_GENERATION_NONCE_MISMATCH');
+      if (!this.#addShare(generation, share, config.parsed)) return { complete: false, ...this.rootGenerationStatus() };
+      this.#rootGeneration = undefined;
+      const { splitKey, rootKey } = await this.#recoverFromShares(generation, config);
+      wipe(splitKey, rootKey);
+      return { complete: true, rootToken: await mint() };
     });
   }
 }

@@ -399,6 +399,16 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('GET', '/v1/sys/policy');
   assert.equal((await s.call('POST', '/v1/sys/policy', { body: { bundle: Buffer.from('{}').toString('base64'), signature: 'e30..AAAA' } })).statusCode, 400);
 
+  // A new root token from a quorum of shares (the token is a secret too).
+  await s.ok('POST', '/v1/sys/generate-root/init', { auth: false });
+  await s.ok('DELETE', '/v1/sys/generate-root/init', { auth: false });
+  const generation = await s.ok('POST', '/v1/sys/generate-root/init', { auth: false });
+  await s.ok('GET', '/v1/sys/generate-root/init', { auth: false });
+  let generated: Record<string, unknown> = {};
+  for (const share of shares.slice(0, 2)) generated = await s.ok('POST', '/v1/sys/generate-root/update', { body: { key: share, nonce: generation.nonce }, auth: false });
+  assert.equal(generated.complete, true);
+  s.callerSecrets.push(needle('generated root token', Buffer.from(String(generated.rootToken)), [String(generated.rootToken)]));
+
   await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
   await s.ok('DELETE', '/v1/sys/rekey/init', { auth: false });
   const rekey = await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });

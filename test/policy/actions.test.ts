@@ -6,9 +6,9 @@ import { KEYHOLD_SCHEMA, schemaText } from '../../src/policy/cedar-schema.js';
 
 const EXPECTED: Record<string, string[]> = {
   use: ['encrypt', 'decrypt', 'rewrap', 'generateDataKey', 'sign', 'verify', 'hmac', 'verifyHmac', 'deriveSharedSecret', 'encapsulate', 'decapsulate', 'getPublicKey', 'random', 'hash'],
-  read: ['listKeys', 'readKey', 'keyStatus', 'rekeyStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'showPolicy', 'auditHash', 'auditPublicKey'],
+  read: ['listKeys', 'readKey', 'keyStatus', 'rekeyStatus', 'generateRootStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'showPolicy', 'auditHash', 'auditPublicKey'],
   manage: ['createKey', 'updateKey', 'rotateKey', 'enableKey', 'disableKey', 'importKey', 'importKeyVersion', 'exportKey', 'cancelKeyDeletion', 'createUser', 'setUserPassword', 'createMachine', 'enrollTotp', 'confirmTotp', 'renewToken', 'logout'],
-  destructive: ['trimKey', 'scheduleKeyDeletion', 'seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine'],
+  destructive: ['trimKey', 'scheduleKeyDeletion', 'seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'generateRootInit', 'generateRootCancel', 'generateRootUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine'],
 };
 
 test('every operation is in exactly the group it belongs to', () => {

@@ -75,7 +75,7 @@ test('with the pkcs11 seal, init gives recovery shares, the vault unseals itself
   void b;
 });
 
-test('recovery shares are rekeyed with a quorum of the old ones; the old ones stop working', async (t) => {
+test('recovery shares are rekeyed with a quorum of the old ones (the old ones stop working) and authorise a new root token', async (t) => {
   const token = softHsmToken(t);
   if (!token) return;
   const app = await open(t, hsmConfig(join(tempDir(t), 'k.db'), token));
@@ -90,6 +90,12 @@ test('recovery shares are rekeyed with a quorum of the old ones; the old ones st
   assert.equal(old.json().error.code, 'KH_UNSEAL_FAILED');
   for (const key of rekeyed.shares) await app.api.inject({ method: 'POST', url: '/v1/sys/unseal', payload: { key } });
   assert.equal((await status(app)).sealed, false);
+  // The recovery quorum also authorises a new root token.
+  const gen = (await app.api.inject({ method: 'POST', url: '/v1/sys/generate-root/init' })).json();
+  let done: { complete: boolean; rootToken?: string } = { complete: false };
+  for (const key of rekeyed.shares) done = (await app.api.inject({ method: 'POST', url: '/v1/sys/generate-root/update', payload: { key, nonce: gen.nonce } })).json();
+  assert.equal(done.complete, true);
+  assert.equal((await app.api.inject({ url: '/v1/keys', headers: bearer(done.rootToken!) })).statusCode, 200);
 });
 
 test('HSM faults at start leave the vault sealed with a clear reason, never unsealed some weaker way', async (t) => {
