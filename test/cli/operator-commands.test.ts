@@ -7,7 +7,7 @@ import { startServer } from '../../src/api/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { runCli } from '../helpers/cli.js';
 
-test('an operator initialises, unseals, rotates, seals and rekeys from the CLI', async (t) => {
+test('an operator initialises, unseals, rotates, seals, rekeys and generates a root token from the CLI', async (t) => {
   const dir = tempDir(t);
   const server = await startServer(
     resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
@@ -55,6 +55,16 @@ test('an operator initialises, unseals, rotates, seals and rekeys from the CLI',
   assert.match(sealed.stdout, /sealed\s+true/);
   assert.equal((await runCli(['operator', 'unseal', fresh[0]!], env)).code, 0);
   assert.match((await runCli(['operator', 'unseal', fresh[1]!], env)).stdout, /sealed\s+false/);
+
+  // A new root token from the (new) shares, one at a time with the nonce, as share holders would.
+  const partial = await runCli(['operator', 'generate-root', fresh[0]!], env);
+  assert.equal(partial.code, 0, partial.stderr);
+  const nonce = /--nonce (\S+)/.exec(partial.stdout)?.[1];
+  assert.ok(nonce, partial.stdout);
+  const minted = await runCli(['operator', 'generate-root', '--nonce', nonce, fresh[1]!], env);
+  const token = /New root token: (khr\.\S+)/.exec(minted.stdout)?.[1];
+  assert.ok(token, minted.stdout + minted.stderr);
+  assert.equal((await runCli(['key', 'list'], { ...env, KEYHOLD_TOKEN: token })).code, 0);
 });
 
 test('CLI errors are one line with a code and a non-zero exit, never a stack trace', async () => {

@@ -146,4 +146,26 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
       }
       print(g.format, result);
     });
+
+  operator
+    .command('generate-root')
+    .description('mint a new root token from a threshold of unseal shares (recovery shares with an HSM seal)')
+    .argument('[shares...]', 'shares to submit (each a separate argument; read from stdin when omitted)')
+    .option('--nonce <nonce>', 'nonce of the generation in progress (otherwise a new one is started)')
+    .option('--cancel', 'cancel the generation in progress')
+    .option('--status', 'show the generation in progress')
+    .action(async (shares: string[], opts: { nonce?: string; cancel?: boolean; status?: boolean }) => {
+      const g = globals();
+      const c = clientOptions(g);
+      if (opts.cancel === true) return print(g.format, await call(c, 'DELETE', '/v1/sys/generate-root/init'));
+      if (opts.status === true) return print(g.format, await call(c, 'GET', '/v1/sys/generate-root/init'));
+      const nonce = opts.nonce ?? ((await call(c, 'POST', '/v1/sys/generate-root/init')) as { nonce: string }).nonce;
+      if (shares.length === 0) shares = [await readSecretLine('Share (hidden): ')];
+      let last: unknown;
+      for (const share of shares) last = await call(c, 'POST', '/v1/sys/generate-root/update', { key: share, nonce });
+      const result = last as { complete?: boolean; rootToken?: string; progress?: number; required?: number };
+      if (g.format === 'human' && result.complete === true) return void process.stdout.write(`New root token: ${result.rootToken}\n`);
+      if (g.format === 'human') return void process.stdout.write(`Progress ${result.progress}/${result.required}; continue with --nonce ${nonce}\n`);
+      print(g.format, result);
+    });
 }
