@@ -21,7 +21,7 @@ export const CreateKeyBody = Type.Object(
     tags: Type.Optional(Tags),
     exportable: Type.Optional(Type.Boolean({ description: 'Allow export of the key material. Can only be set at creation. Default false.' })),
     legacy: Type.Optional(Type.Boolean({ description: 'Allow weak algorithms, for migration only. Default false.' })),
-    sealWrap: Type.Optional(Type.Boolean({ description: 'Also encrypt the key material with the seal (HSM). Default false.' })),
+    sealWrap: Type.Optional(Type.Boolean({ description: 'Accepted for compatibility: under the HSM seal every key record is seal-wrapped (encrypted by the HSM as well as the barrier) whatever this says; without one, none is.' })),
     autoRotatePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, description: '0 (off) or 3600..315360000' })),
   },
   { additionalProperties: false },

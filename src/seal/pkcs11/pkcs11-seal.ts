@@ -111,6 +111,28 @@ export class Pkcs11Seal implements RootKeyWrapper {
     this.description = { keyLabel: config.keyLabel, mechanism: config.mechanism };
   }
 
+  /** Descriptors of the wrapping key by use, so a wrap is one HSM call, not a lookup plus a call. */
+  readonly #keys = new Map<'wrap' | 'unwrap', Pkcs11Key>();
+
+  /**
+   * Runs `op` with the wrapping key for `use`. A cached descriptor that fails
+   * (key deleted or replaced on the token) is dropped and the key is looked up
+   * once more, so a missing key still reports KH_HSM_KEY_NOT_FOUND.
+   */
+  async #withKey<T>(client: Pkcs11Client, use: 'wrap' | 'unwrap', op: (key: Pkcs11Key) => Promise<T>): Promise<T> {
+    const cached = this.#keys.get(use);
+    if (cached !== undefined) {
+      try {
+        return await op(cached);
+      } catch {
+        this.#keys.delete(use);
+      }
+    }
+    const key = await this.#key(client, use);
+    this.#keys.set(use, key);
+    return op(key);
+  }
+
   /** The wrapping key (the public half for RSA wrap, private for unwrap); created if allowed and missing. */
   async #key(client: Pkcs11Client, use: 'wrap' | 'unwrap'): Promise<Pkcs11Key> {
     const { keyLabel, mechanism, generateKey } = this.#config;
@@ -125,14 +147,13 @@ export class Pkcs11Seal implements RootKeyWrapper {
 
   async wrap(rootKey: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
     const client = await this.#hsm.client();
-    const key = await this.#key(client, 'wrap');
     if (this.#config.mechanism === 'aes-gcm') {
-      const { iv, ciphertext } = await client.aesGcmEncrypt(key, rootKey, aad);
+      const { iv, ciphertext } = await this.#withKey(client, 'wrap', (key) => client.aesGcmEncrypt(key, rootKey, aad));
       return concatBytes(new Uint8Array([VERSION, MECH_AES_GCM]), iv, ciphertext);
     }
     const dataKey = entropy(32, 'seal-data-key');
     try {
-      const wrappedKey = await client.rsaOaepEncrypt(key, dataKey, { hash: this.#oaepHash });
+      const wrappedKey = await this.#withKey(client, 'wrap', (key) => client.rsaOaepEncrypt(key, dataKey, { hash: this.#oaepHash }));
       const length = new Uint8Array([wrappedKey.length >> 8, wrappedKey.length & 0xff]);
       return concatBytes(new Uint8Array([VERSION, MECH_RSA_OAEP]), length, wrappedKey, aesGcmEncrypt(dataKey, rootKey, aad));
     } finally {
@@ -145,14 +166,13 @@ export class Pkcs11Seal implements RootKeyWrapper {
     if (blob.length < 2 || blob[0] !== VERSION) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the wrapped root key record is malformed');
     const mech = blob[1] === MECH_AES_GCM ? 'aes-gcm' : blob[1] === MECH_RSA_OAEP ? 'rsa-oaep' : undefined;
     if (mech !== this.#config.mechanism) throw new KeyholdError('KH_UNSEAL_FAILED', `the root key is wrapped with ${mech ?? 'an unknown mechanism'}, the configuration says ${this.#config.mechanism}`);
-    const key = await this.#key(client, 'unwrap');
     try {
       if (mech === 'aes-gcm') {
         if (blob.length < 2 + IV_BYTES + 16) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the wrapped root key record is truncated');
-        return await client.aesGcmDecrypt(key, blob.subarray(2, 2 + IV_BYTES), blob.subarray(2 + IV_BYTES), aad);
+        return await this.#withKey(client, 'unwrap', (key) => client.aesGcmDecrypt(key, blob.subarray(2, 2 + IV_BYTES), blob.subarray(2 + IV_BYTES), aad));
       }
       const length = (blob[2]! << 8) | blob[3]!;
-      const dataKey = await client.rsaOaepDecrypt(key, blob.subarray(4, 4 + length), { hash: this.#oaepHash });
+      const dataKey = await this.#withKey(client, 'unwrap', (key) => client.rsaOaepDecrypt(key, blob.subarray(4, 4 + length), { hash: this.#oaepHash }));
       try {
         const rootKey = aesGcmDecrypt(dataKey, blob.subarray(4 + length), aad);
         if (rootKey === undefined) throw new KeyholdError('KH_UNSEAL_FAILED');
