@@ -7,12 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { startServer } from '../../src/api/server.js';
-import { initVault, unsealVault } from '../helpers/keyhold.js';
-import { tempDir } from '../helpers/temp-dir.js';
-import { makePki } from '../helpers/pki.js';
+import { runningMtlsVault } from '../helpers/keyhold.js';
 
 interface Call {
   method: string;
@@ -23,19 +18,7 @@ interface Call {
 }
 
 test('a client certificate logs in, and its token works only with that certificate', async (t) => {
-  const pki = makePki(tempDir(t));
-  const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({
-      storage: { path: join(dir, 'k.db') },
-      listeners: { api: { host: '127.0.0.1', port: 0, tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.caCert, requireClientCert: false } }, health: { port: 0 } },
-      log: { level: 'silent' },
-    }),
-    { logger: false },
-  );
-  t.after(() => server.close());
-  const init = await initVault(server, 1, 1);
-  await unsealVault(server, init.shares);
+  const { server, pki } = await runningMtlsVault(t);
 
   const call = (c: Call) =>
     new Promise<{ status: number; json: Record<string, unknown> & { error?: { code: string } } }>((resolve, reject) => {

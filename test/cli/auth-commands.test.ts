@@ -14,12 +14,8 @@ import { createPublicKey } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { startServer } from '../../src/api/server.js';
-import { initVault, runningVault, unsealVault } from '../helpers/keyhold.js';
+import { runningMtlsVault, runningVault } from '../helpers/keyhold.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
-import { makePki } from '../helpers/pki.js';
-import { tempDir } from '../helpers/temp-dir.js';
 
 const ok = (r: CliResult, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`);
 
@@ -203,24 +199,12 @@ test('request-signing and login flags fail as usage errors before any request', 
 });
 
 test('over TLS: a client certificate logs in from the CLI, and a machine signs https requests', async (t) => {
-  const pki = makePki(tempDir(t));
-  const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({
-      storage: { path: join(dir, 'k.db') },
-      listeners: { api: { host: '127.0.0.1', port: 0, tls: { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.caCert, requireClientCert: false } }, health: { port: 0 } },
-      log: { level: 'silent' },
-    }),
-    { logger: false },
-  );
-  t.after(() => server.close());
-  const init = await initVault(server, 1, 1);
-  await unsealVault(server, init.shares);
+  const { server, pki, rootToken } = await runningMtlsVault(t);
   const tls = { KEYHOLD_ADDR: server.apiUrl, KEYHOLD_CACERT: pki.caCert };
   const mtls = { ...tls, KEYHOLD_CLIENT_CERT: pki.clientCert, KEYHOLD_CLIENT_KEY: pki.clientKey };
 
   // The certificate's CN is "operator"; a machine of that name lends it its groups.
-  ok(await runCli(['auth', 'machine', 'create', 'operator', '--public-key', pki.clientKey, '--group', 'admins'], { ...tls, KEYHOLD_TOKEN: init.rootToken }), 'machine create');
+  ok(await runCli(['auth', 'machine', 'create', 'operator', '--public-key', pki.clientKey, '--group', 'admins'], { ...tls, KEYHOLD_TOKEN: rootToken }), 'machine create');
   const [certLogin, machineLogin] = await Promise.all([
     runCli(['auth', 'cert-login', '-f', 'json'], mtls),
     runCli(['auth', 'machine', 'login', 'operator', '--key', pki.clientKey], tls),

@@ -8,6 +8,7 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
 import { startServer, type RunningKeyhold } from '../../src/api/server.js';
 import { tempDir } from './temp-dir.js';
+import { makePki, type Pki } from './pki.js';
 
 export interface TestVault {
   app: KeyholdApp;
@@ -56,4 +57,19 @@ export async function runningVault(t: Pick<TestContext, 'after'>): Promise<{ ser
   const { shares, rootToken } = await initVault(server);
   await unsealVault(server, shares.slice(0, 2));
   return { server, dir, shares, rootToken };
+}
+
+/**
+ * A listening server on TLS with a throwaway PKI; client certificates from the PKI's CA are
+ * accepted (mTLS) but not required. Initialised (1 share) and unsealed.
+ */
+export async function runningMtlsVault(t: Pick<TestContext, 'after'>): Promise<{ server: RunningKeyhold; pki: Pki; rootToken: string }> {
+  const pki = makePki(tempDir(t));
+  const tls = { certFile: pki.serverCert, keyFile: pki.serverKey, clientCaFile: pki.caCert, requireClientCert: false };
+  const config = resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, listeners: { api: { host: '127.0.0.1', port: 0, tls }, health: { port: 0 } }, log: { level: 'silent' } });
+  const server = await startServer(config, { logger: false });
+  t.after(() => server.close());
+  const { shares, rootToken } = await initVault(server, 1, 1);
+  await unsealVault(server, shares);
+  return { server, pki, rootToken };
 }
