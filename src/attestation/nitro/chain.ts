@@ -1,0 +1,56 @@
+/**
+ * Certificate chain of a Nitro attestation document: leaf `certificate`, then
+ * `cabundle` in reverse (it is ordered root first), ending at a certificate that
+ * is byte-for-byte one of the trusted roots. Every link is checked with
+ * node:crypto (issuer name and signature), every issuer must be a CA, and every
+ * certificate must be valid at each of the given instants.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { fail } from '../errors.js';
+
+function validityWindow(cert: X509Certificate, what: string): [number, number] {
+  const from = Date.parse(cert.validFrom);
+  const to = Date.parse(cert.validTo);
+  if (Number.isNaN(from) || Number.isNaN(to)) fail('KH_ATTESTATION_CHAIN_INVALID', `${what}: unreadable validity dates`);
+  return [from, to];
+}
+
+/**
+ * @param leaf the document's `certificate`
+ * @param cabundle the document's `cabundle`, root first
+ * @param trustedRoots the anchors; the top of cabundle must equal one of them
+ * @param instants times (ms) at which every certificate must be valid
+ * @throws AttestationError KH_ATTESTATION_CHAIN_INVALID, KH_ATTESTATION_CERT_EXPIRED
+ */
+export function verifyChain(
+  leaf: X509Certificate,
+  cabundle: readonly X509Certificate[],
+  trustedRoots: readonly X509Certificate[],
+  instants: readonly number[],
+): void {
+  const path = [leaf, ...[...cabundle].reverse()];
+  for (let i = 0; i + 1 < path.length; i++) {
+    const child = path[i] as X509Certificate;
+    const parent = path[i + 1] as X509Certificate;
+    const what = i === 0 ? 'leaf' : `cabundle[${cabundle.length - i}]`;
+    let ok = false;
+    try {
+      ok = parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);
+    } catch (e) {
+      fail('KH_ATTESTATION_CHAIN_INVALID', `${what}: link check failed`, e);
+    }
+    if (!ok) fail('KH_ATTESTATION_CHAIN_INVALID', `${what} is not issued by the next certificate of cabundle`);
+  }
+
+  const top = path[path.length - 1] as X509Certificate;
+  const anchor = trustedRoots.find((r) => Buffer.compare(r.raw, top.raw) === 0);
+  if (anchor === undefined) fail('KH_ATTESTATION_CHAIN_INVALID', 'cabundle does not start with a trusted root');
+
+  path.forEach((cert, i) => {
+    const what = i === 0 ? 'leaf' : `cabundle[${cabundle.length - i}]`;
+    const [from, to] = validityWindow(cert, what);
+    for (const t of instants) {
+      if (t < from || t > to) fail('KH_ATTESTATION_CERT_EXPIRED', `${what} is not valid at ${new Date(t).toISOString()}`);
+    }
+  });
+}
