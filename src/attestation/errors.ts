@@ -2,10 +2,10 @@
  * Sentinel errors of the attestation layer. Each failure class carries a stable
  * `code`; the message is fixed per code so callers learn nothing beyond the
  * class of failure, and the detail goes to `cause` (for logs, never callers).
- *
- * These codes are not yet in src/errors.ts (KeyholdError's registry); once they
- * are registered there this class can become a KeyholdError subclass.
+ * The codes are registered in src/errors.ts (status 400), so an
+ * AttestationError is a KeyholdError and reaches callers as the usual error body.
  */
+import { KeyholdError } from '../errors.js';
 
 export const ATTESTATION_ERROR_CODES = {
   /** Bytes are not a CBOR COSE_Sign1 (tag 18 or untagged) with a decodable payload, or exceed the size limit. */
@@ -30,13 +30,12 @@ export const ATTESTATION_ERROR_CODES = {
 
 export type AttestationErrorCode = keyof typeof ATTESTATION_ERROR_CODES;
 
-export class AttestationError extends Error {
-  readonly code: AttestationErrorCode;
+export class AttestationError extends KeyholdError {
+  declare readonly code: AttestationErrorCode;
 
   constructor(code: AttestationErrorCode, options?: { cause?: unknown }) {
-    super(ATTESTATION_ERROR_CODES[code], options);
+    super(code, ATTESTATION_ERROR_CODES[code], options);
     this.name = 'AttestationError';
-    this.code = code;
   }
 }
 
