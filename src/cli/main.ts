@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 /** The `keyhold` binary. Errors print as "Error <code>: message" with a non-zero exit, never a stack trace. */
-import { Command, CommanderError, Option } from 'commander';
-import { KeyholdError } from '../errors.js';
+import { Command, Option } from 'commander';
 import { VERSION } from '../version.js';
-import { CliError } from './http-client.js';
+import { runProgram } from './run-program.js';
 import { registerOperator, type GlobalFlags } from './commands/operator.js';
 import { registerKey } from './commands/key.js';
 import { registerServer } from './commands/server.js';
@@ -52,20 +51,4 @@ registerAuth(program, globals);
 registerKey(program, globals);
 registerPolicy(program, globals);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (e) {
-  if (e instanceof CommanderError) {
-    // commander has already printed its message (help, version or a usage error).
-    process.exitCode = e.exitCode === 0 ? 0 : 2;
-  } else if (e instanceof CliError) {
-    process.stderr.write(`Error ${e.code}: ${e.message}\n`);
-    process.exitCode = e.exitCode;
-  } else if (e instanceof KeyholdError) {
-    process.stderr.write(`Error ${e.code}: ${e.message}\n`);
-    process.exitCode = 1;
-  } else {
-    process.stderr.write(`Error KH_INTERNAL: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  }
-}
+await runProgram(program);
