@@ -53,7 +53,7 @@ import pkcs11js, { type GcmParams } from 'pkcs11js';
 import { resolveConfig } from '../src/config/load-config.js';
 import { buildKeyhold, type KeyholdApp } from '../src/api/keyhold-app.js';
 import { Pkcs11Client, type Pkcs11Key } from '../src/seal/pkcs11/pkcs11-client.js';
-import { softHsmToken, type SoftHsmToken } from '../test/helpers/softhsm.js';
+import { softHsmTokenOrThrow, type SoftHsmToken } from '../test/helpers/softhsm.js';
 import { envInt, fmt, median, startNode, table, waitExit } from './keys-lib.js';
 
 const P = pkcs11js;
@@ -343,12 +343,7 @@ async function unseal(token: SoftHsmToken, dir: string): Promise<void> {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-bench-hsm-'));
   try {
-    const token = softHsmToken({
-      skip: (m?: string) => {
-        throw new Error(m ?? 'SoftHSM2 missing');
-      },
-    });
-    if (!token) throw new Error('SoftHSM2 missing');
+    const token = softHsmTokenOrThrow();
     process.env[PIN_ENV] = token.pin;
     console.log(`## HSM-backed keys and the pkcs11 seal (SoftHSM2, Node ${process.version}, ${new Date().toISOString()})`);
     console.log(`slices ${SLICE_MS} ms × ${ROUNDS} rounds per variant, ${CONC} in flight for the concurrent column, ${UNSEALS} unseals per seal`);

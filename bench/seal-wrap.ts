@@ -53,7 +53,7 @@ import { buildKeyhold, type KeyholdApp } from '../src/api/keyhold-app.js';
 import { SEAL_WRAP_MAGIC } from '../src/barrier/barrier.js';
 import { hsmSealWrapper } from '../src/seal/seal-wrap.js';
 import { Pkcs11Seal } from '../src/seal/pkcs11/pkcs11-seal.js';
-import { softHsmToken, type SoftHsmToken } from '../test/helpers/softhsm.js';
+import { softHsmTokenOrThrow, type SoftHsmToken } from '../test/helpers/softhsm.js';
 import { envInt, fmt, median, quantile, table } from './keys-lib.js';
 
 const CONC = envInt('BENCH_SW_CONC', 16);
@@ -173,12 +173,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'keyhold-bench-seal-wrap-'));
   const vaults: Vault[] = [];
   try {
-    const token = softHsmToken({
-      skip: (m?: string) => {
-        throw new Error(m ?? 'SoftHSM2 missing');
-      },
-    });
-    if (!token) throw new Error('SoftHSM2 missing');
+    const token = softHsmTokenOrThrow();
     process.env[PIN_ENV] = token.pin;
     const t00 = performance.now();
     console.log(`## Seal wrapping cost (pkcs11 seal on SoftHSM2, Node ${process.version}, ${new Date().toISOString()}, load average ${loadavg()})`);

@@ -104,3 +104,14 @@ export function softHsmToken(
   if (added.length !== 1) throw new Error(`expected one new token directory, found ${added.length}`);
   return { ...s, module: SOFTHSM_MODULE, tokenLabel, pin, soPin, slot: Number(slot), tokenPath: join(s.tokenDir, added[0]!) };
 }
+
+/** A fresh token for scripts outside the test runner (benches): throws when SoftHSM2 is missing. */
+export function softHsmTokenOrThrow(): SoftHsmToken {
+  const token = softHsmToken({
+    skip: (m?: string) => {
+      throw new Error(m ?? 'SoftHSM2 missing');
+    },
+  });
+  if (!token) throw new Error('SoftHSM2 missing');
+  return token;
+}
