@@ -18,6 +18,7 @@ import { checkContentDigest, verifyRequestSignature, type NonceCache } from '../
 import type { PolicyEngine } from '../policy/policy-engine.js';
 import { peerCertificate } from './peer-certificate.js';
 import { authzTarget } from './route-authz.js';
+import { readChannelMarker } from './enclave/channel-marker.js';
 
 /** The token from `Authorization: Bearer` or `X-Keyhold-Token`, if any. */
 export function presentedToken(request: FastifyRequest): string | undefined {
@@ -51,9 +52,9 @@ export interface GateDeps {
   isShuttingDown: () => boolean;
 }
 
-/** The absolute URI the client signed (RFC 9421 @target-uri). */
+/** The absolute URI the client signed (RFC 9421 @target-uri); through the channel, the outer origin (PROTOCOLS.md §1). */
 function targetUri(request: FastifyRequest): string {
-  return `${request.protocol}://${request.host}${request.url}`;
+  return `${request.channelOrigin ?? `${request.protocol}://${request.host}`}${request.url}`;
 }
 
 function hasBody(request: FastifyRequest): boolean {
@@ -97,10 +98,13 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
   });
 
   app.addHook('onRequest', async (request) => {
+    readChannelMarker(request);
     const config = request.routeOptions.config;
     if (deps.isShuttingDown()) throw new KeyholdError('KH_SHUTTING_DOWN');
     // Unknown routes (no routeOptions.url) fall through to the 404 handler.
     if (request.routeOptions.url === undefined) return;
+    // However the path was spelled, the channel does not carry requests to itself.
+    if (request.channelOrigin !== undefined && request.routeOptions.url.startsWith('/v1/enclave')) throw new KeyholdError('KH_E2E_INNER_INVALID');
     if (config.allowSealed !== true && deps.seal.sealed) throw new KeyholdError('KH_SEALED');
     if (config.auth === 'none') return;
     const principal = await authenticate(request, deps);
@@ -113,7 +117,7 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
       principal,
       action: authz.action,
       resource,
-      context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: 'v1', batch: authz.batch },
+      context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: 'v1', batch: authz.batch, e2e: request.channelOrigin !== undefined },
     });
     if (!decision.allowed) throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
   });

@@ -57,6 +57,11 @@ import { keyringRoutes } from './sys/keyring-routes.js';
 import { toolsRoutes } from './sys/tools-routes.js';
 import { keysRoutes } from './v1/keys-routes.js';
 import { keyOperationsRoutes } from './v1/key-operations-routes.js';
+import { channelRoutes } from './enclave/channel-routes.js';
+import { ChannelKeys } from './enclave/channel-keys.js';
+import { EnclaveIdentity } from './enclave/enclave-identity.js';
+import { createAttestationProvider } from './enclave/attestation-provider.js';
+import { nodeChannelSuite } from '../crypto/e2e/node-suite.js';
 import './route-config.js';
 
 /** Default body limit; routes that accept more declare their own. */
@@ -78,6 +83,9 @@ export interface KeyholdServices {
   /** The HSM connection when seal.pkcs11 is in use. */
   readonly hsm: HsmConnection | undefined;
   readonly entropyMixer: EntropyMixer | undefined;
+  /** The attestation provider and channel binding, when enclave.provider is set. */
+  readonly enclave: EnclaveIdentity | undefined;
+  readonly channelKeys: ChannelKeys;
 }
 
 export interface KeyholdApp {
@@ -183,6 +191,17 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     throw e;
   }
   const audit = new AuditLog(barrier, device, auditSigningKey);
+  let enclave: EnclaveIdentity | undefined;
+  try {
+    const provider = await createAttestationProvider(config);
+    enclave = provider === undefined ? undefined : new EnclaveIdentity(provider, config.listeners.api.tls === undefined ? undefined : readFileSync(config.listeners.api.tls.certFile));
+  } catch (e) {
+    await device?.close();
+    await backend.close();
+    throw e;
+  }
+  const channelKeys = new ChannelKeys(nodeChannelSuite, { rotateMs: config.enclave.channel.rotateSeconds * 1000, graceMs: config.enclave.channel.graceSeconds * 1000 });
+  channelKeys.start();
   const metrics = new Metrics(seal);
   if (mixer !== undefined) metrics.watchEntropy(mixer.stats);
   let shuttingDown = false;
@@ -251,6 +270,11 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(policyRoutes, { policy });
   await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits });
+  if (config.enclave.channel.enabled) {
+    // An inner request carries at most what a direct one may (the largest body limit) plus its JSON wrapping.
+    const maxCiphertextBytes = Math.ceil(config.limits.maxPlaintextBytes / 3) * 4 * 2 + 256 * 1024;
+    await api.register(channelRoutes, { suite: nodeChannelSuite, keys: channelKeys, identity: enclave, maxCiphertextBytes });
+  }
 
   const health = buildHealthApp({ seal, metrics });
 
@@ -272,10 +296,12 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
       await device?.close();
       await backend.close();
       await hsm?.close();
+      channelKeys.close();
+      await enclave?.provider.close();
       if (mixer !== undefined) setEntropySource(osEntropy);
     })();
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, users, machines, policy, metrics, hsm, entropyMixer: mixer }, api, health, routes, close };
+  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, users, machines, policy, metrics, hsm, entropyMixer: mixer, enclave, channelKeys }, api, health, routes, close };
 }

@@ -26,6 +26,8 @@ export const ATTESTATION_ERROR_CODES = {
   KH_ATTESTATION_NONCE_MISMATCH: 'The attestation document nonce does not match.',
   /** The document is older than maxAgeMs (or too far in the future) relative to the verifier's clock. */
   KH_ATTESTATION_STALE: 'The attestation document is too old.',
+  /** The provider (NSM device, simulated enclave) failed to produce a document. */
+  KH_ATTESTATION_PROVIDER_FAILED: 'The attestation provider could not produce a document.',
 } as const;
 
 export type AttestationErrorCode = keyof typeof ATTESTATION_ERROR_CODES;

@@ -125,6 +125,40 @@ export const ConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    enclave: Type.Object(
+      {
+        provider: Type.Union([Type.Literal('none'), Type.Literal('simulated'), Type.Literal('nsm')], {
+          default: 'none',
+          description: 'Attestation provider: simulated (dev/test, Nitro-format documents under a local root) or nsm (inside an AWS Nitro enclave)',
+        }),
+        simulated: Type.Object(
+          { rootDir: Type.Optional(Type.String({ minLength: 1, description: 'Folder of the simulated root CA (created on first start); default: <storage dir>/enclave-sim' })) },
+          { additionalProperties: false, default: {} },
+        ),
+        nsm: Type.Object(
+          {
+            helperPath: Type.String({ minLength: 1, default: '/usr/local/bin/keyhold-nsm', description: 'The NSM helper executable built into the enclave image (deploy/nitro)' }),
+            timeoutMs: Type.Integer({ minimum: 100, maximum: 60_000, default: 5000 }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        channel: Type.Object(
+          {
+            enabled: Type.Boolean({ default: true, description: 'Serve the end-to-end encrypted channel (GET /v1/enclave, POST /v1/enclave/post)' }),
+            rotateSeconds: Type.Integer({ minimum: 60, maximum: 7 * 86400, default: 3600, description: 'Lifetime of a channel key' }),
+            graceSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 300, description: 'How long the previous channel key is still honoured after rotation' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        trustedRoots: Type.Array(Type.String({ minLength: 1 }), {
+          default: [],
+          maxItems: 16,
+          description: 'Extra attestation roots (PEM files) trusted for recipient documents, besides the AWS Nitro root',
+        }),
+        trustSimulatedRoot: Type.Boolean({ default: false, description: "Trust this node's own simulated root for recipient documents (dev and tests only)" }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** Grace period for in-flight requests at SIGTERM, in milliseconds. */
     shutdownTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 10_000 }),
   },

@@ -44,7 +44,7 @@ export const ACTIONS: readonly ActionDef[] = Object.freeze([
  * Operations that are public (auth 'none') and so never reach the policy
  * engine: status, health, init, unseal, the logins and the JWKS.
  */
-export const PUBLIC_OPERATIONS: readonly string[] = Object.freeze(['health', 'sealStatus', 'init', 'unseal', 'login', 'machineChallenge', 'machineLogin', 'certLogin', 'jwks']);
+export const PUBLIC_OPERATIONS: readonly string[] = Object.freeze(['health', 'sealStatus', 'init', 'unseal', 'login', 'machineChallenge', 'machineLogin', 'certLogin', 'jwks', 'getChannelKey', 'getAttestation', 'channelPost']);
 
 const BY_ID: ReadonlyMap<string, ActionDef> = new Map(ACTIONS.map((a) => [a.id, a]));
 const BATCH = 'Batch';

@@ -39,6 +39,7 @@ const CONTEXT = {
     weekday: { type: 'Long' },
     apiSurface: { type: 'String' },
     batch: { type: 'Boolean' },
+    e2e: { type: 'Boolean' },
   },
 } as const;
 

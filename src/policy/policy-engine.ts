@@ -48,6 +48,8 @@ export interface AuthorizationRequest {
     readonly sourceIp: string;
     readonly apiSurface: string;
     readonly batch: boolean;
+    /** The request arrived through the end-to-end encrypted channel (POST /v1/enclave/post). */
+    readonly e2e?: boolean;
   };
 }
 
@@ -271,7 +273,7 @@ export class PolicyEngine {
     const { principal: p, resource: r, context: c } = req;
     const key =
       p.type + ls(p.id) + listKey(p.groups) + attrsKey(p.attrs) + ls(req.action) + r.type + ls(r.id) +
-      (c.mfa ? '1' : '0') + listKey(c.authMethods) + ls(c.sourceIp) + ls(c.apiSurface) + (c.batch ? '1' : '0') + hourUtc + ':' + weekday;
+      (c.mfa ? '1' : '0') + listKey(c.authMethods) + ls(c.sourceIp) + ls(c.apiSurface) + (c.batch ? '1' : '0') + (c.e2e === true ? '1' : '0') + hourUtc + ':' + weekday;
     const hit = active.cache.get(key);
     if (hit !== undefined) return hit;
     const decision = this.#decide(active, req, hourUtc, weekday);
@@ -309,6 +311,7 @@ export class PolicyEngine {
         weekday,
         apiSurface: c.apiSurface,
         batch: c.batch,
+        e2e: c.e2e === true,
       },
       preparsedPolicySetId: active.psetId,
       entities: this.#slice(active.set, p, principal, resource, action),

@@ -11,10 +11,12 @@ import { authzTarget } from '../../src/api/route-authz.js';
 import '../../src/api/route-config.js';
 
 /** The only routes that answer without a token. Adding one here is a security decision. */
+/** The enclave channel is public and answers while sealed: its inner requests meet every gate themselves. */
+const CHANNEL_ROUTES = ['GET /v1/enclave', 'GET /v1/enclave/attestation', 'POST /v1/enclave/post'];
 const SELF_ROUTES = ['POST /v1/auth/totp/enroll', 'POST /v1/auth/totp/confirm', 'POST /v1/auth/renew', 'POST /v1/auth/logout'];
-const PUBLIC_ROUTES = ['POST /v1/auth/login', 'POST /v1/auth/machine/challenge', 'POST /v1/auth/machine/login', 'POST /v1/auth/cert/login', 'GET /v1/auth/jwks', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update', 'GET /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/init', 'DELETE /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/update'];
+const PUBLIC_ROUTES = ['POST /v1/auth/login', 'POST /v1/auth/machine/challenge', 'POST /v1/auth/machine/login', 'POST /v1/auth/cert/login', 'GET /v1/auth/jwks', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update', 'GET /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/init', 'DELETE /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/update', ...CHANNEL_ROUTES];
 /** The only routes that answer while sealed. */
-const SEALED_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal'];
+const SEALED_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', ...CHANNEL_ROUTES];
 
 test('the OpenAPI document lists every route with a unique operationId and a success schema', async (t) => {
   const { app } = await testVault(t);

@@ -49,10 +49,19 @@ export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
-/** A listening server (random loopback ports) on a temp SQLite file, initialised (3 shares, threshold 2) and unsealed. */
-export async function runningVault(t: Pick<TestContext, 'after'>): Promise<{ server: RunningKeyhold; dir: string; shares: string[]; rootToken: string }> {
+/**
+ * A listening server (random loopback ports) on a temp SQLite file, initialised (3 shares, threshold 2) and unsealed.
+ * @param overrides top-level config sections to add (e.g. { enclave: { provider: 'simulated' } })
+ */
+export async function runningVault(
+  t: Pick<TestContext, 'after'>,
+  overrides: Record<string, unknown> = {},
+): Promise<{ server: RunningKeyhold; dir: string; shares: string[]; rootToken: string }> {
   const dir = tempDir(t);
-  const server = await startServer(resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }), { logger: false });
+  const server = await startServer(
+    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' }, ...overrides }),
+    { logger: false },
+  );
   t.after(() => server.close());
   const { shares, rootToken } = await initVault(server);
   await unsealVault(server, shares.slice(0, 2));
