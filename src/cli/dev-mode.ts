@@ -71,6 +71,8 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
     },
     log: { level: options.logLevel ?? 'warn' },
     audit: { file: join(dataDir, 'audit.log') },
+    // A simulated enclave, so attestation, the E2E channel and key release work out of the box.
+    enclave: { provider: 'simulated', simulated: { rootDir: join(dataDir, 'enclave-sim') }, trustSimulatedRoot: true },
   });
   const server = await startServer(config);
   try {
@@ -102,9 +104,20 @@ export function cliInvocation(argv1 = process.argv[1] ?? 'keyhold'): string {
   return basename(argv1) === 'keyhold' ? 'keyhold' : `node ${relative(process.cwd(), argv1) || argv1}`;
 }
 
-export function devBanner(dev: DevServer): string {
+export function devBanner(dev: DevServer, pcr0?: string): string {
   const { apiUrl, healthUrl } = dev.server;
   const token = dev.credentials.rootToken;
+  const root = join(dev.dataDir, 'enclave-sim', 'root-cert.pem');
+  const enclave =
+    pcr0 === undefined
+      ? ''
+      : `
+Simulated enclave (PCR0 of this build: ${pcr0.slice(0, 16)}...):
+
+  ${cliInvocation()} measure                                   # the PCRs to expect from this build
+  ${cliInvocation()} attest verify --attestation-root ${root} --expect-pcr 0=${pcr0}
+  ${cliInvocation()} --e2e --attestation-root ${root} --expect-pcr 0=${pcr0} key encrypt payments 'via the E2E channel'
+`;
   return `
 Keyhold dev server is running: initialised, unsealed, ready.
 WARNING: dev mode keeps its unseal key in the data dir. Never use it for real keys.
@@ -122,7 +135,7 @@ Try it (in another terminal):
   ${cliInvocation()} key encrypt payments 'hello'      # prints keyhold:v1:...
   ${cliInvocation()} key decrypt payments keyhold:v1:...
   curl -s -H "Authorization: Bearer $KEYHOLD_TOKEN" "$KEYHOLD_ADDR/v1/keys"
-
+${enclave}
 Stop with Ctrl-C (keys are wiped from memory on exit).
 `;
 }

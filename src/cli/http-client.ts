@@ -12,6 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { createPrivateKey, type KeyObject } from 'node:crypto';
+import type { E2eChannel } from '../client/channel.js';
 
 export interface ClientOptions {
   address: string;
@@ -21,6 +22,8 @@ export interface ClientOptions {
   clientKey?: string | undefined;
   /** PEM private key file (Ed25519 or P-256) that signs every request carrying a token. */
   signingKey?: string | undefined;
+  /** Send requests through the end-to-end channel after verifying the node's attestation against these pins. */
+  e2e?: { expectedPcrs: Record<number, string>; rootFiles: string[] } | undefined;
 }
 
 export class CliError extends Error {
@@ -76,7 +79,6 @@ export async function request(options: ClientOptions, method: string, path: stri
   } catch {
     throw new CliError('KH_CLI_USAGE', `invalid address ${options.address}`, 2);
   }
-  const tls = url.protocol === 'https:';
   const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8');
   // Host is set explicitly so the signed @target-uri and what the server
   // rebuilds from Host (hooks.ts) are the same string.
@@ -102,6 +104,60 @@ export async function request(options: ClientOptions, method: string, path: stri
       Object.assign(headers, signed);
     }
   }
+  if (options.e2e !== undefined) {
+    const channel = await e2eChannel(options);
+    const { host: _host, 'content-length': _length, 'content-type': _type, ...inner } = headers;
+    try {
+      const answer = await channel.send({ method, path: `${url.pathname}${url.search}`, headers: inner, ...(body !== undefined && { body }) });
+      return { status: answer.status, body: answer.body ?? undefined };
+    } catch (e) {
+      if (e instanceof CliError) throw e;
+      const code = (e as { code?: unknown }).code;
+      throw new CliError(typeof code === 'string' ? code : 'KH_CLI_UNREACHABLE', e instanceof Error ? e.message : String(e));
+    }
+  }
+  const raw = await send(options, method, url, headers, payload);
+  let parsed: unknown = raw.text;
+  try {
+    parsed = raw.text === '' ? undefined : JSON.parse(raw.text);
+  } catch {
+    /* keep text */
+  }
+  return { status: raw.status, body: parsed };
+}
+
+const channels = new Map<string, Promise<E2eChannel>>();
+
+/** One verified channel per address for the life of the process; its fetch is this file's transport, so --ca-cert applies. */
+function e2eChannel(options: ClientOptions): Promise<E2eChannel> {
+  const pin = options.e2e!;
+  if (Object.keys(pin.expectedPcrs).length === 0) throw new CliError('KH_CLI_USAGE', '--e2e needs at least one --expect-pcr', 2);
+  let channel = channels.get(options.address);
+  if (channel === undefined) {
+    channel = (async () => {
+      const { E2eChannel: Channel } = await import('../client/channel.js');
+      const { nitroAttestationVerifier } = await import('../client/nitro-verifier.js');
+      const roots = pin.rootFiles.map((f) => {
+        try {
+          return readFileSync(f, 'utf8');
+        } catch (e) {
+          throw new CliError('KH_CLI_USAGE', `--attestation-root: cannot read ${f}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 2);
+        }
+      });
+      const adapter: typeof fetch = async (input, init) => {
+        const target = new URL(String(input));
+        const raw = await send(options, init?.method ?? 'GET', target, { host: target.host, accept: 'application/json', ...((init?.headers as Record<string, string> | undefined) ?? {}) }, typeof init?.body === 'string' ? Buffer.from(init.body) : undefined);
+        return new Response(raw.text, { status: raw.status, headers: { 'content-type': 'application/json' } });
+      };
+      return new Channel({ baseUrl: options.address, verify: nitroAttestationVerifier({ expectedPcrs: pin.expectedPcrs, trustedRoots: roots }), fetch: adapter });
+    })();
+    channels.set(options.address, channel);
+  }
+  return channel;
+}
+
+function send(options: ClientOptions, method: string, url: URL, headers: Record<string, string>, payload: Buffer | undefined): Promise<{ status: number; text: string }> {
+  const tls = url.protocol === 'https:';
   const file = (f: string | undefined) => (f === undefined ? undefined : readFileSync(f));
   return new Promise((resolve, reject) => {
     const req = (tls ? https : http).request(
@@ -115,16 +171,7 @@ export async function request(options: ClientOptions, method: string, path: stri
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = text === '' ? undefined : JSON.parse(text);
-          } catch {
-            /* keep text */
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed });
-        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));

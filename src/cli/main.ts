@@ -9,6 +9,7 @@ import { registerServer } from './commands/server.js';
 import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerPolicy } from './commands/policy.js';
+import { collectPcr, registerAttest } from './commands/attest.js';
 
 const program = new Command('keyhold')
   .version(VERSION)
@@ -21,12 +22,15 @@ const program = new Command('keyhold')
   .option('--client-cert <file>', 'client certificate for mTLS (env KEYHOLD_CLIENT_CERT)')
   .option('--client-key <file>', 'client key for mTLS (env KEYHOLD_CLIENT_KEY)')
   .option('--signing-key <file>', 'PEM private key (Ed25519 or P-256) that signs every request, for key-bound tokens (env KEYHOLD_SIGNING_KEY)')
+  .option('--e2e', "send every request through the end-to-end encrypted channel, after verifying the node's attestation (needs --expect-pcr)")
+  .option('--expect-pcr <index=hex>', 'with --e2e and attest verify: PCR value the node must attest (repeatable)', collectPcr)
+  .option('--attestation-root <pem>', "with --e2e and attest verify: also trust this attestation root (a dev server's enclave-sim/root-cert.pem); repeatable", (v: string, prev: string[] = []) => [...prev, v])
   .showHelpAfterError()
   .exitOverride();
 
 registerServer(program);
 function globals(): GlobalFlags {
-  const o = program.opts<Partial<GlobalFlags>>();
+  const o = program.opts<Partial<GlobalFlags> & { e2e?: boolean; expectPcr?: Record<number, string>; attestationRoot?: string[] }>();
   const env = process.env;
   const pick = (flag: string | undefined, name: string) => flag ?? (env[name] === '' ? undefined : env[name]);
   const flags: GlobalFlags = { address: pick(o.address, 'KEYHOLD_ADDR') ?? 'http://127.0.0.1:8080', format: o.format ?? 'human' };
@@ -42,6 +46,9 @@ function globals(): GlobalFlags {
     ...(clientCert !== undefined ? { clientCert } : {}),
     ...(clientKey !== undefined ? { clientKey } : {}),
     ...(signingKey !== undefined ? { signingKey } : {}),
+    ...(o.expectPcr !== undefined ? { expectPcr: o.expectPcr } : {}),
+    ...(o.attestationRoot !== undefined ? { attestationRoots: o.attestationRoot } : {}),
+    ...(o.e2e === true ? { e2e: { expectedPcrs: o.expectPcr ?? {}, rootFiles: o.attestationRoot ?? [] } } : {}),
   };
 }
 
@@ -50,5 +57,6 @@ registerAudit(program, () => globals().format);
 registerAuth(program, globals);
 registerKey(program, globals);
 registerPolicy(program, globals);
+registerAttest(program, globals);
 
 await runProgram(program);

@@ -18,6 +18,12 @@ export interface GlobalFlags {
   clientKey?: string;
   /** PEM private key that signs every request (for key-bound tokens). */
   signingKey?: string;
+  /** --e2e: use the end-to-end channel, pinned to these PCRs and roots. */
+  e2e?: { expectedPcrs: Record<number, string>; rootFiles: string[] };
+  /** --expect-pcr (global: used by --e2e and by attest verify). */
+  expectPcr?: Record<number, string>;
+  /** --attestation-root PEM files trusted besides the AWS Nitro root. */
+  attestationRoots?: string[];
 }
 
 export function clientOptions(flags: GlobalFlags): ClientOptions {
@@ -28,6 +34,7 @@ export function clientOptions(flags: GlobalFlags): ClientOptions {
     clientCert: flags.clientCert,
     clientKey: flags.clientKey,
     signingKey: flags.signingKey,
+    e2e: flags.e2e,
   };
 }
 

@@ -33,7 +33,9 @@ export function registerServer(program: Command): void {
         const dev = await startDevServer({ dataDir: flags.dataDir, rootToken: flags.devRootToken, apiPort: flags.apiPort, healthPort: flags.healthPort, logLevel: flags.logLevel });
         // Signals first: a supervisor may send SIGTERM as soon as it sees the banner.
         handleSignals(dev.server, dev.server.config.shutdownTimeoutMs);
-        process.stdout.write(devBanner(dev));
+        const pcrs = await dev.server.services.enclave?.provider.pcrs();
+        const pcr0 = pcrs?.get(0);
+        process.stdout.write(devBanner(dev, pcr0 === undefined ? undefined : Buffer.from(pcr0).toString('hex')));
         return;
       }
       const env = { ...process.env };
