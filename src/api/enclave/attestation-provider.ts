@@ -1,9 +1,9 @@
 /** Builds the configured attestation provider (enclave.provider). */
 import { dirname, join, resolve } from 'node:path';
 import type { KeyholdConfig } from '../../config/config-schema.js';
-import { KeyholdError } from '../../errors.js';
 import type { AttestationProvider } from '../../attestation/provider.js';
 import { createSimulatedProvider } from '../../attestation/simulated/simulated-provider.js';
+import { createNsmProvider } from '../../attestation/nsm/nsm-provider.js';
 
 /** Where the simulated root lives unless configured: beside the database. */
 export function simulatedRootDir(config: KeyholdConfig): string {
@@ -17,6 +17,6 @@ export async function createAttestationProvider(config: KeyholdConfig): Promise<
     case 'simulated':
       return createSimulatedProvider({ rootDir: simulatedRootDir(config) });
     case 'nsm':
-      throw new KeyholdError('KH_CONFIG_INVALID', 'enclave.provider nsm is not available in this build');
+      return createNsmProvider({ helperPath: config.enclave.nsm.helperPath, timeoutMs: config.enclave.nsm.timeoutMs });
   }
 }
