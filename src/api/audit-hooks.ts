@@ -44,6 +44,8 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     method: request.method,
     route: request.routeOptions.url ?? '',
     remoteAddress: request.ip,
+    // Inner requests of the end-to-end channel are marked, so an auditor can tell them from direct calls.
+    ...(request.channelOrigin !== undefined && { channel: 'e2e' }),
     principal: request.principal === undefined ? null : await audit.hash(subjectOf(request.principal)),
   });
 

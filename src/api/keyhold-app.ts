@@ -60,7 +60,8 @@ import { keyOperationsRoutes } from './v1/key-operations-routes.js';
 import { channelRoutes } from './enclave/channel-routes.js';
 import { ChannelKeys } from './enclave/channel-keys.js';
 import { EnclaveIdentity } from './enclave/enclave-identity.js';
-import { createAttestationProvider } from './enclave/attestation-provider.js';
+import { createAttestationProvider, trustedAttestationRoots } from './enclave/attestation-provider.js';
+import { RecipientVerifier } from '../keys/release/recipient.js';
 import { nodeChannelSuite } from '../crypto/e2e/node-suite.js';
 import './route-config.js';
 
@@ -192,10 +193,13 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   }
   const audit = new AuditLog(barrier, device, auditSigningKey);
   let enclave: EnclaveIdentity | undefined;
+  let recipients: RecipientVerifier;
   try {
     const provider = await createAttestationProvider(config);
     enclave = provider === undefined ? undefined : new EnclaveIdentity(provider, config.listeners.api.tls === undefined ? undefined : readFileSync(config.listeners.api.tls.certFile));
+    recipients = new RecipientVerifier(trustedAttestationRoots(config, provider));
   } catch (e) {
+    await enclave?.provider.close();
     await device?.close();
     await backend.close();
     throw e;
@@ -262,14 +266,14 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(rekeyRoutes, { seal });
   await api.register(generateRootRoutes, { seal, tokens });
   await api.register(keyringRoutes, { seal, barrier });
-  await api.register(toolsRoutes);
+  await api.register(toolsRoutes, { recipients });
   await api.register(auditRoutes, { audit });
   await api.register(loginRoutes, { users, machines, sessions, accessTokens, totp, throttle: new LoginThrottle() });
   await api.register(sessionRoutes, { sessions, accessTokens, signingKeys, totp });
   await api.register(identityRoutes, { users, machines, sessions, totp });
   await api.register(policyRoutes, { policy });
   await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
-  await api.register(keyOperationsRoutes, { keys, limits: config.limits });
+  await api.register(keyOperationsRoutes, { keys, limits: config.limits, recipients });
   if (config.enclave.channel.enabled) {
     // An inner request carries at most what a direct one may (the largest body limit) plus its JSON wrapping.
     const maxCiphertextBytes = Math.ceil(config.limits.maxPlaintextBytes / 3) * 4 * 2 + 256 * 1024;

@@ -10,6 +10,7 @@
  * the record forgets them, so a completed deletion means the material is gone.
  */
 import { KeyholdError } from '../errors.js';
+import { checkReleasePolicy, type ReleasePolicy } from './release/release-policy.js';
 import { entropy } from '../crypto/random.js';
 import { toBase64 } from '../crypto/bytes.js';
 import { x25519Generate } from '../crypto/agreement/x25519.js';
@@ -35,6 +36,7 @@ export interface CreateKeyInput {
   legacy?: boolean;
   sealWrap?: boolean;
   autoRotatePeriodSeconds?: number;
+  releasePolicy?: ReleasePolicy;
 }
 
 export interface UpdateKeyInput {
@@ -43,6 +45,8 @@ export interface UpdateKeyInput {
   minDecryptionVersion?: number;
   minEncryptionVersion?: number;
   autoRotatePeriodSeconds?: number;
+  /** A new release policy; null removes it. */
+  releasePolicy?: ReleasePolicy | null;
 }
 
 /** Generates the material of one new version from the entropy source (RSA: see crypto/signature/rsa.ts). */
@@ -177,6 +181,7 @@ export class KeyManager {
     const type = input.type ?? DEFAULT_KEY_TYPE;
     if (!isKeyType(type)) throw new KeyholdError('KH_KEY_TYPE_INVALID', `unknown key type ${type}`);
     checkRotatePeriod(input.autoRotatePeriodSeconds);
+    const releasePolicy = input.releasePolicy === undefined ? undefined : checkReleasePolicy(input.releasePolicy);
     return this.#withLock(name, async () => {
       if ((await this.store.get(name)) !== undefined) throw new KeyholdError('KH_KEY_EXISTS', `a key named ${name} already exists`);
       const now = this.#now().toISOString();
@@ -193,6 +198,7 @@ export class KeyManager {
         exportable: input.exportable ?? false,
         legacy: input.legacy ?? false,
         sealWrap: input.sealWrap ?? false,
+        ...(releasePolicy !== undefined && { releasePolicy }),
         publicOnly: v1.publicOnly,
         latestVersion: 1,
         minDecryptionVersion: 1,
@@ -286,8 +292,11 @@ export class KeyManager {
 
   update(name: string, input: UpdateKeyInput): Promise<ManagedKey> {
     checkRotatePeriod(input.autoRotatePeriodSeconds);
+    const releasePolicy = input.releasePolicy === undefined || input.releasePolicy === null ? input.releasePolicy : checkReleasePolicy(input.releasePolicy);
     return this.#mutateLive(name, (r) => {
       const next = { ...r };
+      if (releasePolicy === null) delete next.releasePolicy;
+      else if (releasePolicy !== undefined) next.releasePolicy = releasePolicy;
       if (input.description !== undefined) next.description = input.description;
       if (input.tags !== undefined) next.tags = input.tags;
       if (input.autoRotatePeriodSeconds !== undefined) next.autoRotatePeriodSeconds = input.autoRotatePeriodSeconds;

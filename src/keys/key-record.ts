@@ -9,6 +9,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { KeyholdError } from '../errors.js';
 import { ALL_KEY_TYPE_NAMES } from './key-type-names.js';
+import { ReleasePolicySchema } from './release/release-policy.js';
 
 export const KeyStateSchema = Type.Union([Type.Literal('enabled'), Type.Literal('disabled'), Type.Literal('pending-deletion')]);
 export type KeyState = Static<typeof KeyStateSchema>;
@@ -53,6 +54,8 @@ export const KeyRecordSchema = Type.Object(
     autoRotatePeriodSeconds: Type.Integer({ minimum: 0 }),
     lastRotatedAt: Type.String(),
     versions: Type.Array(KeyVersionRecord),
+    /** Material of this key is released only to enclaves whose attestation matches (keys/release). */
+    releasePolicy: Type.Optional(ReleasePolicySchema),
   },
   { additionalProperties: false },
 );

@@ -142,9 +142,10 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
         body: Type.Object(
           {
             ciphertext: Type.String({ maxLength: 2 * opts.maxCiphertextBytes }),
-            nonce: Type.String({ maxLength: 128 }),
-            ephemeralPublicKey: Type.String({ maxLength: 128 }),
-            keyId: Type.Optional(Type.String({ maxLength: 128 })),
+            // Lengths are checked by parseRequestEnvelope, so every malformed envelope gets the same code.
+            nonce: Type.String(),
+            ephemeralPublicKey: Type.String(),
+            keyId: Type.Optional(Type.String()),
           },
           { additionalProperties: false },
         ),
@@ -169,6 +170,9 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
       let inner;
       try {
         inner = parseInner(parseJson(plaintext));
+      } catch (e) {
+        // Only a holder of the channel key could have produced this plaintext; it is still just bad input.
+        throw e instanceof KeyholdError ? e : new KeyholdError('KH_E2E_INNER_INVALID', undefined, { cause: e });
       } finally {
         // The plaintext may hold a bearer token; do not leave it in the heap longer than needed.
         plaintext.fill(0);

@@ -7,12 +7,14 @@ import { KeyholdError } from '../../errors.js';
 import { fromBase64Strict } from '../../crypto/bytes.js';
 import { toBase64, toHex } from '../../crypto/bytes.js';
 import { responses } from '../schemas.js';
+import { RecipientOutputFields, RecipientSchema, releaseGate } from '../v1/recipient-fields.js';
+import type { RecipientVerifier } from '../../keys/release/recipient.js';
 
 export const MAX_RANDOM_BYTES = 1024;
 export const MAX_HASH_INPUT_BYTES = 4 * 1024 * 1024;
 const HASHES = ['sha256', 'sha384', 'sha512', 'sha3-256', 'sha3-384', 'sha3-512'] as const;
 
-export const toolsRoutes: FastifyPluginAsyncTypebox = async (app) => {
+export const toolsRoutes: FastifyPluginAsyncTypebox<{ recipients: RecipientVerifier }> = async (app, { recipients }) => {
   app.post(
     '/v1/sys/tools/random',
     {
@@ -25,14 +27,24 @@ export const toolsRoutes: FastifyPluginAsyncTypebox = async (app) => {
           {
             bytes: Type.Integer({ minimum: 1, maximum: MAX_RANDOM_BYTES, default: 32 }),
             format: Type.Union([Type.Literal('base64'), Type.Literal('hex')], { default: 'base64' }),
+            recipient: Type.Optional(RecipientSchema),
           },
           { additionalProperties: false },
         ),
-        response: responses({ 200: Type.Object({ random: Type.String() }, { additionalProperties: false }) }),
+        response: responses({ 200: Type.Object({ random: Type.Optional(Type.String()), ...RecipientOutputFields }, { additionalProperties: false }) }),
       },
     },
     async (request) => {
+      const gate = request.body.recipient === undefined ? undefined : releaseGate(recipients, undefined, request.body.recipient);
       const bytes = entropy(request.body.bytes);
+      if (gate !== undefined) {
+        try {
+          const sealed = await gate.deliver(bytes);
+          return 'plaintext' in sealed ? { random: sealed.plaintext } : sealed;
+        } finally {
+          bytes.fill(0);
+        }
+      }
       return { random: request.body.format === 'hex' ? toHex(bytes) : toBase64(bytes) };
     },
   );

@@ -22,6 +22,8 @@ import { responses } from '../schemas.js';
 import { KeyNameParams } from './key-schemas.js';
 import { Base64, b64, checkSize, ContextMap, optionalB64 } from './inputs.js';
 import { registerOperation } from './operation-route.js';
+import { RecipientOutputFields, RecipientSchema, releaseGate } from './recipient-fields.js';
+import type { RecipientVerifier } from '../../keys/release/recipient.js';
 
 export interface OperationLimits {
   /** Largest plaintext/message per item, in bytes. */
@@ -39,7 +41,7 @@ const SignOptions = {
   signatureFormat: Type.Optional(Type.Union([Type.Literal('der'), Type.Literal('p1363')], { description: 'ECDSA encoding, default der' })),
 };
 
-export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; limits: OperationLimits }> = async (app, { keys, limits }) => {
+export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; limits: OperationLimits; recipients: RecipientVerifier }> = async (app, { keys, limits, recipients }) => {
   const max = limits.maxPlaintextBytes;
   // Body limits follow from the per-item limit: base64 inflates by 4/3, plus room for the other fields.
   const bodyLimit = Math.ceil(max / 3) * 4 * 2 + 256 * 1024;
@@ -73,13 +75,18 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     op: 'decrypt',
     operationId: 'decrypt',
     summary: 'Decrypt a keyhold:v<n>: ciphertext',
-    item: Type.Object({ ciphertext: Ciphertext(max), ...aadFields }, { additionalProperties: false }),
-    result: Type.Object({ plaintext: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    item: Type.Object({ ciphertext: Ciphertext(max), ...aadFields, recipient: Type.Optional(RecipientSchema) }, { additionalProperties: false }),
+    result: Type.Object({ plaintext: Type.Optional(Type.String()), ...RecipientOutputFields, version: Type.Integer() }, { additionalProperties: false }),
     ...common,
-    run: (key, item) => {
+    run: async (key, item) => {
+      const gate = releaseGate(recipients, key.record.releasePolicy, item.recipient);
       const input = { ciphertext: item.ciphertext, ...aad(item) };
-      const out = ({ plaintext, version }: { plaintext: Uint8Array; version: number }) => ({ plaintext: toBase64(plaintext), version });
-      return inHsm(key) ? hsmDecrypt(keys.hsm, key, input).then(out) : out(decrypt(key, input));
+      const { plaintext, version } = inHsm(key) ? await hsmDecrypt(keys.hsm, key, input) : decrypt(key, input);
+      try {
+        return { ...(await gate.deliver(plaintext)), version };
+      } finally {
+        plaintext.fill(0);
+      }
     },
   });
 
@@ -105,15 +112,24 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
         bits: Type.Optional(Type.Union(DATA_KEY_BITS.map((b) => Type.Literal(b)), { default: 256 })),
         plaintext: Type.Optional(Type.Boolean({ description: 'Also return the plaintext key (default true)' })),
         ...aadFields,
+        recipient: Type.Optional(RecipientSchema),
       },
       { additionalProperties: false },
     ),
-    result: Type.Object({ ciphertext: Type.String(), plaintext: Type.Optional(Type.String()), version: Type.Integer() }, { additionalProperties: false }),
+    result: Type.Object({ ciphertext: Type.String(), plaintext: Type.Optional(Type.String()), ...RecipientOutputFields, version: Type.Integer() }, { additionalProperties: false }),
     ...common,
-    run: (key, item) => {
-      const input = { bits: item.bits ?? 256, includePlaintext: item.plaintext ?? true, ...aad(item) };
-      const out = (r: { ciphertext: string; plaintext?: Uint8Array; version: number }) => ({ ciphertext: r.ciphertext, version: r.version, ...(r.plaintext ? { plaintext: toBase64(r.plaintext) } : {}) });
-      return inHsm(key) ? hsmDataKey(keys.hsm, key, input).then(out) : out(dataKey(key, input));
+    run: async (key, item) => {
+      const includePlaintext = item.plaintext ?? true;
+      // Only a data key that is handed out in plaintext (or to a recipient) is a release.
+      const gate = includePlaintext ? releaseGate(recipients, key.record.releasePolicy, item.recipient) : undefined;
+      const input = { bits: item.bits ?? 256, includePlaintext, ...aad(item) };
+      const r = inHsm(key) ? await hsmDataKey(keys.hsm, key, input) : dataKey(key, input);
+      if (r.plaintext === undefined || gate === undefined) return { ciphertext: r.ciphertext, version: r.version };
+      try {
+        return { ciphertext: r.ciphertext, version: r.version, ...(await gate.deliver(r.plaintext)) };
+      } finally {
+        r.plaintext.fill(0);
+      }
     },
   });
 

@@ -1,4 +1,5 @@
 /** TypeBox schemas of the /v1/keys API. */
+import { ReleasePolicySchema } from '../../keys/release/release-policy.js';
 import { Type } from '@sinclair/typebox';
 import { KEY_NAME_PATTERN } from '../../keys/key-name.js';
 import { ALL_KEY_TYPE_NAMES } from '../../keys/key-type-names.js';
@@ -23,6 +24,7 @@ export const CreateKeyBody = Type.Object(
     legacy: Type.Optional(Type.Boolean({ description: 'Allow weak algorithms, for migration only. Default false.' })),
     sealWrap: Type.Optional(Type.Boolean({ description: 'Accepted for compatibility: under the HSM seal every key record is seal-wrapped (encrypted by the HSM as well as the barrier) whatever this says; without one, none is.' })),
     autoRotatePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0, description: '0 (off) or 3600..315360000' })),
+    releasePolicy: Type.Optional(ReleasePolicySchema),
   },
   { additionalProperties: false },
 );
@@ -34,6 +36,7 @@ export const UpdateKeyBody = Type.Object(
     minDecryptionVersion: Type.Optional(Type.Integer({ minimum: 1 })),
     minEncryptionVersion: Type.Optional(Type.Integer({ minimum: 0, description: '0 = always the latest version' })),
     autoRotatePeriodSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+    releasePolicy: Type.Optional(Type.Union([ReleasePolicySchema, Type.Null()], { description: 'Attestation release policy; null removes it' })),
   },
   { additionalProperties: false, minProperties: 1 },
 );
@@ -59,6 +62,7 @@ export const KeyMetadata = Type.Object(
     updatedAt: Type.String({ format: 'date-time' }),
     lastRotatedAt: Type.String({ format: 'date-time' }),
     versions: Type.Array(Type.Object({ version: Type.Integer(), createdAt: Type.String({ format: 'date-time' }) }, { additionalProperties: false })),
+    releasePolicy: Type.Optional(ReleasePolicySchema),
   },
   { additionalProperties: false, $id: 'KeyMetadata' },
 );

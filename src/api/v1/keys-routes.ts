@@ -33,6 +33,7 @@ export function metadataOf(key: ManagedKey) {
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
     lastRotatedAt: r.lastRotatedAt,
+    ...(r.releasePolicy !== undefined && { releasePolicy: r.releasePolicy }),
     versions: r.versions.map((v) => ({ version: v.version, createdAt: v.createdAt })),
   };
 }

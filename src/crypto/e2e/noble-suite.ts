@@ -12,9 +12,12 @@ import { isAllZero, type ChannelKeyPair, type ChannelSuite } from './suite.js';
 function nobleKeyPair(): ChannelKeyPair {
   const secret = randomBytes(32);
   const publicKey = x25519.getPublicKey(secret);
+  let wiped = false;
   return {
     publicKey,
     agree(peer) {
+      // A zeroed scalar still "works" (X25519 clamps it) and would give a public value: refuse instead.
+      if (wiped) throw new TypeError('this key pair was wiped');
       let shared: Uint8Array;
       try {
         shared = x25519.getSharedSecret(secret, peer);
@@ -26,6 +29,7 @@ function nobleKeyPair(): ChannelKeyPair {
     },
     wipe() {
       secret.fill(0);
+      wiped = true;
     },
   };
 }

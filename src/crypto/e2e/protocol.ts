@@ -120,7 +120,7 @@ export function parseRequestEnvelope(envelope: RequestEnvelope): ParsedRequestEn
   const ciphertext = decodeHexField(envelope.ciphertext, 'ciphertext', { min: TAG_BYTES });
   const nonce = decodeHexField(envelope.nonce, 'nonce', { exact: NONCE_BYTES });
   const ephemeralPublicKey = decodeHexField(envelope.ephemeralPublicKey, 'ephemeralPublicKey', { exact: KEY_BYTES });
-  if (envelope.keyId !== undefined && typeof envelope.keyId !== 'string') throw new ChannelEnvelopeError('malformed', 'keyId is not a string');
+  if (envelope.keyId !== undefined && (typeof envelope.keyId !== 'string' || envelope.keyId.length > 128)) throw new ChannelEnvelopeError('malformed', 'keyId is not a string of at most 128 characters');
   return { ciphertext, nonce, ephemeralPublicKey, ...(envelope.keyId !== undefined && { keyId: envelope.keyId }) };
 }
 

@@ -1,0 +1,53 @@
+/**
+ * The recipient of released material: an attestation document is verified
+ * (signature, chain to a trusted root, not from the future), checked against
+ * the key's release policy, and the material is encrypted to the document's
+ * public_key. The caller gets only that ciphertext, never the plaintext.
+ */
+import type { X509Certificate } from 'node:crypto';
+import { KeyholdError } from '../../errors.js';
+import { verifyNitroDocument, type NitroAttestation } from '../../attestation/nitro/verify.js';
+import { AttestationError } from '../../attestation/errors.js';
+import { sealForRecipient, type RecipientAlgorithm } from '../../crypto/recipient/recipient-envelope.js';
+import { checkRelease, type ReleasePolicy } from './release-policy.js';
+
+export interface ReleasedMaterial {
+  readonly ciphertextForRecipient: Uint8Array;
+  readonly algorithm: RecipientAlgorithm;
+  readonly attestation: NitroAttestation;
+}
+
+export class RecipientVerifier {
+  readonly #roots: readonly X509Certificate[];
+  readonly #now: () => number;
+
+  /** @param trustedRoots the AWS Nitro root, plus configured (simulated) roots */
+  constructor(trustedRoots: readonly X509Certificate[], now: () => number = Date.now) {
+    this.#roots = trustedRoots;
+    this.#now = now;
+  }
+
+  /**
+   * Verifies the document and the policy.
+   * @throws AttestationError (400) for a document that does not verify; KeyholdError KH_RELEASE_* (403) for a policy mismatch
+   */
+  verify(document: Uint8Array, policy: ReleasePolicy | undefined): NitroAttestation {
+    const now = this.#now();
+    let attestation: NitroAttestation;
+    try {
+      attestation = verifyNitroDocument(document, { trustedRoots: this.#roots, now: new Date(now), maxAgeMs: (policy?.maxAgeSeconds ?? 300) * 1000 });
+    } catch (e) {
+      if (e instanceof AttestationError && e.code === 'KH_ATTESTATION_STALE') throw new KeyholdError('KH_RELEASE_STALE', undefined, { cause: e });
+      throw e;
+    }
+    checkRelease(policy, attestation, now);
+    return attestation;
+  }
+
+  /** Verifies, checks the policy, and encrypts `material` to the document's public_key. */
+  async release(document: Uint8Array, policy: ReleasePolicy | undefined, material: Uint8Array): Promise<ReleasedMaterial> {
+    const attestation = this.verify(document, policy);
+    const sealed = await sealForRecipient(attestation.publicKey, material);
+    return { ciphertextForRecipient: sealed.ciphertext, algorithm: sealed.algorithm, attestation };
+  }
+}
