@@ -31,6 +31,8 @@ const ADMIN_PASSWORD = 'admin password that must never be logged';
 const USER_PASSWORD = 'user password that must never be logged';
 import { KEY_TYPES, KEY_TYPE_NAMES, type KeyType } from '../../src/keys/key-types.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { nobleChannelSuite } from '../../src/crypto/e2e/noble-suite.js';
+import { openResponse, sealRequest } from '../../src/crypto/e2e/protocol.js';
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -153,6 +155,7 @@ async function openSession(t: Parameters<typeof tempDir>[0]): Promise<Session> {
     log: { level: 'trace' },
     auth: { admin: { username: 'ops', passwordHash: await hashPassword(ADMIN_PASSWORD) } },
     audit: { file: join(dir, 'audit.log'), checkpointEvery: 50 },
+    enclave: { provider: 'simulated', trustSimulatedRoot: true },
   });
   // The production logger settings (redaction included), at the most verbose level, into memory.
   const logger = { ...loggerOptions('trace'), stream: { write: (line: string) => void logLines.push(line) } };
@@ -422,6 +425,20 @@ test('a non-exportable key never gives its secret away: not in any response body
   for (const share of shares) await s.ok('POST', '/v1/sys/unseal', { body: { key: share }, auth: false });
   // After the unseal every key is loaded again from storage: use each once more.
   for (const { name, type } of keys) await useKey(s, name, type);
+
+  // The enclave channel: its key, a document, and a decrypt through it (the answer is encrypted to the caller).
+  const channel = await s.ok('GET', '/v1/enclave', { auth: false });
+  await s.ok('GET', '/v1/enclave/attestation', { query: '?nonce=00ff', auth: false });
+  await s.ok('POST', '/v1/keys', { body: { name: 'via-channel', type: 'aes256-gcm' } });
+  const channelCt = (await s.ok('POST', '/v1/keys/:name/encrypt', { name: 'via-channel', body: { plaintext: s.plaintext('channel') } })).ciphertext;
+  const { envelope, ephemeral } = sealRequest(
+    nobleChannelSuite,
+    { publicKey: Buffer.from(String(channel.publicKey), 'hex'), keyId: String(channel.keyId) },
+    { method: 'POST', path: '/v1/keys/via-channel/decrypt', headers: { authorization: `Bearer ${s.token}` }, body: { ciphertext: channelCt }, ts: Date.now() },
+  );
+  const answer = openResponse(nobleChannelSuite, ephemeral, await s.ok('POST', '/v1/enclave/post', { body: envelope, auth: false }));
+  assert.equal(answer.status, 200);
+  returned(s, 'plaintext decrypted through the channel', (answer.body as { plaintext: string }).plaintext);
 
   // Every route of the app was called.
   const missing = s.app.routes.map((r) => `${r.method} ${r.url}`).filter((r) => !s.covered.has(r));
