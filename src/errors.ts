@@ -109,7 +109,7 @@ export const ERROR_CODES = {
   KH_RELEASE_PCR_MISMATCH: { status: 403, summary: "The recipient's PCRs do not match the release policy." },
   KH_RELEASE_MODULE_MISMATCH: { status: 403, summary: "The recipient's module id does not match the release policy." },
   KH_RELEASE_DEBUG_REFUSED: { status: 403, summary: 'The recipient runs in debug mode, which the release policy refuses.' },
-  KH_RELEASE_STALE: { status: 403, summary: 'The recipient attestation document is older than the release policy allows.' },
+  KH_RELEASE_STALE: { status: 403, summary: 'The recipient attestation document is older than the release policy allows, or dated in the future.' },
   KH_RECIPIENT_KEY_UNSUPPORTED: { status: 400, summary: "The recipient document's public_key is missing or is not an RSA (2048-4096) or X25519 key." },
   KH_STORAGE_INTEGRITY: { status: 500, summary: 'A stored record failed its integrity check; it was not used.' },
   KH_STORAGE_FULL: { status: 507, summary: 'The storage backend is full; nothing was written.' },

@@ -273,6 +273,8 @@ export class KeyManager {
   async exportKey(name: string): Promise<{ name: string; type: KeyType; versions: { version: number; secret?: string; publicKey?: string }[] }> {
     const key = await this.get(name);
     if (!key.record.exportable) throw new KeyholdError('KH_KEY_NOT_EXPORTABLE');
+    // A release policy outranks exportable: the material goes only to a verified enclave.
+    if (key.record.releasePolicy !== undefined) throw new KeyholdError('KH_RELEASE_RECIPIENT_REQUIRED', 'this key has a release policy: its material is released only to an attested recipient');
     key.checkUsable();
     return {
       name: key.name,

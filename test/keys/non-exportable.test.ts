@@ -32,7 +32,7 @@ const USER_PASSWORD = 'user password that must never be logged';
 import { KEY_TYPES, KEY_TYPE_NAMES, type KeyType } from '../../src/keys/key-types.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { nobleChannelSuite } from '../../src/crypto/e2e/noble-suite.js';
-import { openResponse, sealRequest } from '../../src/crypto/e2e/protocol.js';
+import { openResponse, sealRequest, type ResponseEnvelope } from '../../src/crypto/e2e/protocol.js';
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -436,7 +436,7 @@ test('a non-exportable key never gives its secret away: not in any response body
     { publicKey: Buffer.from(String(channel.publicKey), 'hex'), keyId: String(channel.keyId) },
     { method: 'POST', path: '/v1/keys/via-channel/decrypt', headers: { authorization: `Bearer ${s.token}` }, body: { ciphertext: channelCt }, ts: Date.now() },
   );
-  const answer = openResponse(nobleChannelSuite, ephemeral, await s.ok('POST', '/v1/enclave/post', { body: envelope, auth: false }));
+  const answer = openResponse(nobleChannelSuite, ephemeral, (await s.ok('POST', '/v1/enclave/post', { body: envelope, auth: false })) as unknown as ResponseEnvelope);
   assert.equal(answer.status, 200);
   returned(s, 'plaintext decrypted through the channel', (answer.body as { plaintext: string }).plaintext);
 

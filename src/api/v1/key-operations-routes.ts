@@ -22,7 +22,7 @@ import { responses } from '../schemas.js';
 import { KeyNameParams } from './key-schemas.js';
 import { Base64, b64, checkSize, ContextMap, optionalB64 } from './inputs.js';
 import { registerOperation } from './operation-route.js';
-import { RecipientOutputFields, RecipientSchema, releaseGate } from './recipient-fields.js';
+import { deliverAs, RecipientOutputFields, RecipientSchema, releaseGate } from './recipient-fields.js';
 import type { RecipientVerifier } from '../../keys/release/recipient.js';
 
 export interface OperationLimits {
@@ -190,15 +190,17 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
         salt: Type.Optional(Base64('HKDF salt', 1024)),
         info: Type.Optional(Base64('HKDF info', 1024)),
         version: Type.Optional(Version),
+        recipient: Type.Optional(RecipientSchema),
       },
       { additionalProperties: false },
     ),
-    result: Type.Object({ secret: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    result: Type.Object({ secret: Type.Optional(Type.String()), ...RecipientOutputFields, version: Type.Integer() }, { additionalProperties: false }),
     ...common,
-    run: (key, item) => {
+    run: async (key, item) => {
+      const gate = releaseGate(recipients, key.record.releasePolicy, item.recipient);
       const peer = item.peerPublicKey.includes('-----BEGIN') ? item.peerPublicKey : b64('peerPublicKey', item.peerPublicKey);
       const r = deriveSharedSecret(key, { peerPublicKey: peer, output: item.output ?? 'shared-secret', salt: optionalB64('salt', item.salt), info: optionalB64('info', item.info), version: item.version });
-      return { secret: toBase64(r.secret), version: r.version };
+      return { ...(await deliverAs(gate, r.secret, 'secret')), version: r.version };
     },
   });
 
@@ -219,12 +221,13 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     op: 'decapsulate',
     operationId: 'decapsulate',
     summary: 'ML-KEM: recover the shared secret from an encapsulation',
-    item: Type.Object({ ciphertext: Type.String({ maxLength: 4096 }) }, { additionalProperties: false }),
-    result: Type.Object({ sharedSecret: Type.String(), version: Type.Integer() }, { additionalProperties: false }),
+    item: Type.Object({ ciphertext: Type.String({ maxLength: 4096 }), recipient: Type.Optional(RecipientSchema) }, { additionalProperties: false }),
+    result: Type.Object({ sharedSecret: Type.Optional(Type.String()), ...RecipientOutputFields, version: Type.Integer() }, { additionalProperties: false }),
     ...common,
-    run: (key, item) => {
+    run: async (key, item) => {
+      const gate = releaseGate(recipients, key.record.releasePolicy, item.recipient);
       const r = decapsulate(key, item.ciphertext);
-      return { sharedSecret: toBase64(r.sharedSecret), version: r.version };
+      return { ...(await deliverAs(gate, r.sharedSecret, 'sharedSecret')), version: r.version };
     },
   });
 

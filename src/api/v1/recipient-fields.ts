@@ -57,3 +57,17 @@ export function releaseGate(verifier: RecipientVerifier, policy: ReleasePolicy |
     },
   };
 }
+
+/** deliver(), with the plaintext under the route's own field name (secret, sharedSecret); wipes the material. */
+export async function deliverAs<F extends string>(
+  gate: ReleaseGate,
+  material: Uint8Array,
+  field: F,
+): Promise<{ [K in F]?: string } & { ciphertextForRecipient?: string; recipientAlgorithm?: RecipientAlgorithm }> {
+  try {
+    const out = await gate.deliver(material);
+    return ('plaintext' in out ? { [field]: out.plaintext } : out) as { [K in F]?: string };
+  } finally {
+    material.fill(0);
+  }
+}

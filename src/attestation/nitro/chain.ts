@@ -5,8 +5,29 @@
  * node:crypto (issuer name and signature), every issuer must be a CA, and every
  * certificate must be valid at each of the given instants.
  */
-import type { X509Certificate } from 'node:crypto';
+import { createHash, type X509Certificate } from 'node:crypto';
 import { fail } from '../errors.js';
+
+/**
+ * Chains whose links (issuer names, CA flags, signatures) already verified,
+ * by SHA-256 of the exact DER of every certificate on the path. Nitro
+ * documents from one enclave share their chain for hours, and the four ECDSA
+ * P-384 link checks are most of a verification. Only the link checks are
+ * skipped: the anchor and every validity window are checked on every call.
+ */
+const verifiedLinks = new Set<string>();
+const MAX_CACHED_CHAINS = 1024;
+
+function pathKey(path: readonly X509Certificate[]): string {
+  const h = createHash('sha256');
+  for (const cert of path) h.update(createHash('sha256').update(cert.raw).digest());
+  return h.digest('hex');
+}
+
+/** Forgets every cached chain (tests, and a bench that measures without the cache). */
+export function clearChainCache(): void {
+  verifiedLinks.clear();
+}
 
 function validityWindow(cert: X509Certificate, what: string): [number, number] {
   const from = Date.parse(cert.validFrom);
@@ -29,7 +50,8 @@ export function verifyChain(
   instants: readonly number[],
 ): void {
   const path = [leaf, ...[...cabundle].reverse()];
-  for (let i = 0; i + 1 < path.length; i++) {
+  const key = pathKey(path);
+  for (let i = 0; !verifiedLinks.has(key) && i + 1 < path.length; i++) {
     const child = path[i] as X509Certificate;
     const parent = path[i + 1] as X509Certificate;
     const what = i === 0 ? 'leaf' : `cabundle[${cabundle.length - i}]`;
@@ -40,6 +62,10 @@ export function verifyChain(
       fail('KH_ATTESTATION_CHAIN_INVALID', `${what}: link check failed`, e);
     }
     if (!ok) fail('KH_ATTESTATION_CHAIN_INVALID', `${what} is not issued by the next certificate of cabundle`);
+    if (i + 2 === path.length) {
+      if (verifiedLinks.size >= MAX_CACHED_CHAINS) verifiedLinks.clear();
+      verifiedLinks.add(key);
+    }
   }
 
   const top = path[path.length - 1] as X509Certificate;
