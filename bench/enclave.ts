@@ -16,7 +16,7 @@
  *    server CPU µs per request (/proc), and the throughput ratio e2e/direct
  *    (target >= 0.7).
  *
- * Env: BENCH_E2E_SECS (5) per run, BENCH_E2E_ROUNDS (3), BENCH_E2E_CONNS (16),
+ * Env: BENCH_E2E_SECS (5) per run, BENCH_E2E_ROUNDS (3), BENCH_E2E_CONNS (16), BENCH_E2E_SIZES (128,16384) plaintext bytes,
  * BENCH_NITRO_MS (1000) per verification measurement.
  * Standalone: node --import tsx bench/enclave.ts
  */
@@ -38,6 +38,7 @@ const SECS = env('BENCH_E2E_SECS', 5);
 const ROUNDS = env('BENCH_E2E_ROUNDS', 3);
 const CONNS = env('BENCH_E2E_CONNS', 16);
 const NITRO_MS = env('BENCH_NITRO_MS', 1000);
+const SIZES = (process.env.BENCH_E2E_SIZES ?? '128,16384').split(',').map(Number);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 function rate(fn: () => void): number {
@@ -91,9 +92,9 @@ function post(agent: http.Agent, port: number, path: string, body: string): Prom
 
 const TOKEN = `bench-${randomBytes(8).toString('hex')}`;
 
-async function run(kind: 'direct' | 'e2e', port: number, pid: number, server: { publicKey: Uint8Array; keyId: string }): Promise<{ rps: number; cpuUs: number; errors: number }> {
+async function run(kind: 'direct' | 'e2e', port: number, pid: number, server: { publicKey: Uint8Array; keyId: string }, size: number): Promise<{ rps: number; cpuUs: number; errors: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONNS });
-  const inner = { plaintext: randomBytes(128).toString('base64') };
+  const inner = { plaintext: randomBytes(size).toString('base64') };
   const direct = JSON.stringify(inner);
   let ok = 0;
   let errors = 0;
@@ -147,24 +148,30 @@ async function channelBench(): Promise<void> {
       }).on('error', reject);
     }));
     const server = { publicKey: new Uint8Array(Buffer.from(key.publicKey, 'hex')), keyId: key.keyId };
-    await run('direct', port, child.pid!, server);
-    await run('e2e', port, child.pid!, server);
+    for (const size of SIZES) await report(size, port, child.pid!, server);
+  } finally {
+    child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function report(size: number, port: number, pid: number, server: { publicKey: Uint8Array; keyId: string }): Promise<void> {
+  {
+    await run('direct', port, pid, server, size);
+    await run('e2e', port, pid, server, size);
     const results: Record<'direct' | 'e2e', { rps: number; cpuUs: number; errors: number }[]> = { direct: [], e2e: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      for (const kind of r % 2 === 0 ? (['direct', 'e2e'] as const) : (['e2e', 'direct'] as const)) results[kind].push(await run(kind, port, child.pid!, server));
+      for (const kind of r % 2 === 0 ? (['direct', 'e2e'] as const) : (['e2e', 'direct'] as const)) results[kind].push(await run(kind, port, pid, server, size));
     }
     const summary = (k: 'direct' | 'e2e') => ({ rps: median(results[k].map((x) => x.rps)), cpu: median(results[k].map((x) => x.cpuUs)), errors: results[k].reduce((a, x) => a + x.errors, 0) });
     const d = summary('direct');
     const e = summary('e2e');
-    console.log(`\n## E2E channel vs direct: POST /v1/keys/bench/encrypt, 128 B, ${CONNS} connections, ${ROUNDS} rounds of ${SECS} s\n`);
+    console.log(`\n## E2E channel vs direct: POST /v1/keys/bench/encrypt, ${size} B, ${CONNS} connections, ${ROUNDS} rounds of ${SECS} s\n`);
     console.log('| path | req/s (median) | server CPU µs/req | errors | rounds req/s |');
     console.log('|---|---:|---:|---:|---|');
     console.log(`| direct (baseline) | ${d.rps.toFixed(0)} | ${d.cpu.toFixed(0)} | ${d.errors} | ${results.direct.map((x) => x.rps.toFixed(0)).join(' ')} |`);
     console.log(`| through /v1/enclave/post | ${e.rps.toFixed(0)} | ${e.cpu.toFixed(0)} | ${e.errors} | ${results.e2e.map((x) => x.rps.toFixed(0)).join(' ')} |`);
     console.log(`\nthroughput ratio e2e/direct: ${(e.rps / d.rps).toFixed(2)} (target >= 0.70: ${e.rps / d.rps >= 0.7 ? 'met' : 'NOT met'}); server CPU ratio ${(e.cpu / d.cpu).toFixed(2)}x (+${(e.cpu - d.cpu).toFixed(0)} µs/req)`);
-  } finally {
-    child.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -149,7 +149,13 @@ function e2eChannel(options: ClientOptions): Promise<E2eChannel> {
         const raw = await send(options, init?.method ?? 'GET', target, { host: target.host, accept: 'application/json', ...((init?.headers as Record<string, string> | undefined) ?? {}) }, typeof init?.body === 'string' ? Buffer.from(init.body) : undefined);
         return new Response(raw.text, { status: raw.status, headers: { 'content-type': 'application/json' } });
       };
-      return new Channel({ baseUrl: options.address, verify: nitroAttestationVerifier({ expectedPcrs: pin.expectedPcrs, trustedRoots: roots }), fetch: adapter });
+      let verify;
+      try {
+        verify = nitroAttestationVerifier({ expectedPcrs: pin.expectedPcrs, trustedRoots: roots });
+      } catch (e) {
+        throw new CliError('KH_CLI_USAGE', `--attestation-root: not a PEM certificate (${e instanceof Error ? e.message : String(e)})`, 2);
+      }
+      return new Channel({ baseUrl: options.address, verify, fetch: adapter });
     })();
     channels.set(options.address, channel);
   }

@@ -75,7 +75,7 @@ export class E2eChannel {
     let publicKey: Uint8Array;
     let document: Uint8Array;
     try {
-      publicKey = hexToBytes(body.publicKey);
+      publicKey = hexToBytes(body.publicKey.toLowerCase());
       document = fromBase64(body.attestation);
     } catch (e) {
       throw new KeyholdClientError('KH_CLIENT_ATTESTATION_REFUSED', 'the attestation answer is not well-formed', { cause: e });

@@ -175,7 +175,7 @@ for (const [clientName, client] of SUITES) {
       assert.match(envelope.ephemeralPublicKey, /^[0-9a-f]{64}$/);
       assert.match(envelope.ciphertext, /^[0-9a-f]+$/);
 
-      const parsed = parseRequestEnvelope(envelope);
+      const parsed = parseRequestEnvelope(nodeChannelSuite, envelope);
       assert.equal(parsed.keyId, 'ck-1');
       const plaintext = openRequest(server, serverPair, parsed);
       assert.deepEqual(parseJson(plaintext), INNER);
@@ -204,7 +204,7 @@ for (const [clientName, client] of SUITES) {
 test('protocol: every response uses a new server ephemeral key and nonce', () => {
   const serverPair = nodeChannelSuite.generateKeyPair();
   const { envelope } = sealRequest(nobleChannelSuite, { publicKey: serverPair.publicKey }, INNER);
-  const parsed = parseRequestEnvelope(envelope);
+  const parsed = parseRequestEnvelope(nodeChannelSuite, envelope);
   const replies = Array.from({ length: 5 }, () => sealResponse(nodeChannelSuite, parsed.ephemeralPublicKey, ANSWER));
   assert.equal(new Set(replies.map((r) => r.ephemeralPublicKey)).size, 5);
   assert.equal(new Set(replies.map((r) => r.nonce)).size, 5);
@@ -214,14 +214,14 @@ test('protocol: parseRequestEnvelope checks hex and lengths; openRequest refuses
   const serverPair = nodeChannelSuite.generateKeyPair();
   const { envelope } = sealRequest(nobleChannelSuite, { publicKey: serverPair.publicKey }, INNER);
   const malformed = (e: unknown) => e instanceof ChannelEnvelopeError && e.failure === 'malformed';
-  assert.throws(() => parseRequestEnvelope({ ...envelope, nonce: envelope.nonce.slice(2) }), malformed);
-  assert.throws(() => parseRequestEnvelope({ ...envelope, ephemeralPublicKey: envelope.ephemeralPublicKey + '00' }), malformed);
-  assert.throws(() => parseRequestEnvelope({ ...envelope, ciphertext: 'xyz' }), malformed);
-  assert.throws(() => parseRequestEnvelope({ ...envelope, ciphertext: '00'.repeat(15) }), malformed);
-  assert.throws(() => parseRequestEnvelope({ ...envelope, keyId: 5 as unknown as string }), malformed);
+  assert.throws(() => parseRequestEnvelope(nodeChannelSuite, { ...envelope, nonce: envelope.nonce.slice(2) }), malformed);
+  assert.throws(() => parseRequestEnvelope(nodeChannelSuite, { ...envelope, ephemeralPublicKey: envelope.ephemeralPublicKey + '00' }), malformed);
+  assert.throws(() => parseRequestEnvelope(nodeChannelSuite, { ...envelope, ciphertext: 'xyz' }), malformed);
+  assert.throws(() => parseRequestEnvelope(nodeChannelSuite, { ...envelope, ciphertext: '00'.repeat(15) }), malformed);
+  assert.throws(() => parseRequestEnvelope(nodeChannelSuite, { ...envelope, keyId: 5 as unknown as string }), malformed);
   for (const [name, suite] of SUITES) {
     const pair = suite.generateKeyPair();
-    const parsed = { ...parseRequestEnvelope(envelope), ephemeralPublicKey: new Uint8Array(32) };
+    const parsed = { ...parseRequestEnvelope(nodeChannelSuite, envelope), ephemeralPublicKey: new Uint8Array(32) };
     assert.throws(
       () => openRequest(suite, pair, parsed),
       (e: unknown) => e instanceof ChannelEnvelopeError && e.failure === 'decrypt',

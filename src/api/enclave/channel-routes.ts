@@ -8,7 +8,6 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { bytesToHex } from '@noble/hashes/utils.js';
 import { KeyholdError } from '../../errors.js';
 import { NonceCache } from '../../auth/nonce-cache.js';
 import {
@@ -81,7 +80,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
     async () => {
       const key = keys.current();
       const document = identity === undefined ? null : Buffer.from(await identity.channelDocument(key)).toString('base64');
-      return { publicKey: bytesToHex(key.pair.publicKey), keyId: key.keyId, expiresAt: new Date(key.expiresAt).toISOString(), attestation: document };
+      return { publicKey: suite.toHex(key.pair.publicKey), keyId: key.keyId, expiresAt: new Date(key.expiresAt).toISOString(), attestation: document };
     },
   );
 
@@ -112,7 +111,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
       let nonce: Uint8Array | undefined;
       if (request.query.nonce !== undefined) {
         try {
-          nonce = decodeHexField(request.query.nonce, 'nonce', { min: 1 });
+          nonce = decodeHexField(suite, request.query.nonce, 'nonce', { min: 1 });
         } catch {
           throw new KeyholdError('KH_INPUT_INVALID', 'nonce must be hex of 1 to 64 bytes');
         }
@@ -122,9 +121,9 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
       const hash = identity.tlsCertificateHash;
       return {
         attestation: Buffer.from(document).toString('base64'),
-        publicKey: bytesToHex(key.pair.publicKey),
+        publicKey: suite.toHex(key.pair.publicKey),
         keyId: key.keyId,
-        tlsCertificateSha256: hash === undefined ? null : bytesToHex(hash),
+        tlsCertificateSha256: hash === undefined ? null : suite.toHex(hash),
       };
     },
   );
@@ -141,7 +140,8 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
         summary: 'Send one request through the end-to-end encrypted channel',
         body: Type.Object(
           {
-            ciphertext: Type.String({ maxLength: 2 * opts.maxCiphertextBytes }),
+            // No maxLength: bodyLimit bounds it, and ajv would walk every character of a large body to count it.
+            ciphertext: Type.String(),
             // Lengths are checked by parseRequestEnvelope, so every malformed envelope gets the same code.
             nonce: Type.String(),
             ephemeralPublicKey: Type.String(),
@@ -156,7 +156,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
       let parsed: ParsedRequestEnvelope;
       let plaintext: Uint8Array;
       try {
-        parsed = parseRequestEnvelope(request.body);
+        parsed = parseRequestEnvelope(suite, request.body);
       } catch (e) {
         throw envelopeFailure(e);
       }
@@ -180,7 +180,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
       const t = now();
       if (Math.abs(t - inner.ts) > FRESHNESS_WINDOW_MS) throw new KeyholdError('KH_E2E_STALE');
       // Decryption succeeded, so only a holder of a real request can record an epk.
-      if (seen.seen(bytesToHex(parsed.ephemeralPublicKey), inner.ts + FRESHNESS_WINDOW_MS, t)) throw new KeyholdError('KH_E2E_REPLAYED');
+      if (seen.seen(suite.toHex(parsed.ephemeralPublicKey), inner.ts + FRESHNESS_WINDOW_MS, t)) throw new KeyholdError('KH_E2E_REPLAYED');
       const answer = await dispatchInner(app, request, inner);
       return sealResponse(suite, parsed.ephemeralPublicKey, answer);
     },

@@ -51,6 +51,12 @@ function readDocument(file: string): Uint8Array {
   return Buffer.from(bytes.toString('utf8').trim(), 'base64');
 }
 
+/** --nonce: whole hex bytes, 1 to 1024 of them (AWS's limit), never silently truncated. */
+function parseNonce(hex: string): Buffer {
+  if (!/^(?:[0-9a-fA-F]{2}){1,1024}$/.test(hex)) throw new CliError('KH_CLI_USAGE', '--nonce must be hex of 1 to 1024 bytes', 2);
+  return Buffer.from(hex, 'hex');
+}
+
 interface VerifyFlags {
   nonce?: string;
   maxAge?: number;
@@ -89,12 +95,13 @@ export function registerAttest(program: Command, globals: () => GlobalFlags): vo
       let document: Uint8Array;
       let nonce: Uint8Array | undefined;
       if (file === undefined) {
-        nonce = opts.nonce === undefined ? randomBytes(32) : Buffer.from(opts.nonce, 'hex');
-        const answer = (await call(clientOptions(flags), 'GET', `/v1/enclave/attestation?nonce=${hex(nonce)}`)) as { attestation: string };
+        nonce = opts.nonce === undefined ? randomBytes(32) : parseNonce(opts.nonce);
+        // The document authenticates itself; fetching it through the channel (--e2e) would be circular.
+        const answer = (await call({ ...clientOptions(flags), e2e: undefined }, 'GET', `/v1/enclave/attestation?nonce=${hex(nonce)}`)) as { attestation: string };
         document = Buffer.from(answer.attestation, 'base64');
       } else {
         document = readDocument(file);
-        if (opts.nonce !== undefined) nonce = Buffer.from(opts.nonce, 'hex');
+        if (opts.nonce !== undefined) nonce = parseNonce(opts.nonce);
       }
       const now = opts.at === undefined ? new Date() : new Date(opts.at);
       if (Number.isNaN(now.getTime())) throw new CliError('KH_CLI_USAGE', '--at: not a date', 2);

@@ -6,7 +6,7 @@ import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { randomBytes } from '@noble/hashes/utils.js';
+import { bytesToHex, hexToBytes, randomBytes } from '@noble/hashes/utils.js';
 import { isAllZero, type ChannelKeyPair, type ChannelSuite } from './suite.js';
 
 function nobleKeyPair(): ChannelKeyPair {
@@ -46,4 +46,12 @@ export const nobleChannelSuite: ChannelSuite = {
     }
   },
   randomBytes,
+  toHex: bytesToHex,
+  fromHex(hex) {
+    try {
+      return hexToBytes(hex);
+    } catch {
+      return undefined;
+    }
+  },
 };

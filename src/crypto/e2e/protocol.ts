@@ -8,7 +8,6 @@
  * Pure and platform-neutral: the suite supplies the primitives, and nothing
  * here touches Node APIs, so the client SDK runs it in a browser.
  */
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import type { ChannelKeyPair, ChannelSuite } from './suite.js';
 
 export const KEY_BYTES = 32;
@@ -62,12 +61,10 @@ export class ChannelEnvelopeError extends Error {
   }
 }
 
-const HEX = /^(?:[0-9a-fA-F]{2})*$/;
-
 /** Decodes hex (either case, as a lenient reader of a lowercase-writing spec) of an exact or minimum length. */
-export function decodeHexField(value: unknown, name: string, length: { exact?: number; min?: number }): Uint8Array {
-  if (typeof value !== 'string' || !HEX.test(value)) throw new ChannelEnvelopeError('malformed', `${name} is not hex`);
-  const bytes = hexToBytes(value.toLowerCase());
+export function decodeHexField(suite: ChannelSuite, value: unknown, name: string, length: { exact?: number; min?: number }): Uint8Array {
+  const bytes = typeof value === 'string' ? suite.fromHex(value) : undefined;
+  if (bytes === undefined) throw new ChannelEnvelopeError('malformed', `${name} is not hex`);
   if (length.exact !== undefined && bytes.length !== length.exact) throw new ChannelEnvelopeError('malformed', `${name} is not ${length.exact} bytes`);
   if (length.min !== undefined && bytes.length < length.min) throw new ChannelEnvelopeError('malformed', `${name} is shorter than ${length.min} bytes`);
   return bytes;
@@ -92,7 +89,7 @@ function deriveKey(suite: ChannelSuite, shared: Uint8Array, salt: Uint8Array, in
 function sealJson(suite: ChannelSuite, key: Uint8Array, value: unknown): { ciphertext: string; nonce: string } {
   const nonce = suite.randomBytes(NONCE_BYTES);
   try {
-    return { ciphertext: bytesToHex(suite.seal(key, nonce, encoder.encode(JSON.stringify(value)))), nonce: bytesToHex(nonce) };
+    return { ciphertext: suite.toHex(suite.seal(key, nonce, encoder.encode(JSON.stringify(value)))), nonce: suite.toHex(nonce) };
   } finally {
     key.fill(0);
   }
@@ -116,10 +113,10 @@ export interface ParsedRequestEnvelope {
 }
 
 /** Checks the outer fields' types and lengths. @throws ChannelEnvelopeError 'malformed' */
-export function parseRequestEnvelope(envelope: RequestEnvelope): ParsedRequestEnvelope {
-  const ciphertext = decodeHexField(envelope.ciphertext, 'ciphertext', { min: TAG_BYTES });
-  const nonce = decodeHexField(envelope.nonce, 'nonce', { exact: NONCE_BYTES });
-  const ephemeralPublicKey = decodeHexField(envelope.ephemeralPublicKey, 'ephemeralPublicKey', { exact: KEY_BYTES });
+export function parseRequestEnvelope(suite: ChannelSuite, envelope: RequestEnvelope): ParsedRequestEnvelope {
+  const ciphertext = decodeHexField(suite, envelope.ciphertext, 'ciphertext', { min: TAG_BYTES });
+  const nonce = decodeHexField(suite, envelope.nonce, 'nonce', { exact: NONCE_BYTES });
+  const ephemeralPublicKey = decodeHexField(suite, envelope.ephemeralPublicKey, 'ephemeralPublicKey', { exact: KEY_BYTES });
   if (envelope.keyId !== undefined && (typeof envelope.keyId !== 'string' || envelope.keyId.length > 128)) throw new ChannelEnvelopeError('malformed', 'keyId is not a string of at most 128 characters');
   return { ciphertext, nonce, ephemeralPublicKey, ...(envelope.keyId !== undefined && { keyId: envelope.keyId }) };
 }
@@ -139,7 +136,7 @@ export function sealRequest(
   const key = deriveKey(suite, shared, concat(ephemeral.publicKey, server.publicKey), REQUEST_INFO);
   const { ciphertext, nonce } = sealJson(suite, key, inner);
   return {
-    envelope: { ciphertext, nonce, ephemeralPublicKey: bytesToHex(ephemeral.publicKey), ...(server.keyId !== undefined && { keyId: server.keyId }) },
+    envelope: { ciphertext, nonce, ephemeralPublicKey: suite.toHex(ephemeral.publicKey), ...(server.keyId !== undefined && { keyId: server.keyId }) },
     ephemeral,
   };
 }
@@ -166,7 +163,7 @@ export function sealResponse(suite: ChannelSuite, clientEphemeralPublicKey: Uint
   try {
     const shared = own.agree(clientEphemeralPublicKey);
     const key = deriveKey(suite, shared, concat(own.publicKey, clientEphemeralPublicKey), RESPONSE_INFO);
-    return { ...sealJson(suite, key, response), ephemeralPublicKey: bytesToHex(own.publicKey) };
+    return { ...sealJson(suite, key, response), ephemeralPublicKey: suite.toHex(own.publicKey) };
   } finally {
     own.wipe();
   }
@@ -178,9 +175,9 @@ export function sealResponse(suite: ChannelSuite, clientEphemeralPublicKey: Uint
  */
 export function openResponse(suite: ChannelSuite, ephemeral: ChannelKeyPair, envelope: ResponseEnvelope): InnerResponse {
   try {
-    const ciphertext = decodeHexField(envelope.ciphertext, 'ciphertext', { min: TAG_BYTES });
-    const nonce = decodeHexField(envelope.nonce, 'nonce', { exact: NONCE_BYTES });
-    const serverEphemeral = decodeHexField(envelope.ephemeralPublicKey, 'ephemeralPublicKey', { exact: KEY_BYTES });
+    const ciphertext = decodeHexField(suite, envelope.ciphertext, 'ciphertext', { min: TAG_BYTES });
+    const nonce = decodeHexField(suite, envelope.nonce, 'nonce', { exact: NONCE_BYTES });
+    const serverEphemeral = decodeHexField(suite, envelope.ephemeralPublicKey, 'ephemeralPublicKey', { exact: KEY_BYTES });
     let shared: Uint8Array;
     try {
       shared = ephemeral.agree(serverEphemeral);

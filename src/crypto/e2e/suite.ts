@@ -23,6 +23,10 @@ export interface ChannelSuite {
   /** Returns undefined when authentication fails. */
   open(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array): Uint8Array | undefined;
   randomBytes(length: number): Uint8Array;
+  /** Lowercase hex. */
+  toHex(bytes: Uint8Array): string;
+  /** Decodes hex of either case; undefined unless every character is a hex digit and the length is even. */
+  fromHex(hex: string): Uint8Array | undefined;
 }
 
 /** RFC 7748 §6.1: an all-zero shared secret means the peer sent a low-order point. */
