@@ -7,12 +7,12 @@
  * an inner answer below 500; never 5xx, never a hang; the server keeps
  * answering and a real request still goes through afterwards.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
-import { bearer, runningVault } from '../helpers/keyhold.js';
+import { bearer } from '../helpers/keyhold.js';
 import {
   fetchServerKey,
   hkdfSha256,
@@ -23,23 +23,13 @@ import {
   x25519Shared,
   xchachaSeal,
   type RequestEnvelope,
-  type ServerKey,
 } from './independent-e2e-client.js';
+import { channel, type Channel } from './channel-fixture.js';
 
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const HANG_MS = 5_000;
 
-interface Channel {
-  readonly apiUrl: string;
-  readonly key: ServerKey;
-  readonly rootToken: string;
-}
-
-async function channel(t: TestContext): Promise<Channel> {
-  const { server, rootToken } = await runningVault(t, { enclave: { provider: 'simulated' } });
-  return { apiUrl: server.apiUrl, key: await fetchServerKey(server.apiUrl), rootToken };
-}
 
 interface Answer {
   readonly status: number;

@@ -4,13 +4,12 @@
  * are made by the independent client (and, where a test needs a plaintext
  * the client would never produce, by its exported primitives).
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
-import { bearer, runningVault } from '../helpers/keyhold.js';
+import { bearer } from '../helpers/keyhold.js';
 import {
-  fetchServerKey,
   hkdfSha256,
   innerRequestJson,
   openResponse,
@@ -20,24 +19,14 @@ import {
   xchachaSeal,
   type InnerRequest,
   type RequestEnvelope,
-  type ServerKey,
 } from './independent-e2e-client.js';
+import { channel, type Channel } from './channel-fixture.js';
 
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const fromHex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const cat = (a: Uint8Array, b: Uint8Array): Uint8Array => Uint8Array.from([...a, ...b]);
 
-interface Channel {
-  readonly apiUrl: string;
-  readonly key: ServerKey;
-  readonly rootToken: string;
-}
-
-async function channel(t: TestContext): Promise<Channel> {
-  const { server, rootToken } = await runningVault(t, { enclave: { provider: 'simulated' } });
-  return { apiUrl: server.apiUrl, key: await fetchServerKey(server.apiUrl), rootToken };
-}
 
 async function post(c: Channel, envelope: unknown): Promise<{ status: number; body: unknown; requestId: string | null }> {
   const res = await fetch(`${c.apiUrl}/v1/enclave/post`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(envelope) });
