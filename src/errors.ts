@@ -86,6 +86,7 @@ export const ERROR_CODES = {
   KH_HSM_TOKEN_FULL: { status: 507, summary: 'The HSM token has no room for another object.' },
   KH_ENTROPY_UNAVAILABLE: { status: 503, summary: 'Entropy augmentation is required but the HSM could not supply random bytes; nothing was generated (fail closed).' },
   KH_SEAL_MIGRATION_FAILED: { status: 409, summary: 'The seal migration could not be completed; the vault keeps its previous seal.' },
+  KH_SEAL_MEASUREMENT_MISMATCH: { status: 503, summary: "This build's measurements (PCR0-2) are not those the enclave seal bound the root key to; the vault stays sealed." },
   KH_RECOVERY_KEY_REQUIRED: { status: 400, summary: 'This vault auto-unseals: this operation needs recovery shares, not unseal shares.' },
   KH_ATTESTATION_MALFORMED: { status: 400, summary: 'The attestation document is not a strict-CBOR COSE_Sign1 of 1 byte to 32 KiB.' },
   KH_ATTESTATION_ALG_UNSUPPORTED: { status: 400, summary: 'The attestation document is not signed with ES384 by a P-384 key.' },

@@ -19,6 +19,12 @@ import { SealManager } from '../seal/seal-manager.js';
 import { AutoUnsealer } from '../seal/auto-unseal.js';
 import { hsmSealWrapper } from '../seal/seal-wrap.js';
 import { HsmConnection, Pkcs11Seal, readPin } from '../seal/pkcs11/pkcs11-seal.js';
+import { EnclaveSeal } from '../seal/enclave-seal.js';
+import type { RootKeyWrapper } from '../seal/root-key-wrapper.js';
+import { enclaveSealProblem } from '../config/load-config.js';
+import type { AttestationProvider } from '../attestation/provider.js';
+import { loadOrCreateSealingSecret } from '../attestation/simulated/sealing-secret.js';
+import { wipe } from '../crypto/bytes.js';
 import { EntropyMixer } from '../crypto/entropy-mixer.js';
 import { osEntropy, setEntropySource } from '../crypto/random.js';
 import { RootTokens } from '../auth/root-token.js';
@@ -60,7 +66,7 @@ import { keyOperationsRoutes } from './v1/key-operations-routes.js';
 import { channelRoutes } from './enclave/channel-routes.js';
 import { ChannelKeys } from './enclave/channel-keys.js';
 import { EnclaveIdentity } from './enclave/enclave-identity.js';
-import { createAttestationProvider, trustedAttestationRoots } from './enclave/attestation-provider.js';
+import { createAttestationProvider, simulatedRootDir, trustedAttestationRoots } from './enclave/attestation-provider.js';
 import { RecipientVerifier } from '../keys/release/recipient.js';
 import { nodeChannelSuite } from '../crypto/e2e/node-suite.js';
 import './route-config.js';
@@ -83,6 +89,8 @@ export interface KeyholdServices {
   readonly metrics: Metrics;
   /** The HSM connection when seal.pkcs11 is in use. */
   readonly hsm: HsmConnection | undefined;
+  /** With an automatic seal (pkcs11, enclave): the unsealer, whose lastError says why the vault is still sealed. */
+  readonly autoUnsealer: AutoUnsealer | undefined;
   readonly entropyMixer: EntropyMixer | undefined;
   /** The attestation provider and channel binding, when enclave.provider is set. */
   readonly enclave: EnclaveIdentity | undefined;
@@ -137,6 +145,27 @@ export interface BuildOptions {
   backend?: PhysicalBackend;
   /** Fastify logger: false in tests, pino options in a server. */
   logger?: boolean | PinoLoggerOptions;
+  /**
+   * Use this attestation provider instead of building the configured one
+   * (tests that simulate another build with other PCRs). The app closes it.
+   */
+  attestationProvider?: AttestationProvider;
+}
+
+/**
+ * The enclave seal for `provider`: this build's measurements and the
+ * simulated enclave's sealing secret (created on first use in its root folder).
+ * @throws KeyholdError KH_CONFIG_INVALID when the provider has no sealing key (none, nsm).
+ */
+async function enclaveSeal(config: KeyholdConfig, provider: AttestationProvider | undefined): Promise<EnclaveSeal> {
+  const problem = enclaveSealProblem('enclave', provider?.kind ?? 'none');
+  if (problem !== undefined) throw new KeyholdError('KH_CONFIG_INVALID', `invalid configuration: ${problem}`);
+  const secret = loadOrCreateSealingSecret(simulatedRootDir(config));
+  try {
+    return await EnclaveSeal.create({ measurements: provider!, sealingSecret: secret });
+  } finally {
+    wipe(secret);
+  }
 }
 
 export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions = {}): Promise<KeyholdApp> {
@@ -157,12 +186,25 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const hsmSeal = hsm !== undefined && config.seal.type === 'pkcs11' ? new Pkcs11Seal(hsm, p11!) : undefined;
   // Critical records are seal-wrapped under the HSM seal; a disabled one (migrating away) still unwraps them.
   if (hsmSeal !== undefined) barrier.setSealWrapper(hsmSealWrapper(hsmSeal), !config.seal.disabled);
+  // The attestation provider comes first: the enclave seal derives its key from the measurements it reports.
+  let provider: AttestationProvider | undefined;
+  let bound: EnclaveSeal | undefined;
+  try {
+    provider = options.attestationProvider ?? (await createAttestationProvider(config));
+    bound = config.seal.type === 'enclave' ? await enclaveSeal(config, provider) : undefined;
+  } catch (e) {
+    await provider?.close();
+    await backend.close();
+    throw e;
+  }
+  // The enclave seal wraps only the root key: there is no seal wrapping of records under it.
+  const autoSeal: RootKeyWrapper | undefined = hsmSeal ?? bound;
   const seal = new SealManager({
     backend,
     barrier,
     version: VERSION,
-    ...(hsmSeal !== undefined && !config.seal.disabled ? { autoSeal: hsmSeal } : {}),
-    ...(hsmSeal !== undefined && config.seal.disabled ? { previousSeal: hsmSeal } : {}),
+    ...(autoSeal !== undefined && !config.seal.disabled ? { autoSeal } : {}),
+    ...(autoSeal !== undefined && config.seal.disabled ? { previousSeal: autoSeal } : {}),
   });
   // Entropy augmentation is process-wide (every generation calls entropy()); close() restores the OS source.
   const mixer =
@@ -188,6 +230,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
         ? undefined
         : await FileAuditDevice.open(config.audit.file, { checkpoints: { every: config.audit.checkpointEvery, signer: auditSigningKey } });
   } catch (e) {
+    bound?.dispose();
+    await provider?.close();
     await backend.close();
     throw e;
   }
@@ -195,11 +239,11 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   let enclave: EnclaveIdentity | undefined;
   let recipients: RecipientVerifier;
   try {
-    const provider = await createAttestationProvider(config);
     enclave = provider === undefined ? undefined : new EnclaveIdentity(provider, config.listeners.api.tls === undefined ? undefined : readFileSync(config.listeners.api.tls.certFile));
     recipients = new RecipientVerifier(trustedAttestationRoots(config, provider));
   } catch (e) {
-    await enclave?.provider.close();
+    bound?.dispose();
+    await provider?.close();
     await device?.close();
     await backend.close();
     throw e;
@@ -282,8 +326,12 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
 
   const health = buildHealthApp({ seal, metrics });
 
-  // With the HSM seal the node unseals itself; while the HSM is unreachable it stays sealed and retries.
-  const unsealer = seal.configuredType === 'pkcs11' ? new AutoUnsealer(seal, { info: (m) => api.log.info(m), warn: (o, m) => api.log.warn(o, m) }) : undefined;
+  // With an automatic seal the node unseals itself; while the HSM is unreachable it stays sealed and retries,
+  // and a build the enclave seal is not bound to stays sealed until an operator re-binds or migrates.
+  const unsealer =
+    seal.configuredType !== 'shamir'
+      ? new AutoUnsealer(seal, { info: (m) => api.log.info(m), warn: (o, m) => api.log.warn(o, m), error: (o, m) => api.log.error(o, m) })
+      : undefined;
   if (unsealer !== undefined) {
     metrics.watchAutoUnseal(unsealer);
     await unsealer.start();
@@ -301,11 +349,12 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
       await backend.close();
       await hsm?.close();
       channelKeys.close();
-      await enclave?.provider.close();
+      bound?.dispose();
+      await provider?.close();
       if (mixer !== undefined) setEntropySource(osEntropy);
     })();
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, users, machines, policy, metrics, hsm, entropyMixer: mixer, enclave, channelKeys }, api, health, routes, close };
+  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, users, machines, policy, metrics, hsm, autoUnsealer: unsealer, entropyMixer: mixer, enclave, channelKeys }, api, health, routes, close };
 }

@@ -22,9 +22,11 @@ export function responses(ok: Record<number, TSchema>): Record<string, TSchema> 
 
 export const SealStatusBody = Type.Object(
   {
-    type: Type.Union([Type.Literal('shamir'), Type.Literal('pkcs11')]),
-    recoverySeal: Type.Boolean({ description: 'shares are recovery shares: the HSM unseals' }),
-    migration: Type.Boolean({ description: 'the configured seal differs from the stored one: unseal with migrate: true' }),
+    type: Type.Union([Type.Literal('shamir'), Type.Literal('pkcs11'), Type.Literal('enclave')]),
+    recoverySeal: Type.Boolean({ description: 'shares are recovery shares: the HSM or the enclave unseals' }),
+    migration: Type.Boolean({
+      description: "the configured seal differs from the stored one, or this build's measurements differ from those the enclave seal is bound to: unseal with migrate: true",
+    }),
     initialized: Type.Boolean(),
     sealed: Type.Boolean(),
     threshold: Type.Integer(),

@@ -96,8 +96,12 @@ export const ConfigSchema = Type.Object(
     ),
     seal: Type.Object(
       {
-        type: Type.Union([Type.Literal('shamir'), Type.Literal('pkcs11')], { default: 'shamir', description: 'shamir: unseal shares; pkcs11: the root key is wrapped by an HSM key and the node unseals itself' }),
-        disabled: Type.Boolean({ default: false, description: 'With type pkcs11: this HSM seal is being migrated away from (to Shamir)' }),
+        type: Type.Union([Type.Literal('shamir'), Type.Literal('pkcs11'), Type.Literal('enclave')], {
+          default: 'shamir',
+          description:
+            'shamir: unseal shares; pkcs11: the root key is wrapped by an HSM key and the node unseals itself; enclave: the root key is wrapped by a key only this build in this (simulated) enclave can derive, and the node unseals itself (needs enclave.provider: simulated)',
+        }),
+        disabled: Type.Boolean({ default: false, description: 'With type pkcs11 or enclave: this seal is being migrated away from (to Shamir)' }),
         pkcs11: Type.Optional(Pkcs11Schema),
       },
       { additionalProperties: false, default: {} },

@@ -55,6 +55,22 @@ export function isLoopback(host: string): boolean {
   return host === '::1';
 }
 
+/**
+ * Why `seal.type` cannot work with this attestation provider, or undefined.
+ * Only the simulated enclave has a sealing secret; a Nitro enclave has none
+ * (the root key would be bound through AWS KMS with an attestation condition).
+ */
+export function enclaveSealProblem(sealType: KeyholdConfig['seal']['type'], provider: KeyholdConfig['enclave']['provider']): string | undefined {
+  if (sealType !== 'enclave') return undefined;
+  if (provider === 'none') return 'seal.type enclave binds the root key to the measurements of an enclave: it needs enclave.provider: simulated';
+  if (provider === 'nsm')
+    return (
+      'seal.type enclave is not available with enclave.provider: nsm: a Nitro enclave has no sealing key to derive a measurement-bound key from ' +
+      '(binding the root key through AWS KMS with an attestation condition is not built yet); use seal.type shamir or pkcs11'
+    );
+  return undefined;
+}
+
 /** Validates a raw object (from a file or code) into a complete configuration. */
 export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): KeyholdConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw invalid('the top level must be an object');
@@ -72,6 +88,8 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Keyhol
     throw invalid(`listeners.api.host ${config.listeners.api.host} is not loopback, so listeners.api.tls is required`);
   if (config.listeners.api.tls?.requireClientCert === true && config.listeners.api.tls.clientCaFile === undefined)
     throw invalid('listeners.api.tls.requireClientCert needs listeners.api.tls.clientCaFile');
+  const enclaveSeal = enclaveSealProblem(config.seal.type, config.enclave.provider);
+  if (enclaveSeal !== undefined) throw invalid(enclaveSeal);
   const p11 = config.seal.pkcs11;
   if (config.seal.type === 'pkcs11' && p11 === undefined) throw invalid('seal.type pkcs11 needs seal.pkcs11');
   if (config.entropy.source === 'pkcs11' && p11 === undefined) throw invalid('entropy.source pkcs11 uses the HSM of seal.pkcs11, which is missing');

@@ -1,8 +1,10 @@
 /**
- * Automatic unseal at start with an HSM seal: try at once, and while the HSM
- * is unreachable (or refuses), stay sealed, say why, and retry with
- * exponential backoff (1 s doubling to 60 s). It never falls back to anything
- * weaker: the only other way in is the recovery-share quorum.
+ * Automatic unseal at start with an automatic seal (pkcs11, enclave): try at
+ * once, and while the HSM is unreachable (or refuses), stay sealed, say why,
+ * and retry with exponential backoff (1 s doubling to 60 s). It never falls
+ * back to anything weaker: the only other way in is the recovery-share quorum.
+ * A failure that no retry can cure (this build is not the one the enclave seal
+ * bound the root key to) is reported once, as an error, and not retried.
  */
 import { KeyholdError } from '../errors.js';
 import type { SealManager } from './seal-manager.js';
@@ -10,7 +12,11 @@ import type { SealManager } from './seal-manager.js';
 export interface AutoUnsealLog {
   info(msg: string): void;
   warn(obj: { code: string; retryInMs: number }, msg: string): void;
+  error(obj: { code: string; reason: string }, msg: string): void;
 }
+
+/** Codes that do not change while the process runs: retrying cannot help. */
+const PERMANENT_CODES: ReadonlySet<string> = new Set(['KH_SEAL_MEASUREMENT_MISMATCH']);
 
 export class AutoUnsealer {
   readonly #seal: SealManager;
@@ -20,8 +26,7 @@ export class AutoUnsealer {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
   #running: Promise<void> | undefined;
-  /** The code of the last failed attempt, for status and metrics. */
-  lastError: string | undefined;
+  #lastError: string | undefined;
   attempts = 0;
 
   constructor(seal: SealManager, log: AutoUnsealLog, options: { minDelayMs?: number; maxDelayMs?: number } = {}) {
@@ -29,6 +34,11 @@ export class AutoUnsealer {
     this.#log = log;
     this.#minDelayMs = options.minDelayMs ?? 1000;
     this.#maxDelayMs = options.maxDelayMs ?? 60_000;
+  }
+
+  /** The code of the last failed attempt while the vault is still sealed (an operator may have unsealed it since), for status and metrics. */
+  get lastError(): string | undefined {
+    return this.#seal.sealed ? this.#lastError : undefined;
   }
 
   /** Starts trying; resolves after the first attempt (whatever its outcome). */
@@ -41,12 +51,16 @@ export class AutoUnsealer {
     this.#running = (async () => {
       this.attempts++;
       try {
-        if (await this.#seal.autoUnseal()) this.#log.info('unsealed by the HSM seal');
-        this.lastError = undefined;
+        if (await this.#seal.autoUnseal()) this.#log.info(`unsealed by the ${this.#seal.configuredType} seal`);
+        this.#lastError = undefined;
       } catch (e) {
         const code = e instanceof KeyholdError ? e.code : 'KH_INTERNAL';
-        this.lastError = code;
+        this.#lastError = code;
         if (this.#stopped) return;
+        if (PERMANENT_CODES.has(code)) {
+          this.#log.error({ code, reason: e instanceof Error ? e.message : String(e) }, 'automatic unseal refused; the vault stays sealed until an operator acts');
+          return;
+        }
         this.#log.warn({ code, retryInMs: delay }, 'automatic unseal failed; the vault stays sealed and retries');
         this.#timer = setTimeout(() => void this.#attempt(Math.min(delay * 2, this.#maxDelayMs)), delay);
         this.#timer.unref();

@@ -25,6 +25,15 @@
  * and seal migration. Migration swaps the roles in one transaction:
  * Shamir -> pkcs11 turns the unseal key into the recovery key (same shares);
  * pkcs11 -> Shamir turns the recovery key into the unseal key.
+ *
+ * The enclave seal (enclave-seal.ts) is an automatic seal too, with one
+ * difference: the key that wraps the root key is derived from the running
+ * build's measurements, which change with every upgrade. So the recovery key
+ * also wraps the root key (core/recovery-root-key), and a recovery quorum can
+ * re-bind it to a new build (unseal with migrate while the measurements
+ * differ) or migrate it to Shamir, without the old build running. Nothing
+ * automatic ever uses that copy: a changed build stays sealed
+ * (KH_SEAL_MEASUREMENT_MISMATCH) until the quorum acts.
  */
 import { randomUUID } from 'node:crypto';
 import { KeyholdError } from '../errors.js';
@@ -35,12 +44,14 @@ import { combineShares, splitSecret, validateShamirParams } from '../crypto/sham
 import type { PhysicalBackend, StorageOp } from '../storage/backend.js';
 import type { Barrier } from '../barrier/barrier.js';
 import type { TermInfo } from '../barrier/keyring.js';
-import { decodeSealConfig, encodeSealConfig, RECOVERY_CHECK_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, type SealConfig } from './seal-config.js';
+import { decodeSealConfig, encodeSealConfig, RECOVERY_CHECK_PATH, RECOVERY_ROOT_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, type SealConfig } from './seal-config.js';
 import type { RootKeyWrapper } from './root-key-wrapper.js';
+import { measurementMismatch } from './enclave-seal.js';
 import { decodeShare, encodeShare, shareId, UNSEAL_KEY_BYTES } from './unseal-share.js';
 
 const ROOT_KEY_AAD_LABEL = utf8('keyhold-root-key-v1\0');
 const RECOVERY_CHECK_LABEL = utf8('keyhold-recovery-check-v1');
+const RECOVERY_ROOT_KEY_AAD_LABEL = utf8('keyhold-recovery-root-key-v1\0');
 
 export type SealType = SealConfig['type'];
 
@@ -96,6 +107,16 @@ function rootKeyAad(configBytes: Uint8Array): Uint8Array {
   return concatBytes(ROOT_KEY_AAD_LABEL, configBytes);
 }
 
+function recoveryRootKeyAad(configBytes: Uint8Array): Uint8Array {
+  return concatBytes(RECOVERY_ROOT_KEY_AAD_LABEL, configBytes);
+}
+
+/** What the seal config records about an automatic seal (its `description`). */
+function sealRecord(auto: RootKeyWrapper | undefined): Pick<SealConfig, 'hsm' | 'enclave'> {
+  if (auto === undefined) return {};
+  return auto.type === 'pkcs11' ? { hsm: { ...auto.description } } : { enclave: { ...auto.description } };
+}
+
 export class SealManager {
   readonly #backend: PhysicalBackend;
   readonly #barrier: Barrier;
@@ -121,7 +142,19 @@ export class SealManager {
 
   /** The seal type this node is configured for. */
   get configuredType(): SealType {
-    return this.#auto === undefined ? 'shamir' : 'pkcs11';
+    return this.#auto?.type ?? 'shamir';
+  }
+
+  /**
+   * With the enclave seal stored and configured: why this build may not
+   * unwrap the root key (its measurements differ from the recorded ones), or
+   * undefined. A mismatch is a pending re-bind: a seal migration to the same
+   * type with this build's measurements.
+   */
+  #measurementMismatch(config: SealConfig): string | undefined {
+    const auto = this.#auto;
+    if (auto?.type !== 'enclave' || config.type !== 'enclave' || config.enclave === undefined) return undefined;
+    return measurementMismatch(config.enclave, auto.description);
   }
 
   /** Runs state changes one at a time, so two unseal calls cannot race on progress. */
@@ -155,7 +188,7 @@ export class SealManager {
     return {
       type,
       recoverySeal: type !== 'shamir',
-      migration: config !== undefined && type !== this.configuredType,
+      migration: config !== undefined && (type !== this.configuredType || this.#measurementMismatch(config.parsed) !== undefined),
       initialized: config !== undefined,
       sealed: this.#barrier.sealed,
       threshold: config?.parsed.threshold ?? 0,
@@ -182,7 +215,7 @@ export class SealManager {
         shares: params.shares,
         threshold: params.threshold,
         initializedAt: new Date().toISOString(),
-        ...(auto === undefined ? {} : { hsm: { ...auto.description } }),
+        ...sealRecord(auto),
       };
       const configBytes = encodeSealConfig(config);
       const rootKey = entropy(32, 'root-key');
@@ -218,32 +251,62 @@ export class SealManager {
 
   /**
    * The records that protect `rootKey` under `config`: wrapped by the unseal
-   * key (Shamir), or by the HSM plus the recovery check (automatic seal).
+   * key (Shamir), or by the automatic seal plus the recovery check (and with
+   * the enclave seal the root key under the recovery key as well).
    */
   async #wrapOps(config: SealConfig, configBytes: Uint8Array, rootKey: Uint8Array, splitKey: Uint8Array): Promise<StorageOp[]> {
     const aad = rootKeyAad(configBytes);
-    if (config.type === 'shamir') return [{ type: 'put', key: ROOT_KEY_PATH, value: aesGcmEncrypt(splitKey, rootKey, aad) }, { type: 'delete', key: RECOVERY_CHECK_PATH }];
+    if (config.type === 'shamir')
+      return [
+        { type: 'put', key: ROOT_KEY_PATH, value: aesGcmEncrypt(splitKey, rootKey, aad) },
+        { type: 'delete', key: RECOVERY_CHECK_PATH },
+        { type: 'delete', key: RECOVERY_ROOT_KEY_PATH },
+      ];
     const auto = this.#auto;
-    if (auto === undefined) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', 'no automatic seal is configured');
+    if (auto?.type !== config.type) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', `the ${config.type} seal is not configured`);
     return [
       { type: 'put', key: ROOT_KEY_PATH, value: await auto.wrap(rootKey, aad) },
       { type: 'put', key: RECOVERY_CHECK_PATH, value: aesGcmEncrypt(splitKey, RECOVERY_CHECK_LABEL, aad) },
+      config.type === 'enclave'
+        ? { type: 'put', key: RECOVERY_ROOT_KEY_PATH, value: aesGcmEncrypt(splitKey, rootKey, recoveryRootKeyAad(configBytes)) }
+        : { type: 'delete', key: RECOVERY_ROOT_KEY_PATH },
     ];
   }
 
   /**
-   * Unseals with the automatic seal: the HSM unwraps the root key. Returns
-   * false when there is nothing to do (not initialised, unsealed, Shamir, or
-   * a migration waits for an operator).
-   * @throws KeyholdError KH_HSM_* when the HSM cannot unwrap (the vault stays sealed).
+   * Unseals with the automatic seal: the HSM or the enclave unwraps the root
+   * key. Returns false when there is nothing to do (not initialised,
+   * unsealed, Shamir, or a migration waits for an operator).
+   * @throws KeyholdError KH_HSM_* when the HSM cannot unwrap, KH_SEAL_MEASUREMENT_MISMATCH when this build is not the one the enclave seal bound the root key to (the vault stays sealed).
    */
   autoUnseal(): Promise<boolean> {
     return this.#serial(async () => {
       const config = await this.#loadConfig();
-      if (config === undefined || !this.#barrier.sealed || config.parsed.type !== 'pkcs11' || this.#auto === undefined) return false;
-      await this.#unsealWith(await this.#unwrapRootKey(this.#auto, config));
+      if (config === undefined || !this.#barrier.sealed || this.#auto === undefined || config.parsed.type !== this.#auto.type) return false;
+      await this.#unsealWith(await this.#unwrapWithAuto(config));
       return true;
     });
+  }
+
+  /** The root key from the configured automatic seal, after checking the enclave measurements. */
+  async #unwrapWithAuto(config: { parsed: SealConfig; bytes: Uint8Array }): Promise<Uint8Array> {
+    const auto = this.#auto;
+    if (auto?.type !== config.parsed.type) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', `the ${config.parsed.type} seal is not configured (finish the seal migration first)`);
+    const mismatch = this.#measurementMismatch(config.parsed);
+    if (mismatch !== undefined) throw new KeyholdError('KH_SEAL_MEASUREMENT_MISMATCH', mismatch);
+    return this.#unwrapRootKey(auto, config);
+  }
+
+  /**
+   * With the enclave seal: the root key from its recovery copy, for a
+   * re-bind or a migration away, which a proven recovery quorum authorises.
+   */
+  async #recoveryRootKey(splitKey: Uint8Array, config: { bytes: Uint8Array }): Promise<Uint8Array> {
+    const blob = await this.#backend.get(RECOVERY_ROOT_KEY_PATH);
+    const rootKey = blob === undefined ? undefined : aesGcmDecrypt(splitKey, blob, recoveryRootKeyAad(config.bytes));
+    // The recovery check already proved the key: a failure here is a damaged or missing record.
+    if (rootKey === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the recovery copy of the root key (core/recovery-root-key) is missing or does not authenticate');
+    return rootKey;
   }
 
   async #unwrapRootKey(wrapper: RootKeyWrapper, config: { bytes: Uint8Array }): Promise<Uint8Array> {
@@ -317,13 +380,17 @@ export class SealManager {
    * unseal after a manual seal). When this node is configured for another
    * seal than the stored one, `migrate` must be set, and reaching the
    * threshold migrates the seal in one transaction, then unseals.
-   * @throws KeyholdError KH_UNSEAL_SHARE_MALFORMED, KH_UNSEAL_SHARE_DUPLICATE, KH_UNSEAL_FAILED, KH_ALREADY_UNSEALED, KH_SEAL_MIGRATION_FAILED, KH_HSM_*
+   * With the enclave seal and a build whose measurements differ from the
+   * recorded ones, `migrate` re-binds the root key to this build.
+   * @throws KeyholdError KH_UNSEAL_SHARE_MALFORMED, KH_UNSEAL_SHARE_DUPLICATE, KH_UNSEAL_FAILED, KH_ALREADY_UNSEALED, KH_SEAL_MIGRATION_FAILED, KH_SEAL_MEASUREMENT_MISMATCH, KH_HSM_*
    */
   unseal(share: string, options: { migrate?: boolean } = {}): Promise<SealStatus> {
     return this.#serial(async () => {
       const config = await this.#requireConfig();
       if (!this.#barrier.sealed) throw new KeyholdError('KH_ALREADY_UNSEALED');
-      const migrating = config.parsed.type !== this.configuredType;
+      const mismatch = this.#measurementMismatch(config.parsed);
+      if (mismatch !== undefined && options.migrate !== true) throw new KeyholdError('KH_SEAL_MEASUREMENT_MISMATCH', mismatch);
+      const migrating = config.parsed.type !== this.configuredType || mismatch !== undefined;
       if (migrating && options.migrate !== true)
         throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', `the stored seal is ${config.parsed.type} but this node is configured for ${this.configuredType}: unseal with migrate: true to migrate`);
       if (!migrating && options.migrate === true) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', 'there is no seal migration to do: the stored seal matches the configuration');
@@ -332,10 +399,13 @@ export class SealManager {
       try {
         let rootKey = shamirRoot;
         if (rootKey === undefined) {
-          // Recovery shares proved; the HSM seal being left (or the active one) unwraps the root key.
-          const wrapper = migrating ? this.#previous : this.#auto;
-          if (wrapper === undefined) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', 'migrating away from the pkcs11 seal needs it configured with disabled: true');
-          rootKey = await this.#unwrapRootKey(wrapper, config);
+          // Recovery shares proved. The seal being left (configured with disabled: true), or the active
+          // one (also when re-binding), unwraps the root key; leaving or re-binding the enclave seal
+          // takes the recovery copy instead, since this build's measurements may not be the bound ones.
+          const wrapper = migrating && mismatch === undefined ? this.#previous : this.#auto;
+          if (wrapper?.type !== config.parsed.type)
+            throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', `migrating away from the ${config.parsed.type} seal needs it configured with disabled: true`);
+          rootKey = migrating && config.parsed.type === 'enclave' ? await this.#recoveryRootKey(splitKey, config) : await this.#unwrapRootKey(wrapper, config);
         }
         if (migrating) await this.#migrate(config.parsed, rootKey, splitKey);
         await this.#unsealWith(rootKey);
@@ -355,13 +425,12 @@ export class SealManager {
    * so the existing shares keep working. A failure leaves the old seal intact.
    */
   async #migrate(old: SealConfig, rootKey: Uint8Array, splitKey: Uint8Array): Promise<void> {
-    const auto = this.#auto;
-    const { hsm: _oldHsm, ...rest } = old;
+    const { hsm: _oldHsm, enclave: _oldEnclave, ...rest } = old;
     const config: SealConfig = {
       ...rest,
       type: this.configuredType,
       migratedAt: new Date().toISOString(),
-      ...(auto === undefined ? {} : { hsm: { ...auto.description } }),
+      ...sealRecord(this.#auto),
     };
     const configBytes = encodeSealConfig(config);
     try {
@@ -451,12 +520,11 @@ export class SealManager {
         const shares = await splitSecret(newSplitKey, rekey.newShares, rekey.newThreshold);
         const aad = rootKeyAad(newConfigBytes);
         // Shamir: re-wrap the root key under the new unseal key. Automatic seal: the
-        // root key's AAD binds the config, so the HSM re-wraps it; the recovery check is renewed.
+        // root key's AAD binds the config, so the seal re-wraps it; the recovery records are renewed.
         let protect: StorageOp[];
         if (rootKey !== undefined) protect = [{ type: 'put', key: ROOT_KEY_PATH, value: aesGcmEncrypt(newSplitKey, rootKey, aad) }];
         else {
-          if (this.#auto === undefined) throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', 'rekeying recovery shares needs the pkcs11 seal configured');
-          const current = await this.#unwrapRootKey(this.#auto, config);
+          const current = await this.#unwrapWithAuto(config);
           try {
             protect = await this.#wrapOps(newConfig, newConfigBytes, current, newSplitKey);
           } finally {

@@ -69,7 +69,7 @@ export class Metrics {
   watchAutoUnseal(unsealer: { attempts: number; lastError: string | undefined }): void {
     new Gauge({
       name: 'keyhold_auto_unseal_attempts_total',
-      help: 'Automatic unseal attempts with the HSM seal',
+      help: 'Automatic unseal attempts with an automatic seal (pkcs11, enclave)',
       registers: [this.registry],
       collect() {
         this.set(unsealer.attempts);

@@ -12,10 +12,10 @@ export interface SealRoutesDeps {
 
 export const InitResponse = Type.Object(
   {
-    shares: Type.Array(Type.String(), { description: 'Unseal shares (base64), or recovery shares with an HSM seal. Shown once: distribute them now.' }),
+    shares: Type.Array(Type.String(), { description: 'Unseal shares (base64), or recovery shares with an automatic seal (HSM or enclave). Shown once: distribute them now.' }),
     threshold: Type.Integer(),
     rootToken: Type.String({ description: 'Initial root token. Shown once.' }),
-    recoveryShares: Type.Boolean({ description: 'true with an HSM seal: the vault unseals itself and the shares only authorise root-level operations' }),
+    recoveryShares: Type.Boolean({ description: 'true with an automatic seal (HSM or enclave): the vault unseals itself and the shares only authorise root-level operations' }),
   },
   { additionalProperties: false },
 );
@@ -56,7 +56,7 @@ export const sealRoutes: FastifyPluginAsyncTypebox<SealRoutesDeps> = async (app,
       schema: {
         operationId: 'unseal',
         tags: ['sys'],
-        summary: 'Submit one unseal share (recovery share with an HSM seal), or reset progress',
+        summary: 'Submit one unseal share (recovery share with an automatic seal), or reset progress',
         body: Type.Union([
           Type.Object(
             { key: ShareString, migrate: Type.Optional(Type.Boolean({ description: 'Migrate to the configured seal when this share completes the threshold' })) },

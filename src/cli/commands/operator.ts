@@ -67,7 +67,7 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
         `Keyhold is initialised with ${result.shares.length} shares and a threshold of ${result.threshold}.\n` +
           `Distribute the shares now: they are not stored anywhere and will not be shown again.\n` +
           (result.recoveryShares === true
-            ? `The HSM seal unsealed Keyhold. Recovery shares decrypt nothing: they authorise rekeying, unsealing after a manual seal and seal migration.\n`
+            ? `The automatic seal (HSM or enclave) unsealed Keyhold. Recovery shares authorise rekeying, unsealing after a manual seal and seal migration (with the enclave seal also re-binding the root key to a new build); with the HSM seal they decrypt nothing.\n`
             : `Keyhold is sealed; unseal it with ${result.threshold} share(s): keyhold operator unseal\n`),
       );
     });
@@ -76,7 +76,7 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .command('unseal')
     .argument('[share]', 'one unseal share (read from stdin, not echoed, when omitted)')
     .option('--reset', 'discard the shares submitted so far')
-    .option('--migrate', 'migrate to the seal this server is configured for (Shamir <-> pkcs11) when the threshold is reached')
+    .option('--migrate', 'migrate to the seal this server is configured for (Shamir <-> pkcs11 or enclave), or re-bind the enclave seal to this build, when the threshold is reached')
     .description('submit one unseal share (a recovery share with an HSM seal) and show progress')
     .action(async (share: string | undefined, opts: { reset?: boolean; migrate?: boolean }) => {
       const g = globals();

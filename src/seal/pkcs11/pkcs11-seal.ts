@@ -16,7 +16,7 @@ import { KeyholdError } from '../../errors.js';
 import { aesGcmDecrypt, aesGcmEncrypt } from '../../crypto/aes-gcm.js';
 import { concatBytes, wipe } from '../../crypto/bytes.js';
 import { entropy } from '../../crypto/random.js';
-import type { RootKeyWrapper } from '../root-key-wrapper.js';
+import type { RootKeyWrapperOf } from '../root-key-wrapper.js';
 import { Pkcs11Client, type Pkcs11Key } from './pkcs11-client.js';
 
 export interface Pkcs11SealConfig {
@@ -97,9 +97,9 @@ export class HsmConnection {
   }
 }
 
-export class Pkcs11Seal implements RootKeyWrapper {
+export class Pkcs11Seal implements RootKeyWrapperOf<'pkcs11'> {
   readonly type = 'pkcs11' as const;
-  readonly description: RootKeyWrapper['description'];
+  readonly description: RootKeyWrapperOf<'pkcs11'>['description'];
   readonly #hsm: HsmConnection;
   readonly #config: Pkcs11SealConfig;
   readonly #oaepHash: 'SHA-256' | 'SHA-1';
