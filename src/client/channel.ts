@@ -6,7 +6,6 @@
  * very channel key it will encrypt to. Uses fetch and @noble/* only: no Node
  * APIs, so it runs in browsers and workers.
  */
-import { bytesToHex, hexToBytes } from '@noble/hashes/utils.js';
 import { nobleChannelSuite } from '../crypto/e2e/noble-suite.js';
 import { ChannelEnvelopeError, openResponse, sealRequest, type InnerResponse, type ResponseEnvelope } from '../crypto/e2e/protocol.js';
 import { KeyholdClientError } from './client-error.js';
@@ -67,20 +66,19 @@ export class E2eChannel {
 
   async #attest(): Promise<ServerKey> {
     const nonce = nobleChannelSuite.randomBytes(NONCE_BYTES);
-    const res = await this.#fetch(`${this.#baseUrl}/v1/enclave/attestation?nonce=${bytesToHex(nonce)}`);
+    const res = await this.#fetch(`${this.#baseUrl}/v1/enclave/attestation?nonce=${nobleChannelSuite.toHex(nonce)}`);
     const body = (await res.json().catch(() => undefined)) as { attestation?: unknown; publicKey?: unknown; keyId?: unknown } | undefined;
     if (!res.ok || typeof body?.attestation !== 'string' || typeof body.publicKey !== 'string' || typeof body.keyId !== 'string') {
       throw new KeyholdClientError('KH_CLIENT_ATTESTATION_REFUSED', `the server gave no attestation document (HTTP ${res.status})`, { status: res.status });
     }
-    let publicKey: Uint8Array;
+    const publicKey = nobleChannelSuite.fromHex(body.publicKey);
     let document: Uint8Array;
     try {
-      publicKey = hexToBytes(body.publicKey.toLowerCase());
       document = fromBase64(body.attestation);
     } catch (e) {
       throw new KeyholdClientError('KH_CLIENT_ATTESTATION_REFUSED', 'the attestation answer is not well-formed', { cause: e });
     }
-    if (publicKey.length !== 32) throw new KeyholdClientError('KH_CLIENT_ATTESTATION_REFUSED', 'the channel key is not 32 bytes');
+    if (publicKey?.length !== 32) throw new KeyholdClientError('KH_CLIENT_ATTESTATION_REFUSED', 'the channel key is not 32 bytes of hex');
     try {
       await this.#verify({ document, nonce, publicKey });
     } catch (e) {

@@ -7,7 +7,7 @@ import { KeyholdError } from '../../errors.js';
 import { fromBase64Strict } from '../../crypto/bytes.js';
 import { toBase64, toHex } from '../../crypto/bytes.js';
 import { responses } from '../schemas.js';
-import { RecipientOutputFields, RecipientSchema, releaseGate } from '../v1/recipient-fields.js';
+import { deliverAs, RecipientOutputFields, RecipientSchema, releaseGate } from '../v1/recipient-fields.js';
 import type { RecipientVerifier } from '../../keys/release/recipient.js';
 
 export const MAX_RANDOM_BYTES = 1024;
@@ -37,14 +37,7 @@ export const toolsRoutes: FastifyPluginAsyncTypebox<{ recipients: RecipientVerif
     async (request) => {
       const gate = request.body.recipient === undefined ? undefined : releaseGate(recipients, undefined, request.body.recipient);
       const bytes = entropy(request.body.bytes);
-      if (gate !== undefined) {
-        try {
-          const sealed = await gate.deliver(bytes);
-          return 'plaintext' in sealed ? { random: sealed.plaintext } : sealed;
-        } finally {
-          bytes.fill(0);
-        }
-      }
+      if (gate !== undefined) return deliverAs(gate, bytes, 'random');
       return { random: request.body.format === 'hex' ? toHex(bytes) : toBase64(bytes) };
     },
   );

@@ -82,11 +82,7 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
       const gate = releaseGate(recipients, key.record.releasePolicy, item.recipient);
       const input = { ciphertext: item.ciphertext, ...aad(item) };
       const { plaintext, version } = inHsm(key) ? await hsmDecrypt(keys.hsm, key, input) : decrypt(key, input);
-      try {
-        return { ...(await gate.deliver(plaintext)), version };
-      } finally {
-        plaintext.fill(0);
-      }
+      return { ...(await deliverAs(gate, plaintext, 'plaintext')), version };
     },
   });
 
@@ -125,11 +121,7 @@ export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
       const input = { bits: item.bits ?? 256, includePlaintext, ...aad(item) };
       const r = inHsm(key) ? await hsmDataKey(keys.hsm, key, input) : dataKey(key, input);
       if (r.plaintext === undefined || gate === undefined) return { ciphertext: r.ciphertext, version: r.version };
-      try {
-        return { ciphertext: r.ciphertext, version: r.version, ...(await gate.deliver(r.plaintext)) };
-      } finally {
-        r.plaintext.fill(0);
-      }
+      return { ciphertext: r.ciphertext, version: r.version, ...(await deliverAs(gate, r.plaintext, 'plaintext')) };
     },
   });
 
