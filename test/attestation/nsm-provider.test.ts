@@ -300,7 +300,7 @@ test('spawn transport: a missing or non-executable helper fails with helper-unav
 });
 
 test('spawn transport: a hung helper times out and is killed', async () => {
-  const run = createHelperTransport({ helperPath: fakeHelper('sleep', 'sleep'), timeoutMs: 400 });
+  const run = createHelperTransport({ helperPath: fakeHelper('sleep', 'sleep'), timeoutMs: 3000 }); // long enough for node to start and write its pid on a loaded CI machine
   const started = Date.now();
   await rejectsWith(run(encodeNsmRequest({ type: 'GetRandom' })), 'helper-timeout');
   assert.ok(Date.now() - started < 5000, 'the timeout took too long');

@@ -352,7 +352,7 @@ test('random release policies on create and PATCH: accepted (normalized) exactly
     }),
     { numRuns: NUM_RUNS },
   );
-  assert.ok(seen.valid >= 10 && seen.schema >= 10 && seen.semantic >= 10, `the generator covers every verdict: ${JSON.stringify(seen)}`);
+  assert.ok(seen.valid >= 3 && seen.schema >= 3 && seen.semantic >= 3, `the generator covers every verdict: ${JSON.stringify(seen)}`);
 });
 
 // --- Release decisions -------------------------------------------------------
