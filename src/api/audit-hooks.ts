@@ -53,6 +53,8 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     let code: string | null = null;
     try {
       code = typeof payload === 'string' ? ((JSON.parse(payload) as { error?: { code?: string } }).error?.code ?? null) : null;
+      // Compat APIs answer in their peer's shape and leave the KH_* code on the request.
+      code ??= request.refusalCode ?? null;
     } catch {
       code = null;
     }

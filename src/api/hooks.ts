@@ -20,7 +20,7 @@ import { peerCertificate } from './peer-certificate.js';
 import { authzTarget } from './route-authz.js';
 import { readChannelMarker } from './enclave/channel-marker.js';
 
-/** The token from `Authorization: Bearer` or `X-Keyhold-Token`, if any. */
+/** The token from `Authorization: Bearer`, `X-Keyhold-Token` or (for Vault clients) `X-Vault-Token`, if any. */
 export function presentedToken(request: FastifyRequest): string | undefined {
   const auth = request.headers.authorization;
   if (typeof auth === 'string' && auth.length > 0) {
@@ -28,8 +28,11 @@ export function presentedToken(request: FastifyRequest): string | undefined {
     if (m === null) throw new KeyholdError('KH_AUTH_TOKEN_INVALID', 'the Authorization header must be "Bearer <token>"');
     return m[1];
   }
-  const header = request.headers['x-keyhold-token'];
-  return typeof header === 'string' && header.length > 0 ? header : undefined;
+  for (const name of ['x-keyhold-token', 'x-vault-token'] as const) {
+    const header = request.headers[name];
+    if (typeof header === 'string' && header.length > 0) return header;
+  }
+  return undefined;
 }
 
 declare module 'fastify' {
@@ -117,7 +120,7 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
       principal,
       action: authz.action,
       resource,
-      context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: 'v1', batch: authz.batch, e2e: request.channelOrigin !== undefined },
+      context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: authz.surface, batch: authz.batch, e2e: request.channelOrigin !== undefined },
     });
     if (!decision.allowed) throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
   });

@@ -69,6 +69,7 @@ import { EnclaveIdentity } from './enclave/enclave-identity.js';
 import { createAttestationProvider, simulatedRootDir, trustedAttestationRoots } from './enclave/attestation-provider.js';
 import { RecipientVerifier } from '../keys/release/recipient.js';
 import { nodeChannelSuite } from '../crypto/e2e/node-suite.js';
+import { isTransitUrl, transitFrameworkError, transitPlugin, TRANSIT_PREFIX } from './compat/transit/transit-plugin.js';
 import './route-config.js';
 
 /** Default body limit; routes that accept more declare their own. */
@@ -113,7 +114,7 @@ export function loggerOptions(level: KeyholdConfig['log']['level']): PinoLoggerO
   return {
     level,
     redact: {
-      paths: ['req.headers.authorization', 'req.headers["x-keyhold-token"]', 'req.headers.cookie', 'req.body', 'res.body'],
+      paths: ['req.headers.authorization', 'req.headers["x-keyhold-token"]', 'req.headers["x-vault-token"]', 'req.headers.cookie', 'req.body', 'res.body'],
       censor: '[redacted]',
     },
   };
@@ -262,7 +263,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     genReqId: () => randomUUID(),
     requestIdHeader: false,
     return503OnClosing: true,
-    frameworkErrors: frameworkErrorHandler,
+    // Router-level failures answer in the shape of the API the path belongs to.
+    frameworkErrors: (error, request, reply) => (isTransitUrl(request.url) ? transitFrameworkError(error, request, reply) : frameworkErrorHandler(error, request, reply)),
     // Key names are up to 128 characters; longer parameters are refused by the router.
     routerOptions: { maxParamLength: 256 },
     forceCloseConnections: 'idle',
@@ -318,10 +320,11 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(policyRoutes, { policy });
   await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits, recipients });
+  await api.register(transitPlugin, { prefix: TRANSIT_PREFIX, keys, limits: config.limits, recipients });
   if (config.enclave.channel.enabled) {
     // An inner request carries at most what a direct one may (the largest body limit) plus its JSON wrapping.
     const maxCiphertextBytes = Math.ceil(config.limits.maxPlaintextBytes / 3) * 4 * 2 + 256 * 1024;
-    await api.register(channelRoutes, { suite: nodeChannelSuite, keys: channelKeys, identity: enclave, maxCiphertextBytes });
+    await api.register(channelRoutes, { suite: nodeChannelSuite, keys: channelKeys, identity: enclave, maxCiphertextBytes, attestationRateLimit: config.enclave.attestationRateLimit });
   }
 
   const health = buildHealthApp({ seal, metrics });

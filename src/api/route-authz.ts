@@ -4,7 +4,7 @@
  * named in the URL, or the area of the system). Computed once per route at
  * registration so a request pays only for the lookup.
  */
-import { actionFor } from '../policy/actions.js';
+import { actionFor, findAction } from '../policy/actions.js';
 
 export type ResourceArea = 'keys' | 'seal' | 'audit' | 'auth' | 'policy' | 'tools';
 
@@ -13,6 +13,50 @@ export interface AuthzTarget {
   readonly batch: boolean;
   /** Either a fixed System resource, or the Key named by the `name` URL parameter. */
   readonly resource: { readonly type: 'System'; readonly id: ResourceArea } | { readonly type: 'Key'; readonly param: 'name' };
+  /** `context.apiSurface` of the policy request: 'v1', or the compatible API the route belongs to. */
+  readonly surface: string;
+}
+
+/**
+ * Vault transit routes (src/api/compat/transit/) ask the policy engine the
+ * same question as their /v1 equivalents: operationId -> catalogue action.
+ * Batches travel in the same route there (batch_input), so `batch` is false.
+ */
+export const TRANSIT_ACTIONS: Readonly<Record<string, string>> = Object.freeze({
+  transitCreateKey: 'createKey',
+  transitListKeys: 'listKeys',
+  transitReadKey: 'readKey',
+  transitDeleteKey: 'scheduleKeyDeletion',
+  transitConfigureKey: 'updateKey',
+  transitRotateKey: 'rotateKey',
+  transitTrimKey: 'trimKey',
+  transitExportKey: 'exportKey',
+  transitExportKeyVersion: 'exportKey',
+  transitEncrypt: 'encrypt',
+  transitDecrypt: 'decrypt',
+  transitRewrap: 'rewrap',
+  transitDataKey: 'generateDataKey',
+  transitSign: 'sign',
+  transitSignWithHash: 'sign',
+  transitVerify: 'verify',
+  transitVerifyWithHash: 'verify',
+  transitHmac: 'hmac',
+  transitHmacWithHash: 'hmac',
+  transitRandom: 'random',
+  transitRandomBytes: 'random',
+  transitHash: 'hash',
+  transitHashWithAlgorithm: 'hash',
+});
+
+function transitTarget(url: string, operationId: string): AuthzTarget {
+  const action = TRANSIT_ACTIONS[operationId];
+  const def = action === undefined ? undefined : findAction(action);
+  if (def === undefined) throw new TypeError(`transit route ${url} (${operationId}) has no policy action (add it to TRANSIT_ACTIONS)`);
+  if (def.resource === 'Key') {
+    if (!url.includes('/:name')) throw new TypeError(`transit route ${url} acts on a key but has no :name parameter`);
+    return { action: def.id, batch: false, resource: { type: 'Key', param: 'name' }, surface: 'vault-transit' };
+  }
+  return { action: def.id, batch: false, resource: { type: 'System', id: def.id === 'random' || def.id === 'hash' ? 'tools' : 'keys' }, surface: 'vault-transit' };
 }
 
 const AREAS: readonly [string, ResourceArea][] = [
@@ -26,10 +70,11 @@ const AREAS: readonly [string, ResourceArea][] = [
 ];
 
 export function authzTarget(url: string, operationId: string): AuthzTarget {
+  if (url.startsWith('/v1/transit/')) return transitTarget(url, operationId);
   const batch = operationId.endsWith('Batch');
   const action = actionFor(batch ? operationId.slice(0, -'Batch'.length) : operationId);
-  if (url.startsWith('/v1/keys/:name')) return { action, batch, resource: { type: 'Key', param: 'name' } };
+  if (url.startsWith('/v1/keys/:name')) return { action, batch, resource: { type: 'Key', param: 'name' }, surface: 'v1' };
   const area = AREAS.find(([prefix]) => url.startsWith(prefix));
   if (area === undefined) throw new TypeError(`route ${url} has no resource area for authorization`);
-  return { action, batch, resource: { type: 'System', id: area[1] } };
+  return { action, batch, resource: { type: 'System', id: area[1] }, surface: 'v1' };
 }

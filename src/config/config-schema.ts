@@ -159,6 +159,13 @@ export const ConfigSchema = Type.Object(
           maxItems: 16,
           description: 'Extra attestation roots (PEM files) trusted for recipient documents, besides the AWS Nitro root',
         }),
+        attestationRateLimit: Type.Object(
+          {
+            burst: Type.Integer({ minimum: 1, maximum: 10_000, default: 100, description: 'Fresh attestation documents one address may get at once' }),
+            perSecond: Type.Integer({ minimum: 1, maximum: 10_000, default: 50, description: 'Then this many per second' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
         trustSimulatedRoot: Type.Boolean({ default: false, description: "Trust this node's own simulated root for recipient documents (dev and tests only)" }),
       },
       { additionalProperties: false, default: {} },

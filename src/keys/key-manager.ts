@@ -47,6 +47,8 @@ export interface UpdateKeyInput {
   autoRotatePeriodSeconds?: number;
   /** A new release policy; null removes it. */
   releasePolicy?: ReleasePolicy | null;
+  /** Allow immediate deletion by destroy() (Vault transit's deletion_allowed). */
+  deletionAllowed?: boolean;
 }
 
 /** Generates the material of one new version from the entropy source (RSA: see crypto/signature/rsa.ts). */
@@ -302,6 +304,7 @@ export class KeyManager {
       if (input.description !== undefined) next.description = input.description;
       if (input.tags !== undefined) next.tags = input.tags;
       if (input.autoRotatePeriodSeconds !== undefined) next.autoRotatePeriodSeconds = input.autoRotatePeriodSeconds;
+      if (input.deletionAllowed !== undefined) next.deletionAllowed = input.deletionAllowed;
       if (input.minDecryptionVersion !== undefined) {
         if (input.minDecryptionVersion < next.minAvailableVersion || input.minDecryptionVersion > next.latestVersion)
           throw new KeyholdError('KH_KEY_CONFIG_INVALID', `minDecryptionVersion must be between ${next.minAvailableVersion} and ${next.latestVersion}`);
@@ -355,6 +358,22 @@ export class KeyManager {
       const { deletionDate: _gone, ...rest } = r;
       // As KMS: a key whose deletion is cancelled comes back disabled, so its owner re-enables it on purpose.
       return { ...rest, state: 'disabled' };
+    });
+  }
+
+  /**
+   * Deletes a key at once (Vault transit's DELETE), HSM objects first. Only a
+   * key configured with deletionAllowed may go this way; every other deletion
+   * is scheduled (scheduleDeletion).
+   * @throws KeyholdError KH_KEY_DELETION_NOT_ALLOWED unless the key allows it; KH_KEY_NOT_FOUND
+   */
+  async destroy(name: string): Promise<void> {
+    await this.#expire(name);
+    await this.#withLock(name, async () => {
+      const { record } = await this.store.require(name);
+      if (record.deletionAllowed !== true) throw new KeyholdError('KH_KEY_DELETION_NOT_ALLOWED');
+      await this.#destroyHsmObjects(record.type, record.versions);
+      await this.store.delete(name);
     });
   }
 

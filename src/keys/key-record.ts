@@ -56,6 +56,8 @@ export const KeyRecordSchema = Type.Object(
     versions: Type.Array(KeyVersionRecord),
     /** Material of this key is released only to enclaves whose attestation matches (keys/release). */
     releasePolicy: Type.Optional(ReleasePolicySchema),
+    /** Immediate deletion (Vault transit's DELETE) is allowed; absent means false. Scheduled deletion ignores it. */
+    deletionAllowed: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

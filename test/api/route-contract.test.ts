@@ -58,3 +58,15 @@ test('a route without auth, operationId or response schema is refused at startup
     await app.close();
   }
 });
+
+test('Vault transit routes ask the policy engine the questions of their /v1 equivalents', () => {
+  const key = { type: 'Key', param: 'name' };
+  assert.deepEqual(authzTarget('/v1/transit/encrypt/:name', 'transitEncrypt'), { action: 'encrypt', batch: false, resource: key, surface: 'vault-transit' });
+  assert.deepEqual(authzTarget('/v1/transit/sign/:name/:hash', 'transitSignWithHash').action, 'sign');
+  assert.deepEqual(authzTarget('/v1/transit/keys/:name', 'transitDeleteKey').action, 'scheduleKeyDeletion');
+  assert.deepEqual(authzTarget('/v1/transit/keys/:name', 'transitCreateKey').resource, { type: 'System', id: 'keys' });
+  assert.deepEqual(authzTarget('/v1/transit/hash/:algorithm', 'transitHashWithAlgorithm').resource, { type: 'System', id: 'tools' });
+  assert.equal(authzTarget('/v1/keys/:name/encrypt', 'encrypt').surface, 'v1');
+  assert.throws(() => authzTarget('/v1/transit/frobnicate/:name', 'transitFrobnicate'), TypeError);
+  assert.throws(() => authzTarget('/v1/transit/encrypt', 'transitEncrypt'), TypeError);
+});

@@ -129,6 +129,15 @@ interface Exchange {
   readonly headers: string;
 }
 
+interface CallOptions {
+  name?: string;
+  /** Values of the other URL parameters (`:type`, `:hash`, ...). */
+  params?: Record<string, string>;
+  query?: string;
+  body?: unknown;
+  auth?: boolean;
+}
+
 interface Session {
   readonly app: KeyholdApp;
   readonly dbPath: string;
@@ -139,8 +148,8 @@ interface Session {
   /** Data the caller sent or got back that must stay out of the log and the database. */
   readonly callerSecrets: Needle[];
   token: string;
-  call(method: Method, template: string, options?: { name?: string; query?: string; body?: unknown; auth?: boolean }): Promise<LightMyRequestResponse>;
-  ok(method: Method, template: string, options?: { name?: string; query?: string; body?: unknown; auth?: boolean }): Promise<Record<string, unknown>>;
+  call(method: Method, template: string, options?: CallOptions): Promise<LightMyRequestResponse>;
+  ok(method: Method, template: string, options?: CallOptions): Promise<Record<string, unknown>>;
   /** Fresh bytes to send as plaintext or message, remembered as a caller secret. */
   plaintext(label: string): string;
 }
@@ -171,7 +180,9 @@ async function openSession(t: Parameters<typeof tempDir>[0]): Promise<Session> {
     callerSecrets: [],
     token: '',
     async call(method, template, options = {}) {
-      const url = template.replace(':name', options.name ?? '') + (options.query ?? '');
+      let url = template.replace(':name', options.name ?? '');
+      for (const [param, v] of Object.entries(options.params ?? {})) url = url.replace(`:${param}`, v);
+      url += options.query ?? '';
       const inject: InjectOptions = { method, url, headers: options.auth === false ? {} : { authorization: `Bearer ${session.token}` } };
       if (options.body !== undefined) inject.payload = options.body as object;
       const res = await app.api.inject(inject);
@@ -179,7 +190,9 @@ async function openSession(t: Parameters<typeof tempDir>[0]): Promise<Session> {
       session.exchanges.push({ what: `${method} ${url} -> ${res.statusCode}`, status: res.statusCode, body: res.rawPayload, headers: JSON.stringify(res.headers) });
       // Every call here is well-formed: a 404 means the route is gone, a 5xx is a bug either way.
       assert.ok(res.statusCode < 500, `${method} ${url}: ${res.statusCode} ${res.body}`);
-      if (res.statusCode === 404) assert.notEqual(res.json<{ error: { code: string } }>().error.code, 'KH_NOT_FOUND', `no route ${method} ${template}`);
+      // Vault transit answers in Vault's shape: an unknown route there is "unsupported path".
+      if (res.statusCode === 404 && template.startsWith('/v1/transit/')) assert.ok(!res.body.includes('unsupported path'), `no route ${method} ${template}`);
+      else if (res.statusCode === 404) assert.notEqual(res.json<{ error: { code: string } }>().error.code, 'KH_NOT_FOUND', `no route ${method} ${template}`);
       return res;
     },
     async ok(method, template, options) {
@@ -290,6 +303,49 @@ async function cycleKey(s: Session, name: string): Promise<void> {
   await s.ok('POST', '/v1/keys/:name/enable', { name });
 }
 
+/** Every Vault transit route (src/api/compat/transit/), with one key of each Vault type created there as non-exportable. */
+async function useTransit(s: Session): Promise<void> {
+  const types = ['aes128-gcm96', 'aes256-gcm96', 'chacha20-poly1305', 'ed25519', 'ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'rsa-2048', 'hmac'];
+  const data = (r: Record<string, unknown>) => r.data as Record<string, unknown>;
+  for (const type of types) {
+    const name = `vt-${type}`;
+    assert.equal(data(await s.ok('POST', '/v1/transit/keys/:name', { name, body: { type, exportable: false } })).exportable, false);
+    await s.ok('GET', '/v1/transit/keys/:name', { name });
+    const refused = await s.call('GET', '/v1/transit/export/:type/:name', { name, params: { type: type === 'hmac' ? 'hmac-key' : /^(ed|ec)/.test(type) ? 'signing-key' : 'encryption-key' } });
+    assert.equal(refused.statusCode, 400, `transit export of non-exportable ${name}: ${refused.body}`);
+    assert.deepEqual(refused.json(), { errors: ['key is not exportable'] });
+    await s.call('GET', '/v1/transit/export/:type/:name/:version', { name, params: { type: 'encryption-key', version: 'latest' } });
+    const message = s.plaintext(`transit ${name}`);
+    if (!/^(ed|ec|hmac)/.test(type)) {
+      const ct = String(data(await s.ok('POST', '/v1/transit/encrypt/:name', { name, body: { plaintext: message } })).ciphertext);
+      await s.ok('POST', '/v1/transit/decrypt/:name', { name, body: { batch_input: [{ ciphertext: ct, reference: 'r' }] } });
+      await s.ok('POST', '/v1/transit/rewrap/:name', { name, body: { ciphertext: ct } });
+      returned(s, `transit data key of ${name}`, data(await s.ok('POST', '/v1/transit/datakey/:type/:name', { name, params: { type: 'plaintext' }, body: { bits: 256 } })).plaintext);
+      await s.ok('POST', '/v1/transit/datakey/:type/:name', { name, params: { type: 'wrapped' }, body: {} });
+    } else if (type === 'hmac') {
+      const mac = String(data(await s.ok('POST', '/v1/transit/hmac/:name', { name, body: { input: message } })).hmac);
+      await s.ok('POST', '/v1/transit/hmac/:name/:hash', { name, params: { hash: 'sha2-256' }, body: { batch_input: [{ input: message }] } });
+      await s.ok('POST', '/v1/transit/verify/:name', { name, body: { input: message, hmac: mac } });
+    } else {
+      const signature = String(data(await s.ok('POST', '/v1/transit/sign/:name', { name, body: { input: message } })).signature);
+      await s.ok('POST', '/v1/transit/verify/:name', { name, body: { input: message, signature } });
+      const hashed = String(data(await s.ok('POST', '/v1/transit/sign/:name/:hash', { name, params: { hash: 'sha2-384' }, body: { input: message } })).signature);
+      await s.ok('POST', '/v1/transit/verify/:name/:hash', { name, params: { hash: 'sha2-384' }, body: { input: message, signature: hashed } });
+    }
+    if (type !== 'rsa-2048') await s.ok('POST', '/v1/transit/keys/:name/rotate', { name });
+  }
+  await s.ok('POST', '/v1/transit/keys/:name/config', { name: 'vt-aes256-gcm96', body: { min_decryption_version: 2 } });
+  await s.ok('POST', '/v1/transit/keys/:name/trim', { name: 'vt-aes256-gcm96', body: { min_available_version: 2 } });
+  await s.ok('GET', '/v1/transit/keys', { query: '?list=true' });
+  await s.ok('POST', '/v1/transit/random', { body: {} });
+  await s.ok('POST', '/v1/transit/random/:bytes', { params: { bytes: '24' }, body: { format: 'hex' } });
+  await s.ok('POST', '/v1/transit/hash', { body: { input: s.plaintext('transit hash') } });
+  await s.ok('POST', '/v1/transit/hash/:algorithm', { params: { algorithm: 'sha3-256' }, body: { input: s.plaintext('transit hash') } });
+  assert.equal((await s.call('DELETE', '/v1/transit/keys/:name', { name: 'vt-chacha20-poly1305' })).statusCode, 400, 'deletion needs deletion_allowed');
+  await s.ok('POST', '/v1/transit/keys/:name/config', { name: 'vt-chacha20-poly1305', body: { deletion_allowed: true } });
+  assert.equal((await s.call('DELETE', '/v1/transit/keys/:name', { name: 'vt-chacha20-poly1305' })).statusCode, 204);
+}
+
 /** Vault transit's import format: RSA-OAEP-SHA256(wrapping key, AES key) || AES-KWP(AES key, material), wrapped with OpenSSL. */
 function wrapForImport(wrappingPem: string, material: Uint8Array): string {
   const ephemeral = randomBytes(32);
@@ -345,6 +401,7 @@ test('a non-exportable key never gives its secret away: not in any response body
     if (!SLOW_TYPES.has(type)) await useKey(s, name, type);
     await cycleKey(s, name);
   }
+  await useTransit(s);
   await s.ok('GET', '/v1/keys', { query: '?limit=1000' });
   const page = await s.ok('GET', '/v1/keys', { query: '?limit=3' });
   await s.ok('GET', '/v1/keys', { query: `?limit=5&after=${String(page.next)}` });

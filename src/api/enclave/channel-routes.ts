@@ -25,6 +25,7 @@ import { responses } from '../schemas.js';
 import type { ChannelKeys } from './channel-keys.js';
 import type { EnclaveIdentity } from './enclave-identity.js';
 import { dispatchInner, parseInner } from './inner-request.js';
+import { AttestationRateLimit } from './attestation-rate-limit.js';
 
 /** PROTOCOLS.md §2: the caller's nonce is hex of up to 64 bytes. */
 const MAX_NONCE_BYTES = 64;
@@ -36,6 +37,8 @@ export interface ChannelRoutesOptions {
   readonly identity: EnclaveIdentity | undefined;
   /** Largest encrypted request accepted, in bytes of ciphertext. */
   readonly maxCiphertextBytes: number;
+  /** Per source address, for GET /v1/enclave/attestation (each answer is a fresh signature). */
+  readonly attestationRateLimit: { readonly burst: number; readonly perSecond: number };
   readonly now?: () => number;
 }
 
@@ -70,6 +73,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
   const now = opts.now ?? Date.now;
   // An epk is remembered while a request carrying it could still be fresh (ts within ±60 s).
   const seen = new NonceCache({ maxLifetimeMs: 3 * FRESHNESS_WINDOW_MS });
+  const freshDocuments = new AttestationRateLimit(opts.attestationRateLimit);
 
   app.get(
     '/v1/enclave',
@@ -108,6 +112,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
     },
     async (request) => {
       if (identity === undefined) throw new KeyholdError('KH_ATTESTATION_UNAVAILABLE');
+      freshDocuments.take(request.ip);
       let nonce: Uint8Array | undefined;
       if (request.query.nonce !== undefined) {
         try {

@@ -1,0 +1,50 @@
+/**
+ * Vault's transit secrets engine API at /v1/transit/ (docs/compat.md has the
+ * conformance table): a translation over the keys layer, behind the same
+ * gates as /v1 (token from X-Vault-Token or Authorization, Cedar policy,
+ * audit). Encapsulated so its error and not-found handlers answer in Vault's
+ * shape `{ errors: [...] }` without touching the rest of the API.
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { KeyholdError } from '../../../errors.js';
+import type { KeyManager } from '../../../keys/key-manager.js';
+import type { RecipientVerifier } from '../../../keys/release/recipient.js';
+import { transitKeysRoutes } from './keys-routes.js';
+import { transitCryptoRoutes, type TransitLimits } from './crypto-routes.js';
+import { transitSignRoutes } from './sign-routes.js';
+import { transitToolsRoutes } from './tools-routes.js';
+import { sendVaultError } from './vault-shape.js';
+
+export const TRANSIT_PREFIX = '/v1/transit';
+
+export interface TransitOptions {
+  keys: KeyManager;
+  limits: TransitLimits;
+  recipients: RecipientVerifier;
+}
+
+/** Register with `{ prefix: TRANSIT_PREFIX }`. */
+export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (app, { keys, limits, recipients }) => {
+  app.setErrorHandler((error, request, reply) => sendVaultError(request, reply, error));
+  app.setNotFoundHandler((request, reply) => sendVaultError(request, reply, new KeyholdError('KH_NOT_FOUND')));
+  // Vault takes a POST without a body as an empty request (rotate, random).
+  app.addHook('preValidation', async (request) => {
+    if (request.method === 'POST' && (request.body === undefined || request.body === null)) request.body = {};
+  });
+  await app.register(transitKeysRoutes, { keys });
+  await app.register(transitCryptoRoutes, { keys, limits, recipients });
+  await app.register(transitSignRoutes, { keys, limits });
+  await app.register(transitToolsRoutes);
+};
+
+/** Whether a router-level failure (before any route is found) concerns a transit path, so it answers in Vault's shape. */
+export function isTransitUrl(url: string): boolean {
+  return url === TRANSIT_PREFIX || url.startsWith(`${TRANSIT_PREFIX}/`) || url.startsWith(`${TRANSIT_PREFIX}?`);
+}
+
+/** Fastify's frameworkErrors for transit paths (malformed escapes, over-long parameters). */
+export function transitFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', request.id);
+  void sendVaultError(request, reply, error);
+}
