@@ -1,21 +1,14 @@
 /**
  * The recipient of released material: an attestation document is verified
- * (signature, chain to a trusted root, not from the future), checked against
- * the key's release policy, and the material is encrypted to the document's
- * public_key. The caller gets only that ciphertext, never the plaintext.
+ * (signature, chain to a trusted root, age, not from the future) and checked
+ * against the key's release policy. The API then encrypts the material to
+ * the document's public_key (api/v1/recipient-fields.ts).
  */
 import type { X509Certificate } from 'node:crypto';
 import { KeyholdError } from '../../errors.js';
 import { verifyNitroDocument, type NitroAttestation } from '../../attestation/nitro/verify.js';
 import { AttestationError } from '../../attestation/errors.js';
-import { sealForRecipient, type RecipientAlgorithm } from '../../crypto/recipient/recipient-envelope.js';
-import { checkRelease, type ReleasePolicy } from './release-policy.js';
-
-export interface ReleasedMaterial {
-  readonly ciphertextForRecipient: Uint8Array;
-  readonly algorithm: RecipientAlgorithm;
-  readonly attestation: NitroAttestation;
-}
+import { checkRelease, DEFAULT_MAX_AGE_SECONDS, type ReleasePolicy } from './release-policy.js';
 
 export class RecipientVerifier {
   readonly #roots: readonly X509Certificate[];
@@ -35,19 +28,12 @@ export class RecipientVerifier {
     const now = this.#now();
     let attestation: NitroAttestation;
     try {
-      attestation = verifyNitroDocument(document, { trustedRoots: this.#roots, now: new Date(now), maxAgeMs: (policy?.maxAgeSeconds ?? 300) * 1000 });
+      attestation = verifyNitroDocument(document, { trustedRoots: this.#roots, now: new Date(now), maxAgeMs: (policy?.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS) * 1000 });
     } catch (e) {
       if (e instanceof AttestationError && e.code === 'KH_ATTESTATION_STALE') throw new KeyholdError('KH_RELEASE_STALE', undefined, { cause: e });
       throw e;
     }
     checkRelease(policy, attestation, now);
     return attestation;
-  }
-
-  /** Verifies, checks the policy, and encrypts `material` to the document's public_key. */
-  async release(document: Uint8Array, policy: ReleasePolicy | undefined, material: Uint8Array): Promise<ReleasedMaterial> {
-    const attestation = this.verify(document, policy);
-    const sealed = await sealForRecipient(attestation.publicKey, material);
-    return { ciphertextForRecipient: sealed.ciphertext, algorithm: sealed.algorithm, attestation };
   }
 }
