@@ -318,9 +318,11 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(sessionRoutes, { sessions, accessTokens, signingKeys, totp });
   await api.register(identityRoutes, { users, machines, sessions, totp });
   await api.register(policyRoutes, { policy });
-  await api.register(keysRoutes, { keys, wrapping: new WrappingKey(barrier) });
+  // One wrapping key object: /v1 and transit import share its cached private key.
+  const wrapping = new WrappingKey(barrier);
+  await api.register(keysRoutes, { keys, wrapping });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits, recipients });
-  await api.register(transitPlugin, { prefix: TRANSIT_PREFIX, keys, limits: config.limits, recipients });
+  await api.register(transitPlugin, { prefix: TRANSIT_PREFIX, keys, limits: config.limits, recipients, wrapping });
   if (config.enclave.channel.enabled) {
     // An inner request carries at most what a direct one may (the largest body limit) plus its JSON wrapping.
     const maxCiphertextBytes = Math.ceil(config.limits.maxPlaintextBytes / 3) * 4 * 2 + 256 * 1024;

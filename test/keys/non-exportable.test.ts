@@ -344,6 +344,13 @@ async function useTransit(s: Session): Promise<void> {
   assert.equal((await s.call('DELETE', '/v1/transit/keys/:name', { name: 'vt-chacha20-poly1305' })).statusCode, 400, 'deletion needs deletion_allowed');
   await s.ok('POST', '/v1/transit/keys/:name/config', { name: 'vt-chacha20-poly1305', body: { deletion_allowed: true } });
   assert.equal((await s.call('DELETE', '/v1/transit/keys/:name', { name: 'vt-chacha20-poly1305' })).statusCode, 204);
+  // BYOK through transit: the imported material must not come back either.
+  const wrappingPem = String(data(await s.ok('GET', '/v1/transit/wrapping_key')).public_key);
+  const imported = randomBytes(32);
+  s.callerSecrets.push(needle('transit-imported key', imported, []));
+  await s.ok('POST', '/v1/transit/keys/:name/import', { name: 'vt-imported', body: { ciphertext: wrapForImport(wrappingPem, imported), type: 'aes256-gcm96' } });
+  await s.ok('POST', '/v1/transit/keys/:name/import_version', { name: 'vt-imported', body: { ciphertext: wrapForImport(wrappingPem, randomBytes(32)) } });
+  await s.ok('POST', '/v1/transit/encrypt/:name', { name: 'vt-imported', body: { plaintext: s.plaintext('transit imported') } });
 }
 
 /** Vault transit's import format: RSA-OAEP-SHA256(wrapping key, AES key) || AES-KWP(AES key, material), wrapped with OpenSSL. */

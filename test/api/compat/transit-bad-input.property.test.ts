@@ -25,6 +25,9 @@ const PATHS: [string, string][] = [
   ['POST', '/v1/transit/keys/:name/config'],
   ['POST', '/v1/transit/keys/:name/rotate'],
   ['POST', '/v1/transit/keys/:name/trim'],
+  ['GET', '/v1/transit/wrapping_key'],
+  ['POST', '/v1/transit/keys/:name/import'],
+  ['POST', '/v1/transit/keys/:name/import_version'],
   ['GET', '/v1/transit/export/:type/:name'],
   ['GET', '/v1/transit/export/:type/:name/:version'],
   ['POST', '/v1/transit/encrypt/:name'],
@@ -42,7 +45,7 @@ const PATHS: [string, string][] = [
   ['POST', '/v1/transit/hash'],
   ['POST', '/v1/transit/hash/:algorithm'],
 ];
-const FIELDS = ['plaintext', 'ciphertext', 'input', 'signature', 'hmac', 'type', 'bits', 'bytes', 'format', 'algorithm', 'hash_algorithm', 'key_version', 'context', 'nonce', 'reference', 'batch_input', 'deletion_allowed', 'min_decryption_version', 'min_encryption_version', 'min_available_version', 'exportable', 'derived', 'key_size', 'marshaling_algorithm', 'signature_algorithm', 'prehashed', 'partial_failure_response_code', 'associated_data', 'auto_rotate_period'];
+const FIELDS = ['plaintext', 'ciphertext', 'input', 'signature', 'hmac', 'type', 'bits', 'bytes', 'format', 'algorithm', 'hash_algorithm', 'key_version', 'context', 'nonce', 'reference', 'batch_input', 'deletion_allowed', 'min_decryption_version', 'min_encryption_version', 'min_available_version', 'exportable', 'derived', 'key_size', 'marshaling_algorithm', 'signature_algorithm', 'prehashed', 'partial_failure_response_code', 'associated_data', 'auto_rotate_period', 'hash_function', 'public_key', 'allow_rotation', 'version'];
 
 const segment = fc.oneof(
   fc.constantFrom('plaintext', 'wrapped', 'encryption-key', 'signing-key', 'public-key', 'hmac-key', 'sha2-256', 'sha2-512', 'sha3-256', 'md5', 'latest', '1', '0', '99999999', '16', '-1', 'none'),

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, createPublicKey, verify as cryptoVerify } from 'node:crypto';
+import { constants, createCipheriv, createDecipheriv, createHash, createPublicKey, generateKeyPairSync, publicEncrypt, randomBytes, verify as cryptoVerify } from 'node:crypto';
 import vault from 'node-vault';
 import { runningVault } from '../../helpers/keyhold.js';
 
@@ -245,4 +245,52 @@ test('the token gates are those of /v1: X-Vault-Token, Bearer, and permission de
   const notJson = await fetch(`${server.apiUrl}/v1/transit/encrypt/gated`, { method: 'POST', headers: { 'x-vault-token': rootToken, 'content-type': 'application/json' }, body: '{"plaintext":' });
   assert.equal(notJson.status, 400);
   assert.ok(Array.isArray(((await notJson.json()) as { errors: unknown }).errors));
+});
+
+test('BYOK: material wrapped to transit/wrapping_key is imported; ciphertexts made with it open with the original key outside Keyhold', async (t) => {
+  const { v } = await client(t);
+  const wrappingPem = (await v.read('transit/wrapping_key')).data.public_key as string;
+  assert.equal(createPublicKey(wrappingPem).asymmetricKeyDetails?.modulusLength, 4096);
+  const wrap = (material: Buffer) => {
+    // Vault's documented recipe: RSA-OAEP-SHA256(ephemeral AES-256 key) || AES-KWP(ephemeral, material).
+    const ephemeral = randomBytes(32);
+    const kwp = createCipheriv('id-aes256-wrap-pad', ephemeral, Buffer.from('A65959A6', 'hex'));
+    return Buffer.concat([publicEncrypt({ key: wrappingPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ephemeral), kwp.update(material), kwp.final()]).toString('base64');
+  };
+  const aes = randomBytes(32);
+  const imported = await v.write('transit/keys/byok/import', { ciphertext: wrap(aes), hash_function: 'SHA256', type: 'aes256-gcm96' });
+  assert.equal(imported.data.latest_version, 1);
+  assert.equal(imported.data.exportable, false);
+  const ct = (await v.write('transit/encrypt/byok', { plaintext: b64('bring your own key') })).data.ciphertext as string;
+  const raw = Buffer.from(ct.split(':')[2]!, 'base64');
+  const d = createDecipheriv('aes-256-gcm', aes, raw.subarray(0, 12));
+  d.setAuthTag(raw.subarray(raw.length - 16));
+  assert.equal(Buffer.concat([d.update(raw.subarray(12, raw.length - 16)), d.final()]).toString(), 'bring your own key');
+
+  // A second version from new material; the old ciphertext still decrypts.
+  const rotated = await v.write('transit/keys/byok/import_version', { ciphertext: wrap(randomBytes(32)) });
+  assert.equal(rotated.data.latest_version, 2);
+  assert.equal(Buffer.from((await v.write('transit/decrypt/byok', { ciphertext: ct })).data.plaintext, 'base64').toString(), 'bring your own key');
+
+  // An imported Ed25519 private key signs; node:crypto verifies with the public half it derived itself.
+  const ed = generateKeyPairSync('ed25519');
+  await v.write('transit/keys/byok-ed/import', { ciphertext: wrap(ed.privateKey.export({ format: 'der', type: 'pkcs8' })), type: 'ed25519' });
+  const sig = (await v.write('transit/sign/byok-ed', { input: b64('signed by my own key') })).data.signature as string;
+  assert.ok(cryptoVerify(null, Buffer.from('signed by my own key'), ed.publicKey, Buffer.from(sig.split(':')[2]!, 'base64')));
+
+  await refused(v.write('transit/keys/byok-bad/import', { ciphertext: wrap(aes).slice(0, -8) + 'AAAAAAA=' }), 400);
+  await refused(v.write('transit/keys/byok-sha1/import', { ciphertext: wrap(aes), hash_function: 'SHA1' }), 400, /not supported/);
+  await refused(v.write('transit/keys/byok/import_version', { ciphertext: wrap(aes), version: 1 }), 400, /not supported/);
+});
+
+test('writes with PUT (the Vault CLI and Go client) behave as POST', async (t) => {
+  const { server, rootToken } = await client(t);
+  const put = (path: string, body?: unknown) =>
+    fetch(`${server.apiUrl}/v1/transit/${path}`, { method: 'PUT', headers: { 'x-vault-token': rootToken, ...(body !== undefined && { 'content-type': 'application/json' }) }, ...(body !== undefined && { body: JSON.stringify(body) }) });
+  assert.equal((await put('keys/put-key', { type: 'aes128-gcm96' })).status, 200);
+  assert.equal((await put('keys/put-key/rotate')).status, 200);
+  const enc = (await (await put('encrypt/put-key', { plaintext: b64('put') })).json()) as { data: { ciphertext: string } };
+  assert.match(enc.data.ciphertext, /^vault:v2:/);
+  const dec = (await (await put('decrypt/put-key', { ciphertext: enc.data.ciphertext })).json()) as { data: { plaintext: string } };
+  assert.equal(Buffer.from(dec.data.plaintext, 'base64').toString(), 'put');
 });

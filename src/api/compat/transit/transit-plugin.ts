@@ -14,6 +14,8 @@ import { transitKeysRoutes } from './keys-routes.js';
 import { transitCryptoRoutes, type TransitLimits } from './crypto-routes.js';
 import { transitSignRoutes } from './sign-routes.js';
 import { transitToolsRoutes } from './tools-routes.js';
+import { transitImportRoutes } from './import-routes.js';
+import type { WrappingKey } from '../../../keys/wrapping-key.js';
 import { sendVaultError } from './vault-shape.js';
 
 export const TRANSIT_PREFIX = '/v1/transit';
@@ -22,17 +24,23 @@ export interface TransitOptions {
   keys: KeyManager;
   limits: TransitLimits;
   recipients: RecipientVerifier;
+  wrapping: WrappingKey;
 }
 
 /** Register with `{ prefix: TRANSIT_PREFIX }`. */
-export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (app, { keys, limits, recipients }) => {
+export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (app, { keys, limits, recipients, wrapping }) => {
   app.setErrorHandler((error, request, reply) => sendVaultError(request, reply, error));
   app.setNotFoundHandler((request, reply) => sendVaultError(request, reply, new KeyholdError('KH_NOT_FOUND')));
+  // Vault's CLI and Go client write with PUT; Vault treats PUT and POST alike.
+  app.addHook('onRoute', (route) => {
+    if (route.method === 'POST') route.method = ['POST', 'PUT'];
+  });
   // Vault takes a POST without a body as an empty request (rotate, random).
   app.addHook('preValidation', async (request) => {
-    if (request.method === 'POST' && (request.body === undefined || request.body === null)) request.body = {};
+    if ((request.method === 'POST' || request.method === 'PUT') && (request.body === undefined || request.body === null)) request.body = {};
   });
   await app.register(transitKeysRoutes, { keys });
+  await app.register(transitImportRoutes, { keys, wrapping });
   await app.register(transitCryptoRoutes, { keys, limits, recipients });
   await app.register(transitSignRoutes, { keys, limits });
   await app.register(transitToolsRoutes);
