@@ -20,8 +20,8 @@ export interface ClientOptions {
   caCert?: string | undefined;
   clientCert?: string | undefined;
   clientKey?: string | undefined;
-  /** PEM private key file (Ed25519 or P-256) that signs every request carrying a token. */
-  signingKey?: string | undefined;
+  /** PEM private key file (Ed25519 or P-256), or the key itself (keyhold agent's in-memory key), that signs every request carrying a token. */
+  signingKey?: string | KeyObject | undefined;
   /** Send requests through the end-to-end channel after verifying the node's attestation against these pins. */
   e2e?: { expectedPcrs: Record<number, string>; rootFiles: string[] } | undefined;
 }
@@ -90,7 +90,7 @@ export async function request(options: ClientOptions, method: string, path: stri
   if (options.token !== undefined && options.token !== '') {
     headers.authorization = `Bearer ${options.token}`;
     if (options.signingKey !== undefined) {
-      const privateKey = loadPrivateKey(options.signingKey, '--signing-key');
+      const privateKey = typeof options.signingKey === 'string' ? loadPrivateKey(options.signingKey, '--signing-key') : options.signingKey;
       // Loaded only when needed: most commands never sign.
       const { signRequest } = await import('../auth/http-signature.js');
       // A fresh nonce per request (signRequest's default); the signature covers the exact body bytes.

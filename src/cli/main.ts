@@ -10,6 +10,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
 import { registerPolicy } from './commands/policy.js';
 import { collectPcr, registerAttest } from './commands/attest.js';
+import { registerAgent } from './commands/agent.js';
 
 const program = new Command('keyhold')
   .version(VERSION)
@@ -58,5 +59,6 @@ registerAuth(program, globals);
 registerKey(program, globals);
 registerPolicy(program, globals);
 registerAttest(program, globals);
+registerAgent(program);
 
 await runProgram(program);
