@@ -20,10 +20,23 @@ import { subjectOf } from '../auth/principal.js';
 
 /** Read-only probes that would drown the log (load balancers poll them). */
 const NOT_AUDITED = new Set(['/v1/sys/health', '/v1/sys/seal-status']);
+/**
+ * Routes whose bodies carry caller-chosen field names (secret documents):
+ * redaction keeps a few field names' values in the clear (`type`, `format`,
+ * ...), and a secret may well have a data key named `type`. Their bodies are
+ * therefore recorded as one HMAC of the whole JSON.
+ */
+const OPAQUE_BODY_PREFIX = '/v1/secrets/';
+const opaque = (request: FastifyRequest, value: unknown): unknown =>
+  value !== null && value !== undefined && request.routeOptions.url?.startsWith(OPAQUE_BODY_PREFIX) === true ? JSON.stringify(value) : value;
 
 declare module 'fastify' {
   interface FastifyRequest {
     audited?: boolean;
+    /** Set by routes that serve several operations (AWS KMS's POST /): the operation the entry names, e.g. "kms:Encrypt". */
+    auditOperation?: string;
+    /** The keys such an operation acts on, by name (recorded HMAC'd). */
+    auditKeys?: readonly string[];
     /** The response object before serialisation, kept for the response entry. */
     auditPayload?: unknown;
   }
@@ -40,13 +53,15 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
   /** What every request-side entry says about the request and its caller (identities HMAC'd). */
   const requestFacts = async (request: FastifyRequest) => ({
     requestId: request.id,
-    operation: String((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? ''),
+    operation: request.auditOperation ?? String((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? ''),
     method: request.method,
     route: request.routeOptions.url ?? '',
     remoteAddress: request.ip,
     // Inner requests of the end-to-end channel are marked, so an auditor can tell them from direct calls.
     ...(request.channelOrigin !== undefined && { channel: 'e2e' }),
     principal: request.principal === undefined ? null : await audit.hash(subjectOf(request.principal)),
+    // Routes that serve many operations (AWS KMS's POST /) name the keys here; key names are HMAC'd like params.
+    ...(request.auditKeys !== undefined && { keys: await Promise.all(request.auditKeys.map((k) => audit.hash(k))) }),
   });
 
   const recordRefusal = async (request: FastifyRequest, status: number, payload: unknown) => {
@@ -82,7 +97,7 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
         authMethods: request.principal === undefined ? [] : [...request.principal.amr],
         params: await audit.redact(request.params),
         query: await audit.redact(request.query),
-        body: await audit.redact(request.body),
+        body: await audit.redact(opaque(request, request.body)),
       });
       request.audited = true;
     } catch (e) {
@@ -108,7 +123,7 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
         type: 'response',
         requestId: request.id,
         status: reply.statusCode,
-        body: barrier.sealed ? null : await audit.redact(body),
+        body: barrier.sealed ? null : await audit.redact(opaque(request, body)),
       });
       return payload;
     } catch (e) {

@@ -115,7 +115,7 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
     const authz = config.authz;
     if (authz === undefined) return; // 'self' routes act only on the caller's own session
     const params = request.params as Record<string, string | undefined>;
-    const resource = authz.resource.type === 'Key' ? { type: 'Key' as const, id: params[authz.resource.param] ?? '' } : authz.resource;
+    const resource = authz.resource.type === 'System' ? authz.resource : { type: authz.resource.type, id: params[authz.resource.param] ?? '' };
     const decision = await deps.policy.authorize({
       principal,
       action: authz.action,

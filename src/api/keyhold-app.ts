@@ -34,12 +34,16 @@ import { AccessTokens } from '../auth/access-tokens.js';
 import { Totp } from '../auth/totp.js';
 import { Users } from '../auth/users.js';
 import { Machines } from '../auth/machines.js';
+import { AccessKeys } from '../auth/access-keys.js';
 import { LoginThrottle } from '../auth/login-throttle.js';
 import { NonceCache } from '../auth/nonce-cache.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
 import { loginRoutes } from './v1/auth/login-routes.js';
+import { attestLoginRoutes } from './v1/auth/attest-login-routes.js';
+import { AttestLogin } from '../auth/attest-login.js';
 import { sessionRoutes } from './v1/auth/session-routes.js';
 import { identityRoutes } from './v1/auth/identity-routes.js';
+import { accessKeyRoutes } from './v1/auth/access-keys-routes.js';
 import { policyRoutes } from './sys/policy-routes.js';
 import { KeyManager } from '../keys/key-manager.js';
 import { WrappingKey } from '../keys/wrapping-key.js';
@@ -63,6 +67,9 @@ import { keyringRoutes } from './sys/keyring-routes.js';
 import { toolsRoutes } from './sys/tools-routes.js';
 import { keysRoutes } from './v1/keys-routes.js';
 import { keyOperationsRoutes } from './v1/key-operations-routes.js';
+import { secretsRoutes } from './v1/secrets/secrets-routes.js';
+import { dataKeySource } from './v1/secrets/data-key-source.js';
+import { SecretManager } from '../secrets/secret-manager.js';
 import { channelRoutes } from './enclave/channel-routes.js';
 import { ChannelKeys } from './enclave/channel-keys.js';
 import { EnclaveIdentity } from './enclave/enclave-identity.js';
@@ -70,6 +77,14 @@ import { createAttestationProvider, simulatedRootDir, trustedAttestationRoots } 
 import { RecipientVerifier } from '../keys/release/recipient.js';
 import { nodeChannelSuite } from '../crypto/e2e/node-suite.js';
 import { isTransitUrl, transitFrameworkError, transitPlugin, TRANSIT_PREFIX } from './compat/transit/transit-plugin.js';
+import { isVssmUrl, vssmFrameworkError, vssmPlugin, VSSM_PREFIX } from './compat/vssm/vssm-plugin.js';
+import { registerVssmHealth } from './compat/vssm/vssm-health.js';
+import { installTransportTls, vssmHttpsOptions, watchTransportKey } from './compat/vssm/vssm-tls.js';
+import { TransportKey } from '../cluster/transport-key.js';
+import { isKmsRequest, kmsFrameworkError, kmsPlugin } from './compat/kms/kms-plugin.js';
+import { KeyIds } from './compat/kms/key-ids.js';
+import { KeyAliases } from '../keys/key-aliases.js';
+import { ImportTokens } from '../keys/import-token.js';
 import './route-config.js';
 
 /** Default body limit; routes that accept more declare their own. */
@@ -81,11 +96,14 @@ export interface KeyholdServices {
   readonly seal: SealManager;
   readonly tokens: RootTokens;
   readonly keys: KeyManager;
+  readonly secrets: SecretManager;
   readonly audit: AuditLog;
   readonly sessions: Sessions;
   readonly accessTokens: AccessTokens;
   readonly users: Users;
   readonly machines: Machines;
+  /** AWS-style access keys (SigV4) mapped to users and machines; the KMS-compatible API authenticates with them. */
+  readonly accessKeys: AccessKeys;
   readonly policy: PolicyEngine;
   readonly metrics: Metrics;
   /** The HSM connection when seal.pkcs11 is in use. */
@@ -216,11 +234,14 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await hsm?.client().catch(() => undefined);
   const tokens = new RootTokens(barrier);
   const keys = new KeyManager(barrier, { hsm });
+  const secrets = new SecretManager(barrier, { dataKeys: dataKeySource(keys) });
   const signingKeys = new SigningKeys(barrier, config.auth.tokenTtlSeconds * 1000);
   const sessions = new Sessions(barrier, config.auth.sessionMaxAgeSeconds * 1000);
   const accessTokens = new AccessTokens(signingKeys, sessions, { issuer: config.auth.issuer, audience: config.auth.issuer, ttlSeconds: config.auth.tokenTtlSeconds });
   const users = new Users(barrier, config.auth.admin);
   const machines = new Machines(barrier, config.auth.issuer);
+  // SigV4 credential scopes must name compat.kms.region; the KMS plugin authenticates its requests with this.
+  const accessKeys = new AccessKeys(barrier, { users, machines, region: config.compat.kms.region });
   const totp = new Totp(barrier, config.auth.issuer);
   const policy = new PolicyEngine(barrier, config.policy.trustedKeys);
   const auditSigningKey = new AuditSigningKey(barrier);
@@ -239,9 +260,13 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const audit = new AuditLog(barrier, device, auditSigningKey);
   let enclave: EnclaveIdentity | undefined;
   let recipients: RecipientVerifier;
+  let attest: AttestLogin;
   try {
     enclave = provider === undefined ? undefined : new EnclaveIdentity(provider, config.listeners.api.tls === undefined ? undefined : readFileSync(config.listeners.api.tls.certFile));
-    recipients = new RecipientVerifier(trustedAttestationRoots(config, provider));
+    // Workload logins trust exactly the roots key release trusts.
+    const attestationRoots = trustedAttestationRoots(config, provider);
+    recipients = new RecipientVerifier(attestationRoots);
+    attest = new AttestLogin(barrier, config.auth.attestRoles, attestationRoots);
   } catch (e) {
     bound?.dispose();
     await provider?.close();
@@ -254,6 +279,10 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const metrics = new Metrics(seal);
   if (mixer !== undefined) metrics.watchEntropy(mixer.stats);
   let shuttingDown = false;
+  // VSSM mode (compat.vssm.rpcCertificate): the API port's TLS is the transport key's, once bootstrap gives it.
+  const vssm = config.compat.vssm;
+  const transport = vssm?.rpcCertificate === undefined ? undefined : new TransportKey({ backend, barrier, seal, certificate: Buffer.from(vssm.rpcCertificate, 'base64') });
+  const vssmHttps = vssm?.rpcCertificate === undefined ? undefined : await vssmHttpsOptions(vssm);
 
   const api = Fastify({
     logger: options.logger ?? loggerOptions(config.log.level),
@@ -264,12 +293,19 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     requestIdHeader: false,
     return503OnClosing: true,
     // Router-level failures answer in the shape of the API the path belongs to.
-    frameworkErrors: (error, request, reply) => (isTransitUrl(request.url) ? transitFrameworkError(error, request, reply) : frameworkErrorHandler(error, request, reply)),
+    frameworkErrors: (error, request, reply) =>
+      isTransitUrl(request.url)
+        ? transitFrameworkError(error, request, reply)
+        : vssm !== undefined && isVssmUrl(request.url)
+          ? vssmFrameworkError(error, request, reply)
+          : isKmsRequest(request)
+          ? kmsFrameworkError(error, request, reply)
+          : frameworkErrorHandler(error, request, reply),
     // Key names are up to 128 characters; longer parameters are refused by the router.
     routerOptions: { maxParamLength: 256 },
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
-    ...tlsOptions(config),
+    ...(vssmHttps === undefined ? tlsOptions(config) : { https: vssmHttps }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const routes: RouteSummary[] = [];
@@ -295,6 +331,12 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
       security: [{ rootToken: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+    // Vault transit answers PUT wherever it answers POST (its CLI writes with PUT); the spec lists each operation once, as POST.
+    transformObject: (documents) => {
+      const spec = 'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject;
+      for (const [path, item] of Object.entries(spec.paths ?? {})) if (path.startsWith(TRANSIT_PREFIX) && item !== undefined) delete (item as { put?: unknown }).put;
+      return spec;
+    },
   });
   if (config.docs.enabled) {
     await api.register(async (docs) => {
@@ -315,14 +357,35 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(toolsRoutes, { recipients });
   await api.register(auditRoutes, { audit });
   await api.register(loginRoutes, { users, machines, sessions, accessTokens, totp, throttle: new LoginThrottle() });
+  await api.register(attestLoginRoutes, { attest, sessions, accessTokens, throttle: new LoginThrottle() });
   await api.register(sessionRoutes, { sessions, accessTokens, signingKeys, totp });
   await api.register(identityRoutes, { users, machines, sessions, totp });
+  await api.register(accessKeyRoutes, { accessKeys });
   await api.register(policyRoutes, { policy });
   // One wrapping key object: /v1 and transit import share its cached private key.
   const wrapping = new WrappingKey(barrier);
   await api.register(keysRoutes, { keys, wrapping });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits, recipients });
+  await api.register(secretsRoutes, { secrets, recipients, policy });
   await api.register(transitPlugin, { prefix: TRANSIT_PREFIX, keys, limits: config.limits, recipients, wrapping });
+  // AWS KMS (JSON 1.1) at POST /: SigV4 with Keyhold access keys, the policy engine and audit per operation.
+  const aliases = new KeyAliases(barrier);
+  const kmsIds = new KeyIds({ region: config.compat.kms.region, accountId: config.compat.kms.accountId, aliases });
+  await api.register(kmsPlugin, { keys, aliases, ids: kmsIds, wrapping, importTokens: new ImportTokens(barrier), recipients, accessKeys, policy });
+  if (vssm !== undefined) {
+    // VSSM's REST API, only where configured: its default policy lets any trusted client certificate use every key.
+    await api.register(vssmPlugin, {
+      prefix: VSSM_PREFIX,
+      keys,
+      barrier,
+      audit,
+      policy,
+      rootPassword: vssm.rootPassword,
+      throttle: new LoginThrottle(),
+      transport,
+      maxBytes: config.limits.maxPlaintextBytes,
+    });
+  }
   if (config.enclave.channel.enabled) {
     // An inner request carries at most what a direct one may (the largest body limit) plus its JSON wrapping.
     const maxCiphertextBytes = Math.ceil(config.limits.maxPlaintextBytes / 3) * 4 * 2 + 256 * 1024;
@@ -330,6 +393,15 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   }
 
   const health = buildHealthApp({ seal, metrics });
+  if (vssm !== undefined) registerVssmHealth(health, { seal, transport });
+  let stopTransportWatch: (() => void) | undefined;
+  if (vssm !== undefined && transport !== undefined) {
+    transport.onInstalled((key) => {
+      installTransportTls(api.server, vssm, key);
+      api.log.info('VSSM: the API port now serves rpcCertificate');
+    });
+    stopTransportWatch = watchTransportKey(transport, () => seal.sealed, (e) => api.log.warn({ err: e }, 'VSSM: loading the transport key failed'));
+  }
 
   // With an automatic seal the node unseals itself; while the HSM is unreachable it stays sealed and retries,
   // and a build the enclave seal is not bound to stays sealed until an operator re-binds or migrates.
@@ -347,6 +419,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     closed ??= (async () => {
       shuttingDown = true;
       await unsealer?.stop();
+      stopTransportWatch?.();
       await api.close();
       await health.close();
       await seal.seal();
@@ -361,5 +434,5 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     return closed;
   };
 
-  return { config, services: { backend, barrier, seal, tokens, keys, audit, sessions, accessTokens, users, machines, policy, metrics, hsm, autoUnsealer: unsealer, entropyMixer: mixer, enclave, channelKeys }, api, health, routes, close };
+  return { config, services: { backend, barrier, seal, tokens, keys, secrets, audit, sessions, accessTokens, users, machines, accessKeys, policy, metrics, hsm, autoUnsealer: unsealer, entropyMixer: mixer, enclave, channelKeys }, api, health, routes, close };
 }

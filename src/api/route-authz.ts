@@ -11,8 +11,8 @@ export type ResourceArea = 'keys' | 'seal' | 'audit' | 'auth' | 'policy' | 'tool
 export interface AuthzTarget {
   readonly action: string;
   readonly batch: boolean;
-  /** Either a fixed System resource, or the Key named by the `name` URL parameter. */
-  readonly resource: { readonly type: 'System'; readonly id: ResourceArea } | { readonly type: 'Key'; readonly param: 'name' };
+  /** A fixed System resource, the Key named by the `name` URL parameter, or the Secret whose path is the `*` wildcard. */
+  readonly resource: { readonly type: 'System'; readonly id: ResourceArea } | { readonly type: 'Key'; readonly param: 'name' } | { readonly type: 'Secret'; readonly param: '*' };
   /** `context.apiSurface` of the policy request: 'v1', or the compatible API the route belongs to. */
   readonly surface: string;
 }
@@ -72,8 +72,23 @@ const AREAS: readonly [string, ResourceArea][] = [
   ['/v1/sys', 'seal'],
 ];
 
+/**
+ * /v1/secrets routes (src/api/v1/secrets/): the resource is the secret path
+ * in the URL wildcard. Their operationIds are catalogue actions, except the
+ * read with a recipient, which is a readSecret like the plain read.
+ */
+export const SECRET_OPERATION_ACTIONS: Readonly<Record<string, string>> = Object.freeze({ readSecretForRecipient: 'readSecret' });
+
+function secretTarget(url: string, operationId: string): AuthzTarget {
+  const action = actionFor(SECRET_OPERATION_ACTIONS[operationId] ?? operationId);
+  if (findAction(action)?.resource !== 'Secret') throw new TypeError(`secret route ${url} (${operationId}) has no Secret action`);
+  if (!url.endsWith('/*')) throw new TypeError(`secret route ${url} has no path wildcard`);
+  return { action, batch: false, resource: { type: 'Secret', param: '*' }, surface: 'v1' };
+}
+
 export function authzTarget(url: string, operationId: string): AuthzTarget {
   if (url.startsWith('/v1/transit/')) return transitTarget(url, operationId);
+  if (url.startsWith('/v1/secrets/')) return secretTarget(url, operationId);
   const batch = operationId.endsWith('Batch');
   const action = actionFor(batch ? operationId.slice(0, -'Batch'.length) : operationId);
   if (url.startsWith('/v1/keys/:name')) return { action, batch, resource: { type: 'Key', param: 'name' }, surface: 'v1' };

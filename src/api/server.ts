@@ -28,7 +28,9 @@ export async function startServer(config: KeyholdConfig, options: BuildOptions =
     await app.close();
     throw e;
   }
-  return { ...app, apiUrl: urlOf(app.api, config.listeners.api.tls !== undefined), healthUrl: urlOf(app.health, false) };
+  // TLS from listeners.api.tls, or in VSSM mode from the transport certificate (compat.vssm.rpcCertificate).
+  const tls = config.listeners.api.tls !== undefined || config.compat.vssm?.rpcCertificate !== undefined;
+  return { ...app, apiUrl: urlOf(app.api, tls), healthUrl: urlOf(app.health, false) };
 }
 
 /** Installs SIGTERM/SIGINT handlers that close `app` and exit. */

@@ -56,7 +56,8 @@ export class AccessTokens {
     const key = await this.#keys.active();
     const iat = Math.floor(now / 1000);
     // A token never outlives its session.
-    const exp = Math.min(iat + this.#options.ttlSeconds, Math.floor(session.expiresAt / 1000));
+    const ttl = Math.min(session.tokenTtlSeconds ?? this.#options.ttlSeconds, MAX_TOKEN_TTL_SECONDS);
+    const exp = Math.min(iat + ttl, Math.floor(session.expiresAt / 1000));
     const cnf = cnfClaim(session.cnf);
     const token = await new SignJWT({ sid: session.sid, amr: [...session.amr], ...(cnf === undefined ? {} : { cnf }) })
       .setProtectedHeader({ alg: 'EdDSA', typ: TOKEN_TYPE, kid: key.kid })

@@ -20,6 +20,8 @@ export interface Session {
   readonly amr: readonly string[];
   readonly cnf?: Confirmation;
   readonly attrs?: Readonly<Record<string, string | boolean>>;
+  /** Lifetime of this session's access tokens when it differs from the configured one (workload roles). */
+  readonly tokenTtlSeconds?: number;
   readonly createdAt: number;
   readonly expiresAt: number;
   revokedAt?: number;
@@ -41,7 +43,7 @@ export class Sessions {
     barrier.onSeal(() => this.#cache.clear());
   }
 
-  async create(who: Omit<Principal, 'sid'>, now = Date.now()): Promise<Session> {
+  async create(who: Omit<Principal, 'sid'>, now = Date.now(), options: { tokenTtlSeconds?: number } = {}): Promise<Session> {
     const session: Session = {
       sid: randomUUID(),
       sub: subjectOf(who),
@@ -51,6 +53,7 @@ export class Sessions {
       amr: [...who.amr],
       ...(who.cnf === undefined ? {} : { cnf: who.cnf }),
       ...(who.attrs === undefined ? {} : { attrs: who.attrs }),
+      ...(options.tokenTtlSeconds === undefined ? {} : { tokenTtlSeconds: options.tokenTtlSeconds }),
       createdAt: now,
       expiresAt: now + this.#maxAgeMs,
     };

@@ -6,8 +6,14 @@
  * are printed and, so that the same --data-dir can be restarted, kept in
  * <data-dir>/dev-credentials.json (mode 0600). Never use this in production:
  * the file defeats the seal.
+ *
+ * Workload provisioning works out of the box too: the role `dev` of
+ * auth.attestRoles pins this build's PCR0, so `keyhold agent` with the
+ * simulated provider on the same root logs in as it and, by the default
+ * policy, reads the secrets under `dev/`. A ready agent configuration is
+ * written to <data-dir>/agent.yaml and the banner shows how to run it.
  */
-import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { resolveConfig } from '../config/load-config.js';
@@ -15,6 +21,10 @@ import type { KeyholdConfig } from '../config/config-schema.js';
 import { KeyholdError } from '../errors.js';
 import { generateRootToken, isAcceptableToken, RootTokens } from '../auth/root-token.js';
 import { startServer, type RunningKeyhold } from '../api/server.js';
+import { measureBuild } from '../attestation/simulated/measure.js';
+
+/** The workload role dev mode defines: a workload of this very build (docs/agent.md). */
+export const DEV_WORKLOAD_ROLE = 'dev';
 
 export interface DevOptions {
   dataDir?: string | undefined;
@@ -63,6 +73,7 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
   if (options.rootToken !== undefined && !isAcceptableToken(options.rootToken))
     throw new KeyholdError('KH_CONFIG_INVALID', '--dev-root-token must be 1-256 printable ASCII characters without spaces');
   const dataDir = resolve(options.dataDir ?? mkdtempSync(join(tmpdir(), 'keyhold-dev-')));
+  const buildPcr0 = Buffer.from(measureBuild().pcrs.get(0)!).toString('hex');
   const config = resolveConfig({
     storage: { type: 'sqlite', path: join(dataDir, 'keyhold.db') },
     listeners: {
@@ -73,6 +84,7 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
     audit: { file: join(dataDir, 'audit.log') },
     // A simulated enclave, so attestation, the E2E channel and key release work out of the box.
     enclave: { provider: 'simulated', simulated: { rootDir: join(dataDir, 'enclave-sim') }, trustSimulatedRoot: true },
+    auth: { attestRoles: { [DEV_WORKLOAD_ROLE]: { pcrs: { 0: buildPcr0 } } } },
   });
   const server = await startServer(config);
   try {
@@ -92,11 +104,36 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
       await tokens.create(options.rootToken);
       credentials = { ...credentials, rootToken: options.rootToken };
     }
+    writeAgentExample(dataDir, server.apiUrl, buildPcr0);
     return { server, dataDir, credentials };
   } catch (e) {
     await server.close();
     throw e;
   }
+}
+
+/** <data-dir>/agent.yaml: a `keyhold agent` configuration for this dev server (role dev, secret dev/db). */
+function writeAgentExample(dataDir: string, apiUrl: string, pcr0: string): void {
+  const sim = join(dataDir, 'enclave-sim');
+  writeFileSync(
+    join(dataDir, 'agent.yaml'),
+    `# keyhold agent configuration for this dev server (docs/agent.md)
+vault:
+  address: ${apiUrl}
+  attestation:
+    expectPcrs: { 0: "${pcr0}" }     # the vault must run this build
+    roots: [ "${join(sim, 'root-cert.pem')}" ]     # the simulated enclave's root (dev only)
+attestation:
+  provider: simulated
+  simulated: { rootDir: "${sim}" }
+role: ${DEV_WORKLOAD_ROLE}
+secrets:
+  - path: dev/db
+    env: { DB_PASSWORD: password }
+    files: { db-password: password }
+`,
+    { mode: 0o600 },
+  );
 }
 
 /** How this CLI was invoked, so the banner's commands paste as they are. */
@@ -117,6 +154,11 @@ Simulated enclave (PCR0 of this build: ${pcr0.slice(0, 16)}...):
   ${cliInvocation()} measure                                   # the PCRs to expect from this build
   ${cliInvocation()} attest verify --attestation-root ${root} --expect-pcr 0=${pcr0}
   ${cliInvocation()} --e2e --attestation-root ${root} --expect-pcr 0=${pcr0} key encrypt payments 'via the E2E channel'
+
+Provision an attested workload (role "${DEV_WORKLOAD_ROLE}" reads secrets under ${DEV_WORKLOAD_ROLE}/):
+
+  ${cliInvocation()} secret put dev/db password=s3cret
+  ${cliInvocation()} agent --config ${join(dev.dataDir, 'agent.yaml')} -- sh -c 'echo "$DB_PASSWORD" && cat "$KEYHOLD_SECRETS_DIR/db-password"'
 `;
   return `
 Keyhold dev server is running: initialised, unsealed, ready.

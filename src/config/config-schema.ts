@@ -29,6 +29,24 @@ export const Pkcs11Schema = Type.Object(
   { additionalProperties: false },
 );
 
+/** One workload role (docs/secrets.md "Workload login"). */
+export const AttestRoleSchema = Type.Object(
+  {
+    // Optional fields with documented defaults (applied by auth/attest-login.ts): TypeBox does not fill defaults inside a Record.
+    pcrs: Type.Optional(
+      Type.Record(Type.String({ pattern: '^(?:[0-9]|1[0-5])$' }), Type.String({ pattern: '^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$' }), {
+        description: 'PCR index (0-15) -> required value (hex; 48 bytes for Nitro). Default: none (any measurements; pin at least PCR0 in production)',
+      }),
+    ),
+    moduleIdPrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "The document's module_id must start with this" })),
+    allowDebug: Type.Optional(Type.Boolean({ description: 'Accept debug-mode enclaves (PCR0-2 all zero). Default false' })),
+    groups: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }), { maxItems: 32, description: 'Groups of the Workload principal. Default none' })),
+    tokenTtlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600, description: 'Lifetime of the access tokens of this role. Default 900' })),
+  },
+  { additionalProperties: false },
+);
+export type AttestRoleConfig = Static<typeof AttestRoleSchema>;
+
 export const ConfigSchema = Type.Object(
   {
     storage: Type.Object(
@@ -84,6 +102,11 @@ export const ConfigSchema = Type.Object(
         tokenTtlSeconds: Type.Integer({ minimum: 30, maximum: 3600, default: 300 }),
         sessionMaxAgeSeconds: Type.Integer({ minimum: 60, maximum: 7 * 86400, default: 28800 }),
         issuer: Type.String({ minLength: 1, default: 'keyhold' }),
+        attestRoles: Type.Record(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$' }), AttestRoleSchema, {
+          default: {},
+          maxProperties: 256,
+          description: 'Workload login (POST /v1/auth/attest/login): role name -> the measurements an attested workload must present, and the groups it gets',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -167,6 +190,45 @@ export const ConfigSchema = Type.Object(
           { additionalProperties: false, default: {} },
         ),
         trustSimulatedRoot: Type.Boolean({ default: false, description: "Trust this node's own simulated root for recipient documents (dev and tests only)" }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    compat: Type.Object(
+      {
+        kms: Type.Object(
+          {
+            region: Type.String({
+              minLength: 1,
+              maxLength: 32,
+              pattern: '^[a-z0-9]+(-[a-z0-9]+)*$',
+              default: 'us-east-1',
+              description: 'AWS region this node answers as: SigV4 credential scopes must name it, and KMS key ARNs carry it',
+            }),
+            accountId: Type.String({ pattern: '^[0-9]{12}$', default: '111122223333', description: 'The 12-digit AWS account id shown in KMS key ARNs' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        vssm: Type.Optional(
+          Type.Object(
+            {
+              rootPassword: Type.Optional(
+                Type.String({ minLength: 1, description: "scrypt hash ($s0$...) of the VSSM administrator password, VSSM's rootPassword; without it the admin endpoints refuse" }),
+              ),
+              rpcCertificate: Type.Optional(
+                Type.String({
+                  minLength: 1,
+                  description: "base64 DER X.509 certificate (RSA) of this node, VSSM's rpcCertificate: the API port serves it once bootstrap gives its private key (until then a throwaway self-signed one); backups are wrapped to it",
+                }),
+              ),
+              clientTrustStore: Type.Array(Type.String({ minLength: 1 }), {
+                default: [],
+                maxItems: 64,
+                description: 'base64 DER CA certificates whose client certificates may use the VSSM service endpoints (with rpcCertificate; otherwise listeners.api.tls.clientCaFile)',
+              }),
+            },
+            { additionalProperties: false, description: 'The VSSM REST API under /REST/v1/ (docs/compat.md#vssm); `keyhold server --vssm-config` fills it from a VSSM config.json' },
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -8,6 +8,7 @@ import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { KeyholdError } from '../errors.js';
 import { ConfigSchema, type KeyholdConfig } from './config-schema.js';
+import { vssmConfigProblem } from './vssm-config.js';
 
 /** Environment variables that override file values (documented in docs/configuration.md). */
 export const ENV_OVERRIDES: Record<string, { path: string[]; type: 'string' | 'int' | 'bool' }> = {
@@ -84,10 +85,13 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Keyhol
   if (first !== undefined) throw invalid(`${first.path || '/'}: ${first.message}`);
   const config = withDefaults as KeyholdConfig;
   // Keys and tokens cross the API port: without TLS it may only face this machine.
-  if (config.listeners.api.tls === undefined && !isLoopback(config.listeners.api.host))
+  // (A VSSM rpcCertificate is TLS too: the API port serves it, or before bootstrap a self-signed one.)
+  if (config.listeners.api.tls === undefined && config.compat.vssm?.rpcCertificate === undefined && !isLoopback(config.listeners.api.host))
     throw invalid(`listeners.api.host ${config.listeners.api.host} is not loopback, so listeners.api.tls is required`);
   if (config.listeners.api.tls?.requireClientCert === true && config.listeners.api.tls.clientCaFile === undefined)
     throw invalid('listeners.api.tls.requireClientCert needs listeners.api.tls.clientCaFile');
+  const vssm = vssmConfigProblem(config);
+  if (vssm !== undefined) throw invalid(vssm);
   const enclaveSeal = enclaveSealProblem(config.seal.type, config.enclave.provider);
   if (enclaveSeal !== undefined) throw invalid(enclaveSeal);
   const p11 = config.seal.pkcs11;

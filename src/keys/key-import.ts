@@ -2,6 +2,7 @@
  * Normalises imported key material into a stored key version, refusing
  * anything malformed (KH_INPUT_INVALID). Accepted inputs:
  * - AEAD: the raw key, exactly the type's length.
+ * - DES / Triple DES (legacy types): the raw 8- or 24-byte key, legacy: true only.
  * - HMAC: a raw key of 16..1024 bytes (shorter only with legacy: true, for migration).
  * - X25519: 32 raw bytes or PKCS#8; public key as SPKI DER or 32 raw bytes.
  * - ML-KEM: the 64-byte seed (d || z); public key raw.
@@ -30,6 +31,12 @@ export function importVersion(type: KeyType, material: ImportMaterial, version: 
   const { secret, publicKey } = material;
   if ((secret === undefined) === (publicKey === undefined)) throw bad('give exactly one of a secret or a public key');
   if (spec.kind === 'aead') {
+    if (secret === undefined || secret.length !== spec.keyBytes) throw bad(`${type} needs a ${spec.keyBytes}-byte secret key`);
+    return { record: { version, createdAt: now, secret: toBase64(secret) }, publicOnly: false };
+  }
+  if (spec.kind === 'block') {
+    // Raw DES / Triple DES keys exist only to migrate legacy data.
+    if (!legacy) throw new KeyholdError('KH_KEY_LEGACY_REQUIRED', `${type} keys need legacy: true`);
     if (secret === undefined || secret.length !== spec.keyBytes) throw bad(`${type} needs a ${spec.keyBytes}-byte secret key`);
     return { record: { version, createdAt: now, secret: toBase64(secret) }, publicOnly: false };
   }

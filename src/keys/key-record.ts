@@ -10,8 +10,10 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { KeyholdError } from '../errors.js';
 import { ALL_KEY_TYPE_NAMES } from './key-type-names.js';
 import { ReleasePolicySchema } from './release/release-policy.js';
+import { KeyUsageSchema } from './key-usage.js';
 
-export const KeyStateSchema = Type.Union([Type.Literal('enabled'), Type.Literal('disabled'), Type.Literal('pending-deletion')]);
+/** 'pending-import': created to receive imported material (AWS KMS Origin EXTERNAL) and holding none yet; latestVersion is 0. */
+export const KeyStateSchema = Type.Union([Type.Literal('enabled'), Type.Literal('disabled'), Type.Literal('pending-deletion'), Type.Literal('pending-import')]);
 export type KeyState = Static<typeof KeyStateSchema>;
 
 const KeyVersionRecord = Type.Object(
@@ -44,7 +46,8 @@ export const KeyRecordSchema = Type.Object(
     legacy: Type.Boolean(),
     sealWrap: Type.Boolean(),
     publicOnly: Type.Boolean(),
-    latestVersion: Type.Integer({ minimum: 1 }),
+    /** 0 only while the key awaits imported material (state pending-import, no versions). */
+    latestVersion: Type.Integer({ minimum: 0 }),
     minDecryptionVersion: Type.Integer({ minimum: 1 }),
     /** 0 means "always the latest". */
     minEncryptionVersion: Type.Integer({ minimum: 0 }),
@@ -56,6 +59,10 @@ export const KeyRecordSchema = Type.Object(
     versions: Type.Array(KeyVersionRecord),
     /** Material of this key is released only to enclaves whose attestation matches (keys/release). */
     releasePolicy: Type.Optional(ReleasePolicySchema),
+    /** What the key may be used for, fixed at creation (key-usage.ts); absent means everything its type can do. */
+    usage: Type.Optional(KeyUsageSchema),
+    /** Where the first material came from: absent = generated here; 'imported' = brought by the caller (BYOK). */
+    origin: Type.Optional(Type.Literal('imported')),
     /** Immediate deletion (Vault transit's DELETE) is allowed; absent means false. Scheduled deletion ignores it. */
     deletionAllowed: Type.Optional(Type.Boolean()),
   },

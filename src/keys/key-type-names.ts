@@ -4,6 +4,7 @@
  */
 export const KEY_TYPE_NAMES = [
   'aes128-gcm',
+  'aes192-gcm',
   'aes256-gcm',
   'aes256-gcm-siv',
   'chacha20-poly1305',
@@ -11,6 +12,7 @@ export const KEY_TYPE_NAMES = [
   'hmac-sha256',
   'hmac-sha384',
   'hmac-sha512',
+  'hmac-any',
   'ed25519',
   'ecdsa-p256',
   'ecdsa-p384',
@@ -34,16 +36,31 @@ export const KEY_TYPE_NAMES = [
  */
 export const HSM_KEY_TYPE_NAMES = ['hsm-aes256-gcm', 'hsm-ecdsa-p256', 'hsm-ecdsa-p384', 'hsm-rsa-2048', 'hsm-rsa-3072'] as const;
 
-/** Every type the API accepts: software types, then HSM-backed ones. */
-export const ALL_KEY_TYPE_NAMES = [...KEY_TYPE_NAMES, ...HSM_KEY_TYPE_NAMES] as const;
+/**
+ * Raw DES and Triple DES keys, for migrating data encrypted by other systems
+ * (VSSM's DES and 3DES): only keys created with legacy: true, used only
+ * through the raw block cipher operation (keys/operations/block-cipher.ts).
+ * Kept apart from KEY_TYPE_NAMES, the types a key may be created as without
+ * a flag, so code that walks that list never meets them.
+ */
+export const LEGACY_KEY_TYPE_NAMES = ['des', 'des-ede3'] as const;
 
-export type SoftwareKeyType = (typeof KEY_TYPE_NAMES)[number];
+/** Every type the API accepts: software types, legacy ones, then HSM-backed ones. */
+export const ALL_KEY_TYPE_NAMES = [...KEY_TYPE_NAMES, ...LEGACY_KEY_TYPE_NAMES, ...HSM_KEY_TYPE_NAMES] as const;
+
+export type SoftwareKeyType = (typeof KEY_TYPE_NAMES)[number] | LegacyKeyType;
+export type LegacyKeyType = (typeof LEGACY_KEY_TYPE_NAMES)[number];
 export type HsmKeyType = (typeof HSM_KEY_TYPE_NAMES)[number];
 export type KeyType = SoftwareKeyType | HsmKeyType;
 export const DEFAULT_KEY_TYPE: KeyType = 'aes256-gcm';
 
 export function isKeyType(name: string): name is KeyType {
   return (ALL_KEY_TYPE_NAMES as readonly string[]).includes(name);
+}
+
+/** Types that exist only for legacy data: created and imported only with legacy: true. */
+export function isLegacyKeyType(name: string): name is LegacyKeyType {
+  return (LEGACY_KEY_TYPE_NAMES as readonly string[]).includes(name);
 }
 
 export function isHsmKeyType(name: string): name is HsmKeyType {

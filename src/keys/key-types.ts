@@ -16,7 +16,10 @@ import { HSM_KEY_TYPES, type HsmKeySpec } from './hsm/hsm-key-types.js';
 
 export type KeySpec =
   | { readonly kind: 'aead'; readonly aead: AeadAlgorithm; readonly keyBytes: number }
-  | { readonly kind: 'hmac'; readonly hash: HashName; readonly keyBytes: number }
+  /** `anyHash`: the hash is chosen per request (hmac-any, VSSM's MAC keys); `hash` is then the default. */
+  | { readonly kind: 'hmac'; readonly hash: HashName; readonly keyBytes: number; readonly anyHash?: boolean }
+  /** A raw block cipher key for legacy data (crypto/block-cipher.ts); no AEAD, so never used by encrypt/decrypt. */
+  | { readonly kind: 'block'; readonly cipher: 'des' | 'des-ede3'; readonly keyBytes: number }
   | { readonly kind: 'signature'; readonly scheme: SignatureScheme; readonly defaultHash: HashName; readonly rsa: boolean }
   | { readonly kind: 'agreement' }
   | { readonly kind: 'kem'; readonly kem: KemAlgorithm }
@@ -25,6 +28,7 @@ export type KeySpec =
 
 export const KEY_TYPES = {
   'aes128-gcm': { kind: 'aead', aead: aesGcm, keyBytes: 16 },
+  'aes192-gcm': { kind: 'aead', aead: aesGcm, keyBytes: 24 },
   'aes256-gcm': { kind: 'aead', aead: aesGcm, keyBytes: 32 },
   'aes256-gcm-siv': { kind: 'aead', aead: aesGcmSiv, keyBytes: 32 },
   'chacha20-poly1305': { kind: 'aead', aead: chacha20Poly1305, keyBytes: 32 },
@@ -33,6 +37,10 @@ export const KEY_TYPES = {
   'hmac-sha256': { kind: 'hmac', hash: 'sha256', keyBytes: 32 },
   'hmac-sha384': { kind: 'hmac', hash: 'sha384', keyBytes: 48 },
   'hmac-sha512': { kind: 'hmac', hash: 'sha512', keyBytes: 64 },
+  // Generated at 32 bytes unless a length is asked for; imported at any length HMAC keys may have.
+  'hmac-any': { kind: 'hmac', hash: 'sha256', keyBytes: 32, anyHash: true },
+  des: { kind: 'block', cipher: 'des', keyBytes: 8 },
+  'des-ede3': { kind: 'block', cipher: 'des-ede3', keyBytes: 24 },
   ed25519: { kind: 'signature', scheme: ed25519, defaultHash: 'sha512', rsa: false },
   'ecdsa-p256': { kind: 'signature', scheme: ecdsaP256, defaultHash: 'sha256', rsa: false },
   'ecdsa-p384': { kind: 'signature', scheme: ecdsaP384, defaultHash: 'sha384', rsa: false },
@@ -50,7 +58,7 @@ export const KEY_TYPES = {
   ...HSM_KEY_TYPES,
 } as const satisfies Record<KeyType, KeySpec>;
 
-export { KEY_TYPE_NAMES, HSM_KEY_TYPE_NAMES, DEFAULT_KEY_TYPE, isKeyType, type KeyType } from './key-type-names.js';
+export { KEY_TYPE_NAMES, HSM_KEY_TYPE_NAMES, LEGACY_KEY_TYPE_NAMES, DEFAULT_KEY_TYPE, isKeyType, type KeyType } from './key-type-names.js';
 
 export function specOf(type: KeyType): KeySpec {
   return KEY_TYPES[type];

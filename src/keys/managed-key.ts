@@ -44,6 +44,7 @@ export class ManagedKey {
   checkUsable(): void {
     if (this.record.state === 'disabled') throw new KeyholdError('KH_KEY_DISABLED');
     if (this.record.state === 'pending-deletion') throw new KeyholdError('KH_KEY_PENDING_DELETION');
+    if (this.record.state === 'pending-import') throw new KeyholdError('KH_KEY_PENDING_IMPORT');
   }
 
   /** The version new ciphertexts/signatures use. */

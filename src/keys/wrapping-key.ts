@@ -10,6 +10,8 @@
  * forms of key-import.ts) for asymmetric ones. Every unwrap failure is the
  * same KH_DECRYPT_FAILED, so the endpoint is not an OAEP padding oracle.
  * The wrapping key is generated on first use and stored through the barrier.
+ * AWS KMS's import (api/compat/kms) uses the same key: RSA_AES_KEY_WRAP_SHA_256
+ * is exactly the format above, RSAES_OAEP_SHA_256 is the RSA step alone.
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { aeskwp } from '@noble/ciphers/aes.js';
@@ -45,6 +47,24 @@ export class WrappingKey {
   /** The public half, PEM SPKI, for wrapping material to import. */
   async publicKeyPem(): Promise<string> {
     return createPublicKey(await this.#load()).export({ format: 'pem', type: 'spki' }).toString();
+  }
+
+  /** The public half, SPKI DER (AWS KMS GetParametersForImport answers it so). */
+  async publicKeyDer(): Promise<Uint8Array> {
+    return new Uint8Array(createPublicKey(await this.#load()).export({ format: 'der', type: 'spki' }));
+  }
+
+  /**
+   * RSAES-OAEP-SHA-256 alone, without the AES key wrap (AWS KMS's
+   * RSAES_OAEP_SHA_256 wrapping algorithm): material of up to 446 bytes,
+   * enough for symmetric and HMAC keys.
+   * @throws KeyholdError KH_DECRYPT_FAILED for anything that does not unwrap (one outcome, no padding oracle).
+   */
+  async unwrapOaep(ciphertext: Uint8Array): Promise<Uint8Array> {
+    const priv = await this.#load();
+    const material = ciphertext.length === RSA_BYTES ? rsaOaepDecrypt(priv, ciphertext, 'sha256') : undefined;
+    if (material === undefined || material.length === 0) throw new KeyholdError('KH_DECRYPT_FAILED');
+    return material;
   }
 
   /** @throws KeyholdError KH_DECRYPT_FAILED for anything that does not unwrap. */

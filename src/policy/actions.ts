@@ -8,6 +8,8 @@
  * `resource` is the resource type the action applies to (cedar-schema.ts
  * builds `appliesTo` from it): `Key` for routes under /v1/keys/:name, `System`
  * for the rest, with the System id naming the area (see SYSTEM_IDS).
+ * `Secret` actions act on the secret path in the URL (src/api/v1/secrets/);
+ * `listSecrets` on the folder listed ("" for the top).
  */
 
 export const ACTION_GROUPS = ['use', 'read', 'manage', 'destructive'] as const;
@@ -17,7 +19,7 @@ export const SYSTEM_IDS = ['seal', 'audit', 'auth', 'policy', 'tools', 'keys'] a
 /** Ids of `Keyhold::System` resources: the area of the system a route acts on ("keys" = the key collection: list, create, import). */
 export type SystemId = (typeof SYSTEM_IDS)[number];
 
-export type ResourceType = 'Key' | 'System';
+export type ResourceType = 'Key' | 'Secret' | 'System';
 
 export interface ActionDef {
   /** The operationId, also the Cedar action id. */
@@ -33,18 +35,25 @@ export const ACTIONS: readonly ActionDef[] = Object.freeze([
   ...def('use', 'Key', ['encrypt', 'decrypt', 'rewrap', 'generateDataKey', 'sign', 'verify', 'hmac', 'verifyHmac', 'deriveSharedSecret', 'encapsulate', 'decapsulate', 'getPublicKey']),
   ...def('use', 'System', ['random', 'hash']),
   ...def('read', 'Key', ['readKey']),
-  ...def('read', 'System', ['listKeys', 'keyStatus', 'rekeyStatus', 'generateRootStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'showPolicy', 'auditHash', 'auditPublicKey']),
+  ...def('read', 'System', ['listKeys', 'keyStatus', 'rekeyStatus', 'generateRootStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'listAccessKeys', 'showPolicy', 'auditHash', 'auditPublicKey']),
   ...def('manage', 'Key', ['updateKey', 'rotateKey', 'enableKey', 'disableKey', 'importKey', 'importKeyVersion', 'exportKey', 'cancelKeyDeletion']),
-  ...def('manage', 'System', ['createKey', 'createUser', 'setUserPassword', 'createMachine', 'enrollTotp', 'confirmTotp', 'renewToken', 'logout']),
+  ...def('manage', 'System', ['createKey', 'createUser', 'setUserPassword', 'createMachine', 'createAccessKey', 'enrollTotp', 'confirmTotp', 'renewToken', 'logout']),
+  // The VSSM admin API (src/api/compat/vssm/): its audit log reading, and key backups wrapped to the transport key.
+  ...def('read', 'System', ['readAuditLog']),
+  ...def('manage', 'System', ['backupKeys', 'restoreKeys']),
   ...def('destructive', 'Key', ['trimKey', 'scheduleKeyDeletion']),
-  ...def('destructive', 'System', ['seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'generateRootInit', 'generateRootCancel', 'generateRootUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine']),
+  ...def('use', 'Secret', ['readSecret']),
+  ...def('read', 'Secret', ['readSecretMetadata', 'listSecrets']),
+  ...def('manage', 'Secret', ['writeSecret', 'deleteSecret', 'undeleteSecret', 'writeSecretMetadata']),
+  ...def('destructive', 'Secret', ['destroySecret', 'deleteSecretMetadata']),
+  ...def('destructive', 'System', ['seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'generateRootInit', 'generateRootCancel', 'generateRootUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine', 'deleteAccessKey']),
 ]);
 
 /**
  * Operations that are public (auth 'none') and so never reach the policy
  * engine: status, health, init, unseal, the logins and the JWKS.
  */
-export const PUBLIC_OPERATIONS: readonly string[] = Object.freeze(['health', 'sealStatus', 'init', 'unseal', 'login', 'machineChallenge', 'machineLogin', 'certLogin', 'jwks', 'getChannelKey', 'getAttestation', 'channelPost']);
+export const PUBLIC_OPERATIONS: readonly string[] = Object.freeze(['health', 'sealStatus', 'init', 'unseal', 'login', 'machineChallenge', 'machineLogin', 'certLogin', 'attestChallenge', 'attestLogin', 'jwks', 'getChannelKey', 'getAttestation', 'channelPost']);
 
 const BY_ID: ReadonlyMap<string, ActionDef> = new Map(ACTIONS.map((a) => [a.id, a]));
 const BATCH = 'Batch';

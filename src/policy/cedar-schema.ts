@@ -5,9 +5,9 @@
  *
  * Principals: User, Machine, Workload, each `in [Group]`; a Workload carries
  * the measurements of its verified attestation. Resources: Key (named keys),
- * System (areas: seal, audit, auth, policy, tools, keys), and Secret and
- * Policy, reserved for the secrets layer and per-policy resources (no action
- * applies to them yet). The schema is the server's, never the bundle's:
+ * System (areas: seal, audit, auth, policy, tools, keys), Secret (id and
+ * `path` attribute = the secret path, e.g. "app/db") and Policy, reserved for
+ * per-policy resources (no action applies to it yet). The schema is the server's, never the bundle's:
  * a bundle may repeat it but cannot change it (bundle-cedar.ts).
  */
 import { ACTION_GROUPS, ACTIONS, type ResourceType } from './actions.js';
@@ -26,6 +26,8 @@ export const WORKLOAD_ATTRIBUTES: Readonly<Record<string, 'String' | 'Boolean'>>
   pcr8: 'String',
   moduleId: 'String',
   debug: 'Boolean',
+  /** The auth.attestRoles role the workload logged in under (also its principal id). */
+  role: 'String',
 });
 
 /** Request context; the engine fills hourUtc and weekday. */
@@ -62,7 +64,8 @@ function buildSchema(): SchemaJson<string> {
         Machine: { memberOfTypes: ['Group'] },
         Workload: { memberOfTypes: ['Group'], shape: { type: 'Record', attributes: workloadShape } },
         Key: {},
-        Secret: {},
+        // The path is an attribute too, so policies can match folders: resource.path like "app/*".
+        Secret: { shape: { type: 'Record', attributes: { path: { type: 'String', required: true }, namespace: { type: 'String', required: true } } } },
         Policy: {},
         System: {},
       },

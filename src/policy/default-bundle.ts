@@ -3,7 +3,16 @@
  * the root token and members of the `admins` group may do everything, but
  * destructive actions need a second factor. The root token counts as
  * multi-factor (context.mfa = true) because only a quorum of unseal-share
- * holders can produce one. Everything else is denied (Cedar's default).
+ * holders can produce one. An attested workload (a role of auth.attestRoles,
+ * whose measurements the operator pinned) may read the secrets in the folder
+ * named after its role, `web/...` for role `web`, and nothing else. Everything
+ * else is denied (Cedar's default).
+ *
+ * The VSSM API (served only where compat.vssm is configured) works out of the
+ * box as VSSM does: any client whose certificate chains to the VSSM client
+ * trust store (group vssm-clients) may run the crypto operations, and the
+ * holder of the VSSM admin password (group vssm-admins) the admin ones, each
+ * only through the VSSM surface (context.apiSurface == "vssm"), never /v1.
  */
 
 export const DEFAULT_BUNDLE_VERSION = 0;
@@ -18,6 +27,26 @@ permit(principal in Keyhold::Group::"admins", action, resource);
 @id("destructive-needs-mfa")
 forbid(principal, action in Keyhold::Action::"destructive", resource)
 unless { context.mfa };
+
+@id("workloads-read-own-namespace")
+permit(principal is Keyhold::Workload, action == Keyhold::Action::"readSecret", resource is Keyhold::Secret)
+when { principal has role && resource.namespace == principal.role };
+
+@id("vssm-clients")
+permit(
+  principal in Keyhold::Group::"vssm-clients",
+  action in [Keyhold::Action::"encrypt", Keyhold::Action::"decrypt", Keyhold::Action::"sign", Keyhold::Action::"verify", Keyhold::Action::"hmac", Keyhold::Action::"verifyHmac"],
+  resource
+)
+when { context.apiSurface == "vssm" };
+
+@id("vssm-admin")
+permit(
+  principal in Keyhold::Group::"vssm-admins",
+  action in [Keyhold::Action::"createKey", Keyhold::Action::"importKey", Keyhold::Action::"listKeys", Keyhold::Action::"backupKeys", Keyhold::Action::"restoreKeys", Keyhold::Action::"readAuditLog"],
+  resource
+)
+when { context.apiSurface == "vssm" };
 `;
 
 /** The default bundle in the same JSON form as a pushed one (its sha256 is over these bytes). */

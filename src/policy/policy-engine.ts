@@ -94,6 +94,7 @@ const DEFAULT_CACHE_LIMIT = 50_000;
 const BREAK_GLASS_ACTIONS = new Set(['showPolicy', 'pushPolicy']);
 const ACTION_TYPE = `${NAMESPACE}::Action`;
 const GROUP_TYPE = `${NAMESPACE}::Group`;
+const SECRET_TYPE = `${NAMESPACE}::Secret`;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
@@ -344,6 +345,15 @@ export class PolicyEngine {
     }
     const out: EntityJson[] = [{ uid: principal, attrs: { ...p.attrs }, parents }, ...actionEntities];
     const queue: Uid[] = [...parents, resource, ...set.literals];
+    if (resource.type === SECRET_TYPE) {
+      // A secret's `path` attribute is its id, a fact of the request (like a workload's PCRs), never the bundle's;
+      // the bundle may still place the secret in a hierarchy through parents.
+      const bundled = set.entities.get(uidKey(resource));
+      seen.add(uidKey(resource));
+      // `namespace` (the first path segment) lets one policy give each workload role its own folder (default-bundle.ts).
+      out.push({ uid: resource, attrs: { path: resource.id, namespace: resource.id.split('/', 1)[0] ?? '' }, parents: [...(bundled?.parents ?? [])] });
+      queue.push(...(bundled?.reaches ?? []));
+    }
     for (let u = queue.pop(); u !== undefined; u = queue.pop()) {
       const k = uidKey(u);
       if (seen.has(k)) continue;

@@ -27,11 +27,11 @@ test('docs/errors.md documents no code that does not exist', () => {
   assert.equal(new Set(documented).size, documented.length, 'a code is documented twice');
 });
 
-test('every KH_ code used in src/ is registered (CLI-only codes are documented too)', () => {
+test('every KH_ code used in src/ is registered (CLI, SDK and agent codes are documented too)', () => {
   for (const file of sourceFiles('src')) {
     // A code ends in a letter or digit; "KH_HSM_*" in a comment names a family, not a code.
     for (const [code] of readFileSync(file, 'utf8').matchAll(/\bKH_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])/g)) {
-      if (code.startsWith('KH_CLI_') || code.startsWith('KH_CLIENT_')) assert.ok(doc.includes(`\`${code}\``), `${code} (in ${file}) is not documented`);
+      if (code.startsWith('KH_CLI_') || code.startsWith('KH_CLIENT_') || code.startsWith('KH_AGENT_')) assert.ok(doc.includes(`\`${code}\``), `${code} (in ${file}) is not documented`);
       else assert.ok(code in ERROR_CODES, `${code} used in ${file} is not in ERROR_CODES`);
     }
   }

@@ -13,8 +13,10 @@ import '../../src/api/route-config.js';
 /** The only routes that answer without a token. Adding one here is a security decision. */
 /** The enclave channel is public and answers while sealed: its inner requests meet every gate themselves. */
 const CHANNEL_ROUTES = ['GET /v1/enclave', 'GET /v1/enclave/attestation', 'POST /v1/enclave/post'];
+/** AWS KMS (JSON 1.1) is one POST / for every operation: it authenticates each with SigV4 and asks the policy engine itself (src/api/compat/kms/kms-plugin.ts). */
+const KMS_ROUTES = ['POST /'];
 const SELF_ROUTES = ['POST /v1/auth/totp/enroll', 'POST /v1/auth/totp/confirm', 'POST /v1/auth/renew', 'POST /v1/auth/logout'];
-const PUBLIC_ROUTES = ['POST /v1/auth/login', 'POST /v1/auth/machine/challenge', 'POST /v1/auth/machine/login', 'POST /v1/auth/cert/login', 'GET /v1/auth/jwks', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update', 'GET /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/init', 'DELETE /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/update', ...CHANNEL_ROUTES];
+const PUBLIC_ROUTES = ['POST /v1/auth/login', 'POST /v1/auth/machine/challenge', 'POST /v1/auth/machine/login', 'POST /v1/auth/cert/login', 'GET /v1/auth/attest/challenge', 'POST /v1/auth/attest/login', 'GET /v1/auth/jwks', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update', 'GET /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/init', 'DELETE /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/update', ...CHANNEL_ROUTES, ...KMS_ROUTES];
 /** The only routes that answer while sealed. */
 const SEALED_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', ...CHANNEL_ROUTES];
 
@@ -59,6 +61,13 @@ test('a route without auth, operationId or response schema is refused at startup
   }
 });
 
+test('access key routes are policy-checked identity actions on System::"auth"', () => {
+  const auth = { type: 'System', id: 'auth' };
+  assert.deepEqual(authzTarget('/v1/auth/access-keys', 'createAccessKey'), { action: 'createAccessKey', batch: false, resource: auth, surface: 'v1' });
+  assert.deepEqual(authzTarget('/v1/auth/access-keys', 'listAccessKeys').resource, auth);
+  assert.deepEqual(authzTarget('/v1/auth/access-keys/:accessKeyId', 'deleteAccessKey').resource, auth);
+});
+
 test('Vault transit routes ask the policy engine the questions of their /v1 equivalents', () => {
   const key = { type: 'Key', param: 'name' };
   assert.deepEqual(authzTarget('/v1/transit/encrypt/:name', 'transitEncrypt'), { action: 'encrypt', batch: false, resource: key, surface: 'vault-transit' });
@@ -69,4 +78,13 @@ test('Vault transit routes ask the policy engine the questions of their /v1 equi
   assert.equal(authzTarget('/v1/keys/:name/encrypt', 'encrypt').surface, 'v1');
   assert.throws(() => authzTarget('/v1/transit/frobnicate/:name', 'transitFrobnicate'), TypeError);
   assert.throws(() => authzTarget('/v1/transit/encrypt', 'transitEncrypt'), TypeError);
+});
+
+test('secret routes ask about the Secret whose path is the URL wildcard', () => {
+  const secret = { type: 'Secret', param: '*' };
+  assert.deepEqual(authzTarget('/v1/secrets/data/*', 'readSecret'), { action: 'readSecret', batch: false, resource: secret, surface: 'v1' });
+  assert.equal(authzTarget('/v1/secrets/release/*', 'readSecretForRecipient').action, 'readSecret');
+  assert.equal(authzTarget('/v1/secrets/list/*', 'listSecrets').action, 'listSecrets');
+  assert.throws(() => authzTarget('/v1/secrets/data/*', 'readKey'), TypeError);
+  assert.throws(() => authzTarget('/v1/secrets/data', 'readSecret'), TypeError);
 });

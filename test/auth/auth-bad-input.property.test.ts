@@ -1,4 +1,4 @@
-/** fast-check over every /v1/auth route: arbitrary bodies and tokens never give a 5xx or an unregistered error. */
+/** fast-check over every /v1/auth route (access keys included): arbitrary bodies and tokens never give a 5xx or an unregistered error. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -21,7 +21,7 @@ test('any request to a /v1/auth route answers with a registered code, never 5xx,
   const { shares, rootToken } = await initVault(app, 1, 1);
   await unsealVault(app, shares);
   const routes = app.routes.filter((r) => r.url.startsWith('/v1/auth/'));
-  assert.equal(routes.length, 21, 'a new /v1/auth route: check it is fuzzed here');
+  assert.equal(routes.length, 26, 'a new /v1/auth route: check it is fuzzed here');
   await app.api.inject({ method: 'POST', url: '/v1/auth/users', headers: { authorization: `Bearer ${rootToken}` }, payload: { name: 'alice', password: 'alice-password' } });
   const good = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw-for-fuzz' } })).json().accessToken as string;
 
@@ -43,15 +43,22 @@ test('any request to a /v1/auth route answers with a registered code, never 5xx,
     fc.record({ name: fc.oneof(fc.string({ maxLength: 140 }), fc.constant('alice')), password: fc.string({ maxLength: 40 }), groups: fc.array(fc.string({ maxLength: 70 }), { maxLength: 3 }) }),
     fc.record({ name: fc.string({ maxLength: 20 }), publicKey: fc.oneof(fc.string({ maxLength: 200 }), fc.record({ kty: fc.constantFrom('OKP', 'EC', 'RSA'), crv: fc.constantFrom('Ed25519', 'P-256', 'X'), x: fc.base64String(), y: fc.base64String() })) }),
     fc.record({ name: fc.string({ maxLength: 20 }), challenge: fc.string({ maxLength: 70 }), signature: fc.string({ maxLength: 210 }) }),
+    fc.record({ role: fc.string({ maxLength: 140 }), attestationDocument: fc.oneof(fc.base64String({ maxLength: 400 }), fc.string({ maxLength: 50 })) }),
+    fc.record({
+      principalType: fc.oneof(fc.constantFrom('User', 'Machine'), fc.string({ maxLength: 10 })),
+      principalName: fc.oneof(fc.constantFrom('alice', 'ops', 'root'), fc.string({ maxLength: 140 })),
+      description: fc.option(fc.string({ maxLength: 300 }), { nil: undefined }),
+    }),
     fc.record({ username: fc.constant('ops'), password: fc.constant('pw-for-fuzz'), bindKey: fc.record({ kty: fc.constantFrom('OKP', 'EC'), crv: fc.constantFrom('Ed25519', 'P-256'), x: fc.base64String({ maxLength: 60 }) }) }),
   );
   const nameParam = fc.oneof(fc.constant('alice'), fc.constant('ops'), fc.string({ maxLength: 150 }).map(encodeURIComponent));
+  const accessKeyId = fc.oneof(fc.constant('KHAKAAAAAAAAAAAAAAAA'), fc.stringMatching(/^KHAK[A-Z2-7]{16}$/), fc.string({ maxLength: 30 }).map(encodeURIComponent));
   const sigHeaders = fc.option(fc.record({ signature: fc.string({ maxLength: 120 }), 'signature-input': fc.string({ maxLength: 200 }), 'content-digest': fc.string({ maxLength: 80 }) }), { nil: undefined });
   await fc.assert(
-    fc.asyncProperty(fc.constantFrom(...routes), token, body, nameParam, sigHeaders, async (route, tok, payload, name, sig) => {
+    fc.asyncProperty(fc.constantFrom(...routes), token, body, nameParam, accessKeyId, sigHeaders, async (route, tok, payload, name, keyId, sig) => {
       const r = await app.api.inject({
         method: route.method as 'GET' | 'POST' | 'DELETE',
-        url: route.url.replace(':name', name),
+        url: route.url.replace(':name', name).replace(':accessKeyId', keyId),
         headers: { ...(tok === undefined ? {} : { authorization: `Bearer ${tok}` }), 'content-type': 'application/json', ...(sig ?? {}) },
         ...(route.method === 'GET' || route.method === 'DELETE' ? {} : { payload: JSON.stringify(payload ?? null) }),
       });

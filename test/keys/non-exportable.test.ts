@@ -19,7 +19,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { constants, createCipheriv, createHash, createPrivateKey, generateKeyPairSync, KeyObject, publicEncrypt, randomBytes, sign as cryptoSign } from 'node:crypto';
+import { constants, createCipheriv, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, publicEncrypt, randomBytes, sign as cryptoSign } from 'node:crypto';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, loggerOptions, type KeyholdApp } from '../../src/api/keyhold-app.js';
@@ -31,6 +31,7 @@ const ADMIN_PASSWORD = 'admin password that must never be logged';
 const USER_PASSWORD = 'user password that must never be logged';
 import { KEY_TYPES, KEY_TYPE_NAMES, type KeyType } from '../../src/keys/key-types.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { kmsHeaders, sigv4Signer } from '../helpers/kms-signer.js';
 import { nobleChannelSuite } from '../../src/crypto/e2e/noble-suite.js';
 import { openResponse, sealRequest, type ResponseEnvelope } from '../../src/crypto/e2e/protocol.js';
 
@@ -136,6 +137,8 @@ interface CallOptions {
   query?: string;
   body?: unknown;
   auth?: boolean;
+  /** The secret path of a `/v1/secrets/.../*` template. */
+  path?: string;
 }
 
 interface Session {
@@ -180,7 +183,7 @@ async function openSession(t: Parameters<typeof tempDir>[0]): Promise<Session> {
     callerSecrets: [],
     token: '',
     async call(method, template, options = {}) {
-      let url = template.replace(':name', options.name ?? '');
+      let url = template.replace(':name', options.name ?? '').replace('*', options.path ?? '');
       for (const [param, v] of Object.entries(options.params ?? {})) url = url.replace(`:${param}`, v);
       url += options.query ?? '';
       const inject: InjectOptions = { method, url, headers: options.auth === false ? {} : { authorization: `Bearer ${session.token}` } };
@@ -360,6 +363,73 @@ function wrapForImport(wrappingPem: string, material: Uint8Array): string {
   return b64(Buffer.concat([publicEncrypt({ key: wrappingPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, ephemeral), kwp.update(material), kwp.final()]));
 }
 
+/**
+ * The AWS KMS API (src/api/compat/kms/, POST / with SigV4): its keys are
+ * non-exportable Keyhold keys too. Signed under an access key of an admin user;
+ * material it releases (data keys, pairs, shared secrets, random) and imports
+ * is remembered as caller secrets.
+ */
+async function useKms(s: Session): Promise<void> {
+  await s.ok('POST', '/v1/auth/users', { body: { name: 'kms-7', password: USER_PASSWORD, groups: ['admins'] } });
+  const credentials = await s.ok('POST', '/v1/auth/access-keys', { body: { principalType: 'User', principalName: 'kms-7' } });
+  s.callerSecrets.push(needle('KMS secret access key', Buffer.from(String(credentials.secretAccessKey)), [String(credentials.secretAccessKey)]));
+  const sign = sigv4Signer({ accessKeyId: String(credentials.accessKeyId), secretAccessKey: String(credentials.secretAccessKey) });
+  const kms = async (operation: string, input: Record<string, unknown>): Promise<Record<string, unknown>> => {
+    const req = await sign(kmsHeaders(operation), JSON.stringify(input));
+    const res = await s.app.api.inject({ method: 'POST', url: '/', headers: req.headers, payload: req.body });
+    s.covered.add('POST /');
+    s.exchanges.push({ what: `KMS ${operation} -> ${res.statusCode}`, status: res.statusCode, body: res.rawPayload, headers: JSON.stringify(res.headers) });
+    assert.equal(res.statusCode, 200, `KMS ${operation}: ${res.body}`);
+    return res.json();
+  };
+  const id = async (input: Record<string, unknown>) => String(((await kms('CreateKey', input)).KeyMetadata as { KeyId: string }).KeyId);
+  const aes = await id({});
+  await kms('CreateAlias', { AliasName: 'alias/ne-kms', TargetKeyId: aes });
+  const blob = String((await kms('Encrypt', { KeyId: 'alias/ne-kms', Plaintext: s.plaintext('kms'), EncryptionContext: { t: 'ne' } })).CiphertextBlob);
+  returned(s, 'KMS decrypted plaintext', (await kms('Decrypt', { CiphertextBlob: blob, EncryptionContext: { t: 'ne' } })).Plaintext);
+  await kms('ReEncrypt', { CiphertextBlob: blob, SourceEncryptionContext: { t: 'ne' }, DestinationKeyId: aes });
+  returned(s, 'KMS data key', (await kms('GenerateDataKey', { KeyId: aes, NumberOfBytes: 32 })).Plaintext);
+  await kms('GenerateDataKeyWithoutPlaintext', { KeyId: aes, KeySpec: 'AES_256' });
+  returned(s, 'KMS data key pair', (await kms('GenerateDataKeyPair', { KeyId: aes, KeyPairSpec: 'ECC_NIST_P256' })).PrivateKeyPlaintext);
+  await kms('GenerateDataKeyPairWithoutPlaintext', { KeyId: aes, KeyPairSpec: 'RSA_2048' });
+  returned(s, 'KMS random', (await kms('GenerateRandom', { NumberOfBytes: 32 })).Plaintext);
+  const rsa = await id({ KeySpec: 'RSA_2048', KeyUsage: 'SIGN_VERIFY' });
+  const message = s.plaintext('kms message');
+  const signature = (await kms('Sign', { KeyId: rsa, Message: message, SigningAlgorithm: 'RSASSA_PSS_SHA_256' })).Signature;
+  await kms('Verify', { KeyId: rsa, Message: message, Signature: signature, SigningAlgorithm: 'RSASSA_PSS_SHA_256' });
+  await kms('GetPublicKey', { KeyId: rsa });
+  const mac = await id({ KeySpec: 'HMAC_384', KeyUsage: 'GENERATE_VERIFY_MAC' });
+  const tag = (await kms('GenerateMac', { KeyId: mac, Message: message, MacAlgorithm: 'HMAC_SHA_384' })).Mac;
+  await kms('VerifyMac', { KeyId: mac, Message: message, Mac: tag, MacAlgorithm: 'HMAC_SHA_384' });
+  const ecdh = await id({ KeySpec: 'ECC_NIST_P256', KeyUsage: 'KEY_AGREEMENT' });
+  const peer = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
+  returned(s, 'KMS shared secret', (await kms('DeriveSharedSecret', { KeyId: ecdh, KeyAgreementAlgorithm: 'ECDH', PublicKey: b64(peer) })).SharedSecret);
+  // BYOK: the imported material must not come back either.
+  const external = await id({ Origin: 'EXTERNAL' });
+  const params = await kms('GetParametersForImport', { KeyId: external, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_4096' });
+  const material = randomBytes(32);
+  s.callerSecrets.push(needle('KMS imported material', material));
+  const wrappingKey = createPublicKey({ key: Buffer.from(String(params.PublicKey), 'base64'), format: 'der', type: 'spki' });
+  await kms('ImportKeyMaterial', { KeyId: external, ImportToken: params.ImportToken, EncryptedKeyMaterial: b64(publicEncrypt({ key: wrappingKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, material)) });
+  await kms('Encrypt', { KeyId: external, Plaintext: s.plaintext('kms imported') });
+  // Key management.
+  await kms('DescribeKey', { KeyId: aes });
+  await kms('ListKeys', { Limit: 5 });
+  await kms('ListAliases', {});
+  await kms('UpdateAlias', { AliasName: 'alias/ne-kms', TargetKeyId: aes });
+  await kms('DeleteAlias', { AliasName: 'alias/ne-kms' });
+  await kms('TagResource', { KeyId: aes, Tags: [{ TagKey: 'env', TagValue: 'test' }] });
+  await kms('ListResourceTags', { KeyId: aes });
+  await kms('UntagResource', { KeyId: aes, TagKeys: ['env'] });
+  await kms('EnableKeyRotation', { KeyId: aes });
+  await kms('GetKeyRotationStatus', { KeyId: aes });
+  await kms('DisableKeyRotation', { KeyId: aes });
+  await kms('RotateKeyOnDemand', { KeyId: aes });
+  await kms('DisableKey', { KeyId: aes });
+  await kms('EnableKey', { KeyId: aes });
+  await s.ok('DELETE', '/v1/auth/users/:name', { name: 'kms-7' });
+}
+
 // ---------------------------------------------------------------------------
 // The test
 // ---------------------------------------------------------------------------
@@ -409,6 +479,7 @@ test('a non-exportable key never gives its secret away: not in any response body
     await cycleKey(s, name);
   }
   await useTransit(s);
+  await useKms(s);
   await s.ok('GET', '/v1/keys', { query: '?limit=1000' });
   const page = await s.ok('GET', '/v1/keys', { query: '?limit=3' });
   await s.ok('GET', '/v1/keys', { query: `?limit=5&after=${String(page.next)}` });
@@ -450,6 +521,11 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('GET', '/v1/auth/users');
   await s.ok('GET', '/v1/auth/users/:name', { name: 'auditor-7' });
   await s.ok('POST', '/v1/auth/users/:name/password', { name: 'auditor-7', body: { password: `${USER_PASSWORD}!` } });
+  // AWS-style access keys for that user: the secret is answered once and must stay out of the log and the database.
+  const accessKey = await s.ok('POST', '/v1/auth/access-keys', { body: { principalType: 'User', principalName: 'auditor-7', description: 'non-exportable test' } });
+  s.callerSecrets.push(needle('secret access key', Buffer.from(String(accessKey.secretAccessKey)), [String(accessKey.secretAccessKey)]));
+  await s.ok('GET', '/v1/auth/access-keys');
+  await s.ok('DELETE', '/v1/auth/access-keys/:accessKeyId', { params: { accessKeyId: String(accessKey.accessKeyId) } });
   await s.ok('DELETE', '/v1/auth/users/:name', { name: 'auditor-7' });
   const machineKey = generateKeyPairSync('ed25519');
   await s.ok('POST', '/v1/auth/machines', { body: { name: 'robot-7', publicKey: machineKey.publicKey.export({ format: 'pem', type: 'spki' }).toString(), groups: ['admins'] } });
@@ -503,6 +579,27 @@ test('a non-exportable key never gives its secret away: not in any response body
   const answer = openResponse(nobleChannelSuite, ephemeral, (await s.ok('POST', '/v1/enclave/post', { body: envelope, auth: false })) as unknown as ResponseEnvelope);
   assert.equal(answer.status, 200);
   returned(s, 'plaintext decrypted through the channel', (answer.body as { plaintext: string }).plaintext);
+
+  // Every /v1/secrets route, with values and files that must stay out of the log and the database; workload login.
+  const secretValue = s.plaintext('secret value');
+  await s.ok('POST', '/v1/secrets/data/*', { path: 'ne/app/db', body: { data: { password: secretValue }, files: { 'cert.pem': s.plaintext('secret file') } } });
+  await s.ok('POST', '/v1/secrets/data/*', { path: 'ne/app/gen', body: { generate: { kind: 'password' } } });
+  await s.ok('GET', '/v1/secrets/data/*', { path: 'ne/app/db', query: '?version=1' });
+  await s.ok('POST', '/v1/secrets/metadata/*', { path: 'ne/app/db', body: { maxVersions: 3, customMetadata: { owner: 'leak-test' } } });
+  await s.ok('GET', '/v1/secrets/metadata/*', { path: 'ne/app/db' });
+  await s.ok('GET', '/v1/secrets/list/*', { path: 'ne/' });
+  await s.ok('POST', '/v1/secrets/delete/*', { path: 'ne/app/db', body: {} });
+  await s.ok('POST', '/v1/secrets/undelete/*', { path: 'ne/app/db', body: { versions: [1] } });
+  const x25519 = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x!;
+  const recipientDoc = await s.app.services.enclave!.provider.attest({ publicKey: new Uint8Array(Buffer.from(x25519, 'base64url')) });
+  await s.ok('POST', '/v1/secrets/release/*', { path: 'ne/app/db', body: { recipient: { attestationDocument: b64(recipientDoc) } } });
+  await s.ok('POST', '/v1/secrets/destroy/*', { path: 'ne/app/db', body: { versions: [1] } });
+  await s.ok('DELETE', '/v1/secrets/metadata/*', { path: 'ne/app/gen' });
+  const attestNonce = String((await s.ok('GET', '/v1/auth/attest/challenge', { auth: false })).nonce);
+  const workloadKey = new Uint8Array(generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }));
+  const workloadDoc = await s.app.services.enclave!.provider.attest({ nonce: new Uint8Array(Buffer.from(attestNonce, 'hex')), publicKey: workloadKey });
+  // No role is configured here: the login is refused after the document and challenge verified.
+  assert.equal((await s.call('POST', '/v1/auth/attest/login', { body: { role: 'web', attestationDocument: b64(workloadDoc) }, auth: false })).statusCode, 403);
 
   // Every route of the app was called.
   const missing = s.app.routes.map((r) => `${r.method} ${r.url}`).filter((r) => !s.covered.has(r));

@@ -5,10 +5,10 @@ import { ACTION_GROUPS, ACTIONS, actionFor, findAction, PUBLIC_OPERATIONS } from
 import { KEYHOLD_SCHEMA, schemaText } from '../../src/policy/cedar-schema.js';
 
 const EXPECTED: Record<string, string[]> = {
-  use: ['encrypt', 'decrypt', 'rewrap', 'generateDataKey', 'sign', 'verify', 'hmac', 'verifyHmac', 'deriveSharedSecret', 'encapsulate', 'decapsulate', 'getPublicKey', 'random', 'hash'],
-  read: ['listKeys', 'readKey', 'keyStatus', 'rekeyStatus', 'generateRootStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'showPolicy', 'auditHash', 'auditPublicKey'],
-  manage: ['createKey', 'updateKey', 'rotateKey', 'enableKey', 'disableKey', 'importKey', 'importKeyVersion', 'exportKey', 'cancelKeyDeletion', 'createUser', 'setUserPassword', 'createMachine', 'enrollTotp', 'confirmTotp', 'renewToken', 'logout'],
-  destructive: ['trimKey', 'scheduleKeyDeletion', 'seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'generateRootInit', 'generateRootCancel', 'generateRootUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine'],
+  use: ['encrypt', 'decrypt', 'rewrap', 'generateDataKey', 'sign', 'verify', 'hmac', 'verifyHmac', 'deriveSharedSecret', 'encapsulate', 'decapsulate', 'getPublicKey', 'random', 'hash', 'readSecret'],
+  read: ['listKeys', 'readKey', 'keyStatus', 'rekeyStatus', 'generateRootStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'listAccessKeys', 'showPolicy', 'auditHash', 'auditPublicKey', 'readSecretMetadata', 'listSecrets', 'readAuditLog'],
+  manage: ['createKey', 'updateKey', 'rotateKey', 'enableKey', 'disableKey', 'importKey', 'importKeyVersion', 'exportKey', 'cancelKeyDeletion', 'createUser', 'setUserPassword', 'createMachine', 'createAccessKey', 'enrollTotp', 'confirmTotp', 'renewToken', 'logout', 'writeSecret', 'deleteSecret', 'undeleteSecret', 'writeSecretMetadata', 'backupKeys', 'restoreKeys'],
+  destructive: ['trimKey', 'scheduleKeyDeletion', 'seal', 'rotate', 'rekeyInit', 'rekeyCancel', 'rekeyUpdate', 'generateRootInit', 'generateRootCancel', 'generateRootUpdate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine', 'deleteAccessKey', 'destroySecret', 'deleteSecretMetadata'],
 };
 
 test('every operation is in exactly the group it belongs to', () => {
@@ -33,6 +33,12 @@ test('key operations apply to Key resources, the rest to System', () => {
   const onKeys = ACTIONS.filter((a) => a.resource === 'Key').map((a) => a.id);
   for (const id of ['encrypt', 'readKey', 'updateKey', 'trimKey', 'scheduleKeyDeletion', 'exportKey', 'importKey']) assert.ok(onKeys.includes(id), id);
   for (const id of ['createKey', 'listKeys', 'random', 'hash', 'seal', 'pushPolicy', 'showPolicy', 'getWrappingKey']) assert.ok(!onKeys.includes(id), id);
+});
+
+test('secret operations apply to Secret resources, whose path is an attribute', () => {
+  const onSecrets = ACTIONS.filter((a) => a.resource === 'Secret').map((a) => a.id).sort();
+  assert.deepEqual(onSecrets, ['deleteSecret', 'deleteSecretMetadata', 'destroySecret', 'listSecrets', 'readSecret', 'readSecretMetadata', 'undeleteSecret', 'writeSecret', 'writeSecretMetadata']);
+  assert.match(schemaText(), /entity Secret = \{\s*"?namespace"?: __cedar::String,\s*"?path"?: __cedar::String/);
 });
 
 test('the schema declares every action with its group and resource, and groups as plain actions', () => {

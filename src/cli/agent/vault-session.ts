@@ -9,10 +9,16 @@
  *            (cnf.jkt), so every later request is signed with it (RFC 9421);
  *            the key never leaves this process and is replaced on renewal.
  *   fetch:   GET /v1/secrets/data/<path>, signed; values and files decoded.
+ *            A secret with a release policy answers KH_RELEASE_RECIPIENT_REQUIRED
+ *            there: the agent then asks POST /v1/secrets/release/<path> with a
+ *            second local document whose public_key is a fresh X25519 key, and
+ *            opens the HPKE-sealed answer (docs/key-release.md) in memory.
  *
  * With vault.e2e the same requests travel through the end-to-end channel.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { hpkeOpenX25519 } from '../../crypto/recipient/hpke-x25519.js';
+import { RECIPIENT_INFO } from '../../crypto/recipient/recipient-envelope.js';
 import { createSimulatedProvider } from '../../attestation/simulated/simulated-provider.js';
 import { createNsmProvider } from '../../attestation/nsm/nsm-provider.js';
 import type { AttestationProvider } from '../../attestation/provider.js';
@@ -39,8 +45,15 @@ export async function attestationProvider(config: AgentConfig['attestation']): P
 }
 
 /** Secret paths go into the URL segment by segment, each percent-encoded. */
-function secretUrl(path: string): string {
-  return `/v1/secrets/data/${path.split('/').map(encodeURIComponent).join('/')}`;
+function secretUrl(path: string, kind: 'data' | 'release' = 'data'): string {
+  return `/v1/secrets/${kind}/${path.split('/').map(encodeURIComponent).join('/')}`;
+}
+
+function fieldsOf(answer: SecretAnswer): Map<string, Uint8Array> {
+  const fields = new Map<string, Uint8Array>();
+  for (const [k, value] of Object.entries(answer.data)) fields.set(k, new Uint8Array(Buffer.from(value, 'utf8')));
+  for (const [k, b64] of Object.entries(answer.files)) fields.set(k, new Uint8Array(Buffer.from(b64, 'base64')));
+  return fields;
 }
 
 export class VaultSession implements SecretSource {
@@ -86,11 +99,32 @@ export class VaultSession implements SecretSource {
 
   async fetch(path: string): Promise<Map<string, Uint8Array>> {
     if (this.#token === undefined) throw new CliError('KH_AGENT_NOT_LOGGED_IN', 'fetch before connect');
-    const answer = (await call(this.#options(), 'GET', secretUrl(path))) as SecretAnswer;
-    const fields = new Map<string, Uint8Array>();
-    for (const [k, value] of Object.entries(answer.data)) fields.set(k, new Uint8Array(Buffer.from(value, 'utf8')));
-    for (const [k, b64] of Object.entries(answer.files)) fields.set(k, new Uint8Array(Buffer.from(b64, 'base64')));
-    return fields;
+    try {
+      return fieldsOf((await call(this.#options(), 'GET', secretUrl(path))) as SecretAnswer);
+    } catch (e) {
+      if (e instanceof CliError && e.code === 'KH_RELEASE_RECIPIENT_REQUIRED') return this.#fetchReleased(path);
+      throw e;
+    }
+  }
+
+  /** A release-policy secret: sealed by the vault to an X25519 key that exists only here, for this one answer. */
+  async #fetchReleased(path: string): Promise<Map<string, Uint8Array>> {
+    const { publicKey, privateKey } = generateKeyPairSync('x25519');
+    const raw = (k: KeyObject, member: 'x' | 'd') => new Uint8Array(Buffer.from(k.export({ format: 'jwk' })[member] as string, 'base64url'));
+    const document = await this.#provider.attest({ publicKey: raw(publicKey, 'x') });
+    const answer = (await call(this.#options(), 'POST', secretUrl(path, 'release'), { recipient: { attestationDocument: Buffer.from(document).toString('base64') } })) as { ciphertextForRecipient: string };
+    const secret = raw(privateKey, 'd');
+    try {
+      const opened = await hpkeOpenX25519(secret, new Uint8Array(Buffer.from(answer.ciphertextForRecipient, 'base64')), RECIPIENT_INFO);
+      if (opened === undefined) throw new CliError('KH_AGENT_RELEASE_FAILED', `the sealed answer for "${path}" does not open with this agent's key`);
+      try {
+        return fieldsOf(JSON.parse(Buffer.from(opened).toString('utf8')) as SecretAnswer);
+      } finally {
+        opened.fill(0);
+      }
+    } finally {
+      secret.fill(0);
+    }
   }
 
   secondsLeft(): number {

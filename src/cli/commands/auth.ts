@@ -1,8 +1,8 @@
 /**
  * `keyhold auth ...`: hash a password for the configuration; log in (password
  * with an optional second factor and key binding, client certificate);
- * TOTP enrolment; who am I; revoke sessions. Users and machines are in
- * auth-users.ts and auth-machines.ts.
+ * TOTP enrolment; who am I; revoke sessions. Users, machines and AWS-style
+ * access keys are in auth-users.ts, auth-machines.ts and auth-access-keys.ts.
  */
 import type { Command } from 'commander';
 import { call, CliError, loadPrivateKey } from '../http-client.js';
@@ -11,6 +11,7 @@ import { readSecretLine } from '../read-secret.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
 import { registerAuthUsers } from './auth-users.js';
 import { registerAuthMachines } from './auth-machines.js';
+import { registerAuthAccessKeys } from './auth-access-keys.js';
 import { printLogin, publicJwk, signingKeyHint, type LoginAnswer } from './auth-keys.js';
 
 /** POST /v1/auth/introspect (RFC 7662 shape). */
@@ -28,7 +29,7 @@ interface Introspection {
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 export function registerAuth(program: Command, globals: () => GlobalFlags): void {
-  const auth = program.command('auth').description('passwords, logins, sessions, users and machines');
+  const auth = program.command('auth').description('passwords, logins, sessions, users, machines and access keys');
 
   auth
     .command('hash-password')
@@ -133,4 +134,5 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
 
   registerAuthUsers(auth, globals);
   registerAuthMachines(auth, globals);
+  registerAuthAccessKeys(auth, globals);
 }

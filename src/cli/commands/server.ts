@@ -5,6 +5,8 @@ import { parsePort } from '../parse.js';
 
 interface ServerFlags {
   config?: string;
+  /** A file, or true: look for VSSM's config.json where VSSM does. */
+  vssmConfig?: string | true;
   dev?: boolean;
   devRootToken?: string;
   dataDir?: string;
@@ -18,6 +20,7 @@ export function registerServer(program: Command): void {
     .command('server')
     .description('run a Keyhold node (sealed until unsealed), or --dev for an initialised, unsealed local vault')
     .option('-c, --config <file>', 'configuration file (JSON or YAML; see docs/configuration.md)')
+    .option('--vssm-config [file]', "serve the VSSM API from a VSSM config.json as is (default: ./config.json, else /etc/vssm/config.json); without --config, on VSSM's ports 8080/8081 on all interfaces, data in ./data")
     .option('--dev', 'dev mode: SQLite in a data dir, loopback only, initialised and unsealed, prints a root token')
     .option('--dev-root-token <token>', 'dev mode: use this root token (for scripts)')
     .option('--data-dir <dir>', 'dev mode: keep data here (default: a fresh temp dir)')
@@ -42,13 +45,22 @@ export function registerServer(program: Command): void {
       if (flags.apiPort !== undefined) env.KEYHOLD_API_PORT = String(flags.apiPort);
       if (flags.healthPort !== undefined) env.KEYHOLD_HEALTH_PORT = String(flags.healthPort);
       if (flags.logLevel !== undefined) env.KEYHOLD_LOG_LEVEL = flags.logLevel;
-      const config = flags.config !== undefined ? loadConfigFile(flags.config, env) : resolveConfig({}, env);
+      let config = flags.config !== undefined ? loadConfigFile(flags.config, env) : resolveConfig({}, env);
+      if (flags.vssmConfig !== undefined) {
+        const { findVssmConfig, readVssmConfig, vssmServerDefaults } = await import('../../config/vssm-config.js');
+        const vssm = readVssmConfig(flags.vssmConfig === true ? findVssmConfig() : flags.vssmConfig);
+        config = flags.config !== undefined ? resolveConfig({ ...config, compat: { ...config.compat, vssm } }, env) : resolveConfig(vssmServerDefaults(vssm), env);
+      }
       const server = await startServer(config);
       handleSignals(server, config.shutdownTimeoutMs);
       const status = await server.services.seal.status();
       server.api.log.info({ api: server.apiUrl, health: server.healthUrl, initialized: status.initialized, sealed: status.sealed }, 'keyhold listening');
-      process.stdout.write(
-        `Keyhold ${status.version} listening on ${server.apiUrl} (health ${server.healthUrl}); ${status.initialized ? 'sealed: run `keyhold operator unseal`' : 'not initialized: run `keyhold operator init`'}\n`,
-      );
+      const next =
+        config.compat.vssm?.rpcCertificate !== undefined
+          ? 'waiting for bootstrap: POST /REST/v1/admin/bootstrap with the rpcPrivateKey'
+          : status.initialized
+            ? 'sealed: run `keyhold operator unseal`'
+            : 'not initialized: run `keyhold operator init`';
+      process.stdout.write(`Keyhold ${status.version} listening on ${server.apiUrl} (health ${server.healthUrl}); ${next}\n`);
     });
 }

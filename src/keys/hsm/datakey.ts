@@ -5,7 +5,7 @@
  */
 import { entropy } from '../../crypto/random.js';
 import type { ManagedKey } from '../managed-key.js';
-import type { DataKeyBits } from '../operations/datakey.js';
+import { dataKeyBytes, type DataKeyLength } from '../operations/datakey.js';
 import type { EncryptionContext } from '../operations/associated-data.js';
 import type { HsmAccess } from './hsm-objects.js';
 import { hsmEncrypt } from './encrypt.js';
@@ -13,9 +13,9 @@ import { hsmEncrypt } from './encrypt.js';
 export async function hsmDataKey(
   hsm: HsmAccess,
   key: ManagedKey,
-  input: { bits: DataKeyBits; includePlaintext: boolean; associatedData?: Uint8Array | undefined; context?: EncryptionContext | undefined },
+  input: DataKeyLength & { includePlaintext: boolean; associatedData?: Uint8Array | undefined; context?: EncryptionContext | undefined },
 ): Promise<{ ciphertext: string; plaintext?: Uint8Array; version: number }> {
-  const plaintext = entropy(input.bits / 8, 'data-key');
+  const plaintext = entropy(dataKeyBytes(input), 'data-key');
   try {
     const wrapped = await hsmEncrypt(hsm, key, { plaintext, associatedData: input.associatedData, context: input.context });
     if (input.includePlaintext) return { ...wrapped, plaintext };

@@ -7,6 +7,7 @@ import { KeyholdError } from '../../errors.js';
 import { DIGEST_BYTES, type HashName, type SignOptions } from '../../crypto/signature/signature-scheme.js';
 import { decodeVersioned, encodeVersioned } from '../ciphertext.js';
 import type { ManagedKey } from '../managed-key.js';
+import { checkUsage } from '../key-usage.js';
 
 export interface SignRequestOptions {
   hash?: HashName | undefined;
@@ -18,6 +19,7 @@ export interface SignRequestOptions {
 function resolveOptions(key: ManagedKey, o: SignRequestOptions): SignOptions {
   const spec = key.spec;
   if (spec.kind !== 'signature') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${key.record.type} keys cannot sign or verify`);
+  checkUsage(key.record, 'sign-verify');
   const s = spec.scheme.supports;
   const refuse = (what: string) => new KeyholdError('KH_KEY_OPTION_UNSUPPORTED', `${what} is not an option for ${key.record.type} keys`);
   if (o.hash !== undefined && !s.hash) throw refuse('hash');

@@ -1,0 +1,85 @@
+/**
+ * Workload login by attestation (src/auth/attest-login.ts; docs/secrets.md
+ * "Workload login"): a challenge, then the attestation document carrying it.
+ * Both are public routes; failures are throttled per role and address.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { KeyholdError } from '../../../errors.js';
+import type { AccessTokens } from '../../../auth/access-tokens.js';
+import type { Sessions } from '../../../auth/sessions.js';
+import type { LoginThrottle } from '../../../auth/login-throttle.js';
+import type { AttestLogin } from '../../../auth/attest-login.js';
+import { fromBase64Strict } from '../../../crypto/bytes.js';
+import { MAX_DOCUMENT_BYTES } from '../../../attestation/nitro/verify.js';
+import { responses } from '../../schemas.js';
+import { IdentityName, TokenBody } from './auth-schemas.js';
+import { tokenAnswer } from './token-answer.js';
+
+export interface AttestLoginDeps {
+  attest: AttestLogin;
+  sessions: Sessions;
+  accessTokens: AccessTokens;
+  throttle: LoginThrottle;
+}
+
+export const attestLoginRoutes: FastifyPluginAsyncTypebox<AttestLoginDeps> = async (app, { attest, sessions, accessTokens, throttle }) => {
+  app.get(
+    '/v1/auth/attest/challenge',
+    {
+      config: { auth: 'none' },
+      schema: {
+        operationId: 'attestChallenge',
+        tags: ['auth'],
+        summary: 'A single-use nonce (60 s) to put in the attestation document of a workload login',
+        response: responses({ 200: Type.Object({ nonce: Type.String({ description: 'hex; the document nonce must be these bytes' }), expiresIn: Type.Integer() }, { additionalProperties: false }) }),
+      },
+    },
+    async () => attest.challenge(),
+  );
+
+  app.post(
+    '/v1/auth/attest/login',
+    {
+      config: { auth: 'none' },
+      schema: {
+        operationId: 'attestLogin',
+        tags: ['auth'],
+        summary: 'Log in as a workload with an attestation document; tokens are bound to the key in its public_key',
+        description:
+          'The document (Nitro format; the simulated enclave only where trusted) must carry an unused challenge as nonce and an Ed25519 or P-256 SPKI public key; its measurements must match auth.attestRoles.<role>.',
+        body: Type.Object(
+          {
+            role: IdentityName,
+            attestationDocument: Type.String({ minLength: 1, maxLength: Math.ceil(MAX_DOCUMENT_BYTES / 3) * 4, description: 'base64 COSE_Sign1 attestation document' }),
+          },
+          { additionalProperties: false },
+        ),
+        response: responses({ 200: TokenBody }),
+      },
+    },
+    async (request, reply) => {
+      const { role, attestationDocument } = request.body;
+      const keys = [`workload:${role}`, `ip:${request.ip}`];
+      try {
+        throttle.check(keys);
+      } catch (e) {
+        const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
+        if (retry !== undefined) reply.header('retry-after', String(retry));
+        throw e;
+      }
+      const document = fromBase64Strict(attestationDocument);
+      if (document === undefined) throw new KeyholdError('KH_INPUT_INVALID', 'attestationDocument is not base64');
+      let login;
+      try {
+        login = await attest.login(role, document);
+      } catch (e) {
+        throttle.fail(keys);
+        throw e;
+      }
+      throttle.succeed(keys[0]!);
+      const session = await sessions.create(login.principal, Date.now(), { tokenTtlSeconds: login.tokenTtlSeconds });
+      return tokenAnswer(accessTokens, session);
+    },
+  );
+};
