@@ -11,12 +11,15 @@
  * secret is answered once, by create(). Identity names live only inside the
  * encrypted records.
  *
- * A key acts as its identity with that identity's CURRENT groups, looked up
- * at every authentication; a deleted identity (or one deleted and created
- * again under the same name) makes its keys useless. Decoded records are
- * cached in memory until the barrier seals; delete() evicts at once, so a
- * deleted key stops working on this node immediately (other nodes within
- * CACHE_TTL_MS). lastUsedAt is kept in a separate record, written at most
+ * A key acts as its identity with that identity's groups, read with the
+ * key's record and again at least every CACHE_TTL_MS; a deleted identity
+ * (or one deleted and created again under the same name) makes its keys
+ * useless, at once on this node (Users/Machines.onDelete) and within
+ * CACHE_TTL_MS on others. Decoded records, the identity and the SigV4
+ * signing key of the current day are cached in memory until the barrier
+ * seals; delete() evicts at once, so a deleted key stops working on this
+ * node immediately (other nodes within CACHE_TTL_MS). lastUsedAt is kept in
+ * a separate record, written at most
  * once a minute per key, so a late write can never resurrect a deleted key.
  */
 import type { Barrier, BarrierView } from '../barrier/barrier.js';
@@ -25,7 +28,7 @@ import { entropy } from '../crypto/random.js';
 import { KeyholdError } from '../errors.js';
 import type { Machines } from './machines.js';
 import type { Principal } from './principal.js';
-import { checkSigV4Scope, parseSigV4Request, secretKeyBytes, verifySigV4Signature, type SigV4Request } from './sigv4.js';
+import { checkSigV4Scope, parseSigV4Request, secretKeyBytes, signingKey, verifySigV4Signature, type SigV4Request } from './sigv4.js';
 import { IDENTITY_NAME, type Users } from './users.js';
 
 export type { SigV4Request } from './sigv4.js';
@@ -57,6 +60,19 @@ interface CacheEntry {
   readonly loadedAt: number;
   /** When lastUsedAt was last written (ms), so a busy key writes at most once a minute. */
   lastUsedWrittenAt: number;
+  /**
+   * The identity's groups and createdAt as last read (each request would
+   * otherwise read and decrypt the user or machine record), dropped with the
+   * entry, and at once when that identity is deleted on this node.
+   */
+  identity?: { readonly groups: readonly string[]; readonly createdAt: string } | undefined;
+  /** SigV4 signing key for one scope (date/region/service), derived once per day instead of four HMACs a request. */
+  derived?: { readonly scope: string; readonly key: Buffer } | undefined;
+}
+
+function wipeEntry(e: CacheEntry): void {
+  wipe(e.kSecret);
+  e.derived?.key.fill(0);
 }
 
 /** "KHAK" + 16 base32 characters: 20 characters like an AWS id (AKIA…), 80 random bits, recognisably Keyhold's. */
@@ -117,11 +133,16 @@ export class AccessKeys {
     this.#region = deps.region;
     this.#now = deps.now ?? (() => new Date());
     barrier.onSeal(() => this.#clear());
+    const forget = (type: 'User' | 'Machine') => (name: string) => {
+      for (const e of this.#cache.values()) if (e.info.principalType === type && e.info.principalName === name) e.identity = undefined;
+    };
+    deps.users.onDelete(forget('User'));
+    deps.machines.onDelete(forget('Machine'));
   }
 
   #clear(): void {
     this.#generation++;
-    for (const e of this.#cache.values()) wipe(e.kSecret);
+    for (const e of this.#cache.values()) wipeEntry(e);
     this.#cache.clear();
   }
 
@@ -160,6 +181,7 @@ export class AccessKeys {
     const entry: CacheEntry = { info, kSecret: secretKeyBytes(secretAccessKey), loadedAt: nowMs, lastUsedWrittenAt: cached?.lastUsedWrittenAt ?? 0 };
     // Sealed or deleted while this load was in flight: answer this caller, but do not cache.
     if (generation !== this.#generation) return entry;
+    // A replaced or evicted entry is not wiped here: a request that already holds it may still be verifying with it.
     if (this.#cache.size >= MAX_CACHE && !this.#cache.has(accessKeyId)) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(accessKeyId, entry);
     return entry;
@@ -243,7 +265,7 @@ export class AccessKeys {
     this.#generation++;
     const cached = this.#cache.get(accessKeyId);
     this.#cache.delete(accessKeyId);
-    if (cached !== undefined) wipe(cached.kSecret);
+    if (cached !== undefined) wipeEntry(cached);
   }
 
   /**
@@ -258,12 +280,18 @@ export class AccessKeys {
     checkSigV4Scope(credentials, { service, region: this.#region, now });
     const entry = await this.#entry(credentials.accessKeyId);
     if (entry === undefined) throw new KeyholdError('KH_SIGV4_UNKNOWN_ACCESS_KEY');
-    verifySigV4Signature(request, credentials, entry.kSecret);
+    const scope = `${credentials.scopeDate}/${credentials.region}/${credentials.service}`;
+    if (entry.derived?.scope !== scope) {
+      entry.derived?.key.fill(0);
+      entry.derived = { scope, key: signingKey(entry.kSecret, credentials.scopeDate, credentials.region, credentials.service) };
+    }
+    verifySigV4Signature(request, credentials, entry.kSecret, entry.derived.key);
 
     const { principalType, principalName, principalCreatedAt, accessKeyId } = entry.info;
-    const identity = await this.#identity(principalType, principalName);
+    const identity = entry.identity ?? (await this.#identity(principalType, principalName));
     if (identity === undefined || identity.createdAt !== principalCreatedAt)
       throw new KeyholdError('KH_SIGV4_UNKNOWN_ACCESS_KEY', 'the identity this access key belongs to no longer exists');
+    entry.identity = identity;
     await this.#touch(entry, now);
     const principal: Principal = Object.freeze({ type: principalType, id: principalName, groups: Object.freeze(identity.groups), amr: Object.freeze(['sigv4']) });
     return { principal, accessKeyId, region: credentials.region };

@@ -40,6 +40,7 @@ export function machineLoginMessage(issuer: string, name: string, challenge: str
 }
 
 export class Machines {
+  readonly #onDelete: ((name: string) => void)[] = [];
   readonly #view: BarrierView;
   readonly #issuer: string;
   readonly #challenges = new Map<string, { name: string; expiresAt: number }>();
@@ -90,6 +91,12 @@ export class Machines {
   async delete(name: string): Promise<void> {
     if ((await this.#get(name)) === undefined) throw new KeyholdError('KH_IDENTITY_NOT_FOUND');
     await this.#view.delete(this.#path(name));
+    for (const listener of this.#onDelete) listener(name);
+  }
+
+  /** Called after a machine is deleted, so caches of its facts (access keys) drop them at once. */
+  onDelete(listener: (name: string) => void): void {
+    this.#onDelete.push(listener);
   }
 
   async list(): Promise<MachineInfo[]> {

@@ -325,13 +325,14 @@ function payloadHash(request: SigV4Request): string {
  * @throws KeyholdError KH_SIGV4_SIGNATURE_MISMATCH (one fixed message, whatever differed),
  *   KH_SIGV4_MALFORMED for an unsupported x-amz-content-sha256.
  */
-export function verifySigV4Signature(request: SigV4Request, credentials: SigV4Credentials, kSecret: Uint8Array): void {
+export function verifySigV4Signature(request: SigV4Request, credentials: SigV4Credentials, kSecret: Uint8Array, derived?: Buffer): void {
   const { scopeDate, region, service } = credentials;
   const scope = `${scopeDate}/${region}/${service}/${SCOPE_TERMINATOR}`;
   const toSign = stringToSign(credentials.amzDate, scope, canonicalRequest(request, credentials.signedHeaders, payloadHash(request)));
-  const key = signingKey(kSecret, scopeDate, region, service);
+  // `derived`: the caller's cached signingKey(kSecret, scopeDate, region, service), which it owns and wipes.
+  const key = derived ?? signingKey(kSecret, scopeDate, region, service);
   const expected = createHmac('sha256', key).update(toSign, 'utf8').digest();
-  key.fill(0);
+  if (derived === undefined) key.fill(0);
   const given = Buffer.from(credentials.signature, 'hex');
   // Both are 32 bytes here (the signature was checked to be 64 hex digits).
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new KeyholdError('KH_SIGV4_SIGNATURE_MISMATCH');

@@ -42,6 +42,7 @@ export function checkGroups(groups: readonly string[]): string[] {
 }
 
 export class Users {
+  readonly #onDelete: ((name: string) => void)[] = [];
   readonly #view: BarrierView;
   readonly #admin: { username: string; passwordHash: string } | undefined;
 
@@ -102,6 +103,12 @@ export class Users {
   async delete(name: string): Promise<void> {
     await this.#required(name);
     await this.#view.delete(this.#path(name));
+    for (const listener of this.#onDelete) listener(name);
+  }
+
+  /** Called after a user is deleted, so caches of its facts (access keys) drop them at once. */
+  onDelete(listener: (name: string) => void): void {
+    this.#onDelete.push(listener);
   }
 
   async list(): Promise<UserInfo[]> {

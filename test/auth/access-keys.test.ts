@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
-import { AccessKeys, ACCESS_KEY_ID } from '../../src/auth/access-keys.js';
+import { AccessKeys, ACCESS_KEY_ID, CACHE_TTL_MS } from '../../src/auth/access-keys.js';
 import { KeyholdError, type ErrorCode } from '../../src/errors.js';
 import { unsealedVault, unsealVault } from '../helpers/keyhold.js';
 import { signWithSdk } from '../helpers/sigv4.js';
@@ -120,8 +120,8 @@ test('a deleted key is refused on the very next request, although it was cached'
   await refused('KH_SIGV4_UNKNOWN_ACCESS_KEY', keys.authenticate(request, 'kms'), 'after delete');
 });
 
-test('groups are looked up at each request; a deleted identity, or one re-created under the same name, is refused', async (t) => {
-  const { app, keys, sign, machinePem } = await setup(t);
+test('groups are read again within CACHE_TTL_MS; a deleted identity, or one re-created under the same name, is refused', async (t) => {
+  const { app, keys, sign, machinePem, advance } = await setup(t);
   const a = await keys.create({ principalType: 'User', principalName: 'alice' });
   const m = await keys.create({ principalType: 'Machine', principalName: 'robot-1' });
   assert.deepEqual((await keys.authenticate(await sign(a), 'kms')).principal.groups, ['crypto-users']);
@@ -131,6 +131,8 @@ test('groups are looked up at each request; a deleted identity, or one re-create
   const path = users.indexPath('user', 'alice');
   const record = JSON.parse(new TextDecoder().decode(await users.get(path))) as { groups: string[] };
   await users.put(path, new TextEncoder().encode(JSON.stringify({ ...record, groups: ['admins', 'crypto-users'] })));
+  // Read again once the cached entry is older than CACHE_TTL_MS (the bound other nodes have anyway); deletion below is immediate.
+  advance(CACHE_TTL_MS + 1);
   assert.deepEqual((await keys.authenticate(await sign(a), 'kms')).principal.groups, ['admins', 'crypto-users']);
 
   await app.services.users.delete('alice');

@@ -46,10 +46,13 @@ interface Setup {
   dir: string;
   vaultPcr0: string;
   write: (path: string, body: unknown) => Promise<void>;
+  auditFile: string;
 }
 
 async function setup(t: Parameters<typeof runningVault>[0]): Promise<Setup> {
+  const auditDir = tempDir(t);
   const { server, rootToken, dir } = await runningVault(t, {
+    audit: { file: join(auditDir, 'audit.log') },
     enclave: { provider: 'simulated', trustSimulatedRoot: true },
     auth: { attestRoles: { web: { pcrs: { 0: WORKLOAD_PCRS[0] } } } },
   });
@@ -61,17 +64,17 @@ async function setup(t: Parameters<typeof runningVault>[0]): Promise<Setup> {
     const r = await fetch(`${address}/v1/secrets/data/${path}`, { method: 'POST', headers: { authorization: `Bearer ${rootToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
     assert.equal(r.status, 200, await r.text());
   };
-  return { address, rootToken, dir, vaultPcr0: Buffer.from(doc.pcrs.get(0)!).toString('hex'), write };
+  return { address, rootToken, dir, vaultPcr0: Buffer.from(doc.pcrs.get(0)!).toString('hex'), write, auditFile: join(auditDir, 'audit.log') };
 }
 
-function agentConfig(s: Setup, overrides: { pcrs?: Record<number, string>; expectPcr0?: string; address?: string; attempts?: number; template?: string; extraSecrets?: unknown[] } = {}): string {
+function agentConfig(s: Setup, overrides: { pcrs?: Record<number, string>; expectPcr0?: string; address?: string; attempts?: number; template?: string; extraSecrets?: unknown[]; e2e?: boolean } = {}): string {
   const dir = tempDir({ after: () => undefined });
   writeFileSync(join(dir, 'app.conf.tmpl'), overrides.template ?? 'user={{ secret "web/db" "user" }}\npassword={{ secret "web/db" "password" }}\n');
   const file = join(dir, 'agent.yaml');
   writeFileSync(
     file,
     JSON.stringify({
-      vault: { address: overrides.address ?? s.address, attestation: { expectPcrs: { 0: overrides.expectPcr0 ?? s.vaultPcr0 }, roots: [join(s.dir, 'enclave-sim', 'root-cert.pem')] } },
+      vault: { address: overrides.address ?? s.address, attestation: { expectPcrs: { 0: overrides.expectPcr0 ?? s.vaultPcr0 }, roots: [join(s.dir, 'enclave-sim', 'root-cert.pem')] }, e2e: overrides.e2e ?? false },
       attestation: { provider: 'simulated', simulated: { rootDir: join(s.dir, 'enclave-sim'), pcrs: overrides.pcrs ?? WORKLOAD_PCRS } },
       role: 'web',
       secrets: [{ path: 'web/db', env: { DB_PASSWORD: 'password', DB_USER: 'user' }, files: { 'db-password': 'password' } }, ...(overrides.extraSecrets ?? [])],
@@ -139,6 +142,20 @@ test('the workload gets its env vars, 0600 files on tmpfs and a rendered templat
   assert.equal(await agent.exited, 0);
   assert.equal(existsSync(first.dir), false, 'the secrets folder is wiped when the workload exits');
   for (const secret of ['first-pw-5d1c', 'rotated-pw-8e2f']) assert.ok(!agent.stderr().includes(secret), `the agent logged a secret: ${agent.stderr()}`);
+});
+
+test('with vault.e2e the login and every read travel through the end-to-end channel', async (t) => {
+  const s = await setup(t);
+  await s.write('web/db', { data: { user: 'app', password: 'channel-pw-1d1d' } });
+  const agent = startAgent(agentConfig(s, { e2e: true }));
+  const report = JSON.parse(await agent.nextLine()) as { file: string };
+  assert.equal(report.file, 'channel-pw-1d1d');
+  assert.equal(await agent.exited, 0);
+  // The audit log marks what arrived through the channel: the workload's read did.
+  const entries = readFileSync(s.auditFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const reads = entries.filter((e) => JSON.stringify(e).includes('readSecret'));
+  assert.ok(reads.length > 0, 'the read is audited');
+  assert.ok(reads.every((e) => JSON.stringify(e).includes('"e2e"')), JSON.stringify(reads).slice(0, 500));
 });
 
 test('a secret with a release policy reaches the workload sealed to a key only the agent holds', async (t) => {
