@@ -41,6 +41,17 @@ export class ManagedKey {
    * Refuses use of a disabled or deletion-pending key. Verification and
    * decryption are refused too: a disabled key does nothing (as in KMS).
    */
+  /**
+   * For operations that hand plaintext to the caller and have no recipient to
+   * seal it to (VSSM's decrypts): a key with a release policy gives its
+   * plaintext only to an attested enclave, so they refuse it.
+   * @throws KeyholdError KH_RELEASE_RECIPIENT_REQUIRED
+   */
+  checkNoReleasePolicy(): void {
+    if (this.record.releasePolicy !== undefined)
+      throw new KeyholdError('KH_RELEASE_RECIPIENT_REQUIRED', 'this key has a release policy: its plaintext goes only to an attested recipient, which this operation cannot name');
+  }
+
   checkUsable(): void {
     if (this.record.state === 'disabled') throw new KeyholdError('KH_KEY_DISABLED');
     if (this.record.state === 'pending-deletion') throw new KeyholdError('KH_KEY_PENDING_DELETION');

@@ -80,6 +80,7 @@ export function rawEncrypt(key: ManagedKey, spec: RawCipherSpec, plaintext: Uint
  * @throws KeyholdError KH_DECRYPT_FAILED for any failure of the input (length, padding, tag), and the checks of rawEncrypt
  */
 export function rawDecrypt(key: ManagedKey, spec: RawCipherSpec, input: Uint8Array): { plaintext: Uint8Array; version: number } {
+  key.checkNoReleasePolicy();
   const { secret, version } = material(key, spec);
   const size = blockBytes(spec.cipher);
   let data: Uint8Array | undefined;

@@ -57,6 +57,7 @@ export function rsaEncryptRaw(key: ManagedKey, scheme: RsaEncryption, plaintext:
  * @throws KeyholdError KH_DECRYPT_FAILED for any failure; KH_KEY_OPTION_UNSUPPORTED for PKCS#1 v1.5 where OpenSSL has no implicit rejection
  */
 export function rsaDecryptRaw(key: ManagedKey, scheme: RsaEncryption, ciphertext: Uint8Array): { plaintext: Uint8Array; version: number } {
+  key.checkNoReleasePolicy();
   const version = rsaKey(key, scheme);
   const priv = key.handles(version).privateKey as KeyObject | undefined;
   if (priv === undefined) throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', 'a public-only key cannot decrypt');

@@ -15,12 +15,15 @@ const POLICY_KEY = signingKey('kms-tests');
 /**
  * Cedar policies of the tests: root may do everything (setup through /v1); "kms-users" may do
  * everything through the KMS API, destructive actions included; "kms-readers" may only
- * read, list and encrypt there (their Decrypt is AccessDeniedException).
+ * read, list and encrypt there (their Decrypt is AccessDeniedException); "kms-rewrappers" may
+ * rewrap and encrypt, not decrypt.
  */
 export const TEST_POLICIES = `
 permit(principal == Keyhold::User::"root", action, resource);
 permit(principal in Keyhold::Group::"kms-users", action, resource) when { context.apiSurface == "aws-kms" };
 permit(principal in Keyhold::Group::"kms-readers", action in [Keyhold::Action::"readKey", Keyhold::Action::"listKeys", Keyhold::Action::"encrypt", Keyhold::Action::"createKey"], resource)
+  when { context.apiSurface == "aws-kms" };
+permit(principal in Keyhold::Group::"kms-rewrappers", action in [Keyhold::Action::"rewrap", Keyhold::Action::"encrypt", Keyhold::Action::"createKey", Keyhold::Action::"readKey"], resource)
   when { context.apiSurface == "aws-kms" };
 `;
 

@@ -10,11 +10,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createPublicKey, diffieHellman, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { constants, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CreateKeyCommand,
+  GetParametersForImportCommand,
+  ImportKeyMaterialCommand,
   DecryptCommand,
   DeriveSharedSecretCommand,
   EncryptCommand,
@@ -114,4 +116,31 @@ test('a key with a release policy releases only to a matching recipient; ReEncry
   await refusedAs(kms.send(new ReEncryptCommand({ CiphertextBlob: enc.CiphertextBlob!, DestinationKeyId: plain.KeyId! })), 'AccessDeniedException');
   // Without a release policy the plaintext data key is handed out as usual.
   assert.equal((await kms.send(new GenerateDataKeyCommand({ KeyId: plain.KeyId!, NumberOfBytes: 16 }))).Plaintext!.length, 16);
+});
+
+test('ReEncrypt across keys is a decryption: it needs decrypt on the source, and never moves a release-policy key\'s data, not even under a key with the same policy', async (t) => {
+  const s = await kmsSetup(t, { enclave: { provider: 'simulated', trustSimulatedRoot: true } });
+  const policy = { pcrs: { '0': 'ab'.repeat(48) } };
+  assert.equal((await s.v1('POST', '/v1/keys', { name: 'guarded', type: 'aes256-gcm', releasePolicy: policy })).status, 200);
+  assert.equal((await s.v1('POST', '/v1/keys', { name: 'open', type: 'aes256-gcm' })).status, 200);
+  const { kms } = await s.client('alice', ['kms-users']);
+
+  // A key whose material the caller knows, given the same release policy.
+  const mine = (await kms.send(new CreateKeyCommand({ Origin: 'EXTERNAL' }))).KeyMetadata!.KeyId!;
+  const p = await kms.send(new GetParametersForImportCommand({ KeyId: mine, WrappingAlgorithm: 'RSAES_OAEP_SHA_256', WrappingKeySpec: 'RSA_4096' }));
+  const material = randomBytes(32);
+  const wrapped = publicEncrypt({ key: createPublicKey({ key: Buffer.from(p.PublicKey!), format: 'der', type: 'spki' }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' }, material);
+  await kms.send(new ImportKeyMaterialCommand({ KeyId: mine, ImportToken: p.ImportToken!, EncryptedKeyMaterial: wrapped, ExpirationModel: 'KEY_MATERIAL_DOES_NOT_EXPIRE' }));
+  assert.equal((await s.v1('PATCH', `/v1/keys/${mine}`, { releasePolicy: policy })).status, 200);
+  const guarded = await kms.send(new EncryptCommand({ KeyId: 'guarded', Plaintext: Buffer.from('top secret') }));
+  await refusedAs(kms.send(new ReEncryptCommand({ CiphertextBlob: guarded.CiphertextBlob!, DestinationKeyId: mine })), 'AccessDeniedException');
+  // Under the same key it stays where it was: allowed.
+  const same = await kms.send(new ReEncryptCommand({ CiphertextBlob: guarded.CiphertextBlob!, DestinationKeyId: 'guarded' }));
+  assert.ok(same.CiphertextBlob !== undefined);
+
+  // A caller allowed rewrap (and encrypt) but not decrypt may re-encrypt within a key, not across keys.
+  const rewrapper = (await s.client('rob', ['kms-rewrappers'])).kms;
+  const ct = await rewrapper.send(new EncryptCommand({ KeyId: 'open', Plaintext: Buffer.from('payload') }));
+  assert.ok((await rewrapper.send(new ReEncryptCommand({ CiphertextBlob: ct.CiphertextBlob!, DestinationKeyId: 'open' }))).CiphertextBlob);
+  await refusedAs(rewrapper.send(new ReEncryptCommand({ CiphertextBlob: ct.CiphertextBlob!, DestinationKeyId: mine })), 'AccessDeniedException');
 });

@@ -343,3 +343,15 @@ test('an RSA private key injected as PKCS#8 is the key the API uses (Ed25519 and
   const rsa1024 = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ format: 'der', type: 'pkcs8' });
   assert.match(String((await v.admin('injectkey', { keyName: 'small', keyType: 'ASYMMETRIC', key: b64(rsa1024) })).json.error), /1024 bits are not supported/);
 });
+
+test('a key with a release policy decrypts nothing through VSSM (it has no recipient to seal the plaintext to)', async (t) => {
+  const v = await vssmVault(t);
+  const made = await v.server.api.inject({ method: 'POST', url: '/v1/keys', headers: { authorization: `Bearer ${v.rootToken}` }, payload: { name: 'released', type: 'aes256-gcm', releasePolicy: { pcrs: { '0': 'ab'.repeat(48) } } } });
+  assert.equal(made.statusCode, 200, made.body);
+  const enc = await v.server.api.inject({ method: 'POST', url: '/v1/keys/released/encrypt', headers: { authorization: `Bearer ${v.rootToken}` }, payload: { plaintext: b64('top secret') } });
+  // /v1's AEAD ciphertext body is VSSM's GCM layout (nonce || ciphertext || tag): the same bytes, offered to VSSM.
+  const body = String(enc.json<{ ciphertext: string }>().ciphertext).split(':')[2]!;
+  const res = await v.call('/symmetric/decrypt', { input: body, keyName: 'released', algorithm: 'AES/GCM/NoPadding' });
+  assert.equal(res.status, 403, res.text);
+  assert.ok(!res.text.includes(b64('top secret')));
+});

@@ -5,7 +5,6 @@
  * KMS's ciphertext blobs (ciphertext-blob.ts), encryption contexts bound as
  * the keys layer binds them, and KMS's size limits.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { Type } from '@sinclair/typebox';
 import { KeyholdError } from '../../../errors.js';
 import { toBase64, wipe } from '../../../crypto/bytes.js';
@@ -177,20 +176,29 @@ export const ReEncrypt = operation({
     GrantTokens: Type.Optional(GrantTokens),
     DryRun: Type.Optional(DryRun),
   }),
-  // Re-encryption never shows the plaintext: the question is rewrap, on both keys (KMS's ReEncryptFrom / ReEncryptTo).
+  // Within one key, re-encryption is rewrap (as /v1 and transit). Across keys it is, in effect, a decryption:
+  // the caller may hold the destination key's material (an imported key), so the source is asked `decrypt`
+  // and the destination `encrypt` (KMS's ReEncryptFrom / ReEncryptTo).
   action: 'rewrap',
   target: {
     async keys(input, deps) {
-      return [await ciphertextKey(deps, input.SourceKeyId, input.CiphertextBlob), await deps.ids.resolve(input.DestinationKeyId)];
+      const source = await ciphertextKey(deps, input.SourceKeyId, input.CiphertextBlob);
+      const destination = await deps.ids.resolve(input.DestinationKeyId);
+      if (source.name !== undefined && source.name === destination.name) return [source, destination];
+      return [
+        { ...source, action: 'decrypt' },
+        { ...destination, action: 'encrypt' },
+      ];
     },
   },
   async run(deps, input, [sourceName, destinationName]) {
     const bytes = blob('CiphertextBlob', input.CiphertextBlob, 1, MAX_CIPHERTEXT_BLOB_BYTES);
     const source = await deps.keys.get(sourceName!);
     const destination = await deps.keys.get(destinationName!);
-    // A release policy must not be escaped by moving the data under a key without one.
-    if (source.record.releasePolicy !== undefined && !isDeepStrictEqual(source.record.releasePolicy, destination.record.releasePolicy))
-      throw new KeyholdError('KH_RELEASE_RECIPIENT_REQUIRED', 'the source key has a release policy: re-encrypt only under a key with the same policy');
+    // A release policy must not be escaped by moving the data under another key, even one with the same policy:
+    // its material may be known (imported). Within the key itself re-encryption is safe.
+    if (source.record.releasePolicy !== undefined && sourceName !== destinationName)
+      throw new KeyholdError('KH_RELEASE_RECIPIENT_REQUIRED', 'the source key has a release policy: its ciphertexts are re-encrypted only under the same key');
     const context = encryptionContext(input.DestinationEncryptionContext);
     const opened = await decryptBlob(deps, source, bytes, encryptionContext(input.SourceEncryptionContext), input.SourceEncryptionAlgorithm, input.SourceKeyId !== undefined);
     try {

@@ -24,11 +24,11 @@ export interface KmsDeps {
 
 /** What the policy engine is asked about: keys (resolved from the input), or a System area. */
 // Method syntax keeps operations of different inputs assignable to one registry type.
-export type KmsTarget<I> = { readonly system: 'keys' | 'tools' } | { keys(input: I, deps: KmsDeps): Promise<readonly Resolved[]> };
+export type KmsTarget<I> = { readonly system: 'keys' | 'tools' } | { keys(input: I, deps: KmsDeps): Promise<readonly (Resolved & { readonly action?: string })[]> };
 
 export interface KmsOperation<S extends TObject = TObject> {
   readonly input: S;
-  /** A catalogue action id (src/policy/actions.ts). */
+  /** A catalogue action id (src/policy/actions.ts); a resolved key may name its own (ReEncrypt: decrypt on the source, encrypt on the destination). */
   readonly action: string;
   readonly target: KmsTarget<Static<S>>;
   /**

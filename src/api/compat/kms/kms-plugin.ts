@@ -127,7 +127,7 @@ export const kmsPlugin: FastifyPluginAsync<KmsPluginOptions> = async (app, optio
     } else {
       const resolved = await op.target.keys(input, deps);
       // Every key is asked about before any is looked at: a caller who may not use a key learns nothing of it.
-      for (const r of resolved) await authorize(request, principal, op.action, { type: 'Key', id: r.name ?? r.missing });
+      for (const r of resolved) await authorize(request, principal, r.action ?? op.action, { type: 'Key', id: r.name ?? r.missing });
       const missing = resolved.find((r) => r.name === undefined);
       if (missing !== undefined) throw new KmsError('NotFoundException', `Alias ${deps.ids.aliasArn(missing.missing!)} is not found.`, 'KH_KEY_ALIAS_NOT_FOUND');
       names = resolved.map((r) => r.name!);
