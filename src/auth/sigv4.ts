@@ -77,8 +77,19 @@ export interface SigV4Credentials {
 
 const malformed = (why: string) => new KeyholdError('KH_SIGV4_MALFORMED', `malformed AWS SigV4 request: ${why}`);
 
-function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+/**
+ * A header the client sent: own properties only, strings only. Node's header
+ * object has a prototype, so a "signed header" named constructor or __proto__
+ * must not find Object's members.
+ */
+function sentHeader(headers: IncomingHttpHeaders, name: string): string | string[] | undefined {
+  if (!Object.hasOwn(headers, name)) return undefined;
   const v = headers[name];
+  return typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string')) ? v : undefined;
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = sentHeader(headers, name);
   if (v === undefined) return undefined;
   return Array.isArray(v) ? v.join(',') : v;
 }
@@ -165,7 +176,7 @@ export function parseSigV4Request(request: SigV4Request): SigV4Credentials {
     const name = signedHeaders[i]!;
     if (!TOKEN.test(name)) throw malformed('SignedHeaders must be lower-case header names separated by ";"');
     if (i > 0 && !(signedHeaders[i - 1]! < name)) throw malformed('SignedHeaders must be sorted and without repeats');
-    if (request.headers[name] === undefined) throw malformed(`the signed header ${name} is not in the request`);
+    if (sentHeader(request.headers, name) === undefined) throw malformed(`the signed header ${name} is not in the request`);
   }
   // host binds the signature to this server, x-amz-date to this moment (IAM User Guide: both must be signed).
   for (const required of ['host', 'x-amz-date']) if (!signedHeaders.includes(required)) throw malformed(`the ${required} header must be signed`);
@@ -270,7 +281,7 @@ function canonicalHeaderValue(value: string): string {
  */
 export function canonicalRequest(request: SigV4Request, signedHeaders: readonly string[], payloadHash: string): string {
   const lines = signedHeaders.map((name) => {
-    const v = request.headers[name];
+    const v = sentHeader(request.headers, name);
     if (v === undefined) throw malformed(`the signed header ${name} is not in the request`);
     // A repeated header is one canonical entry, its values in order, joined with "," (test suite get-header-value-order).
     return `${name}:${Array.isArray(v) ? v.map(canonicalHeaderValue).join(',') : canonicalHeaderValue(v)}`;

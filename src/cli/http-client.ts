@@ -11,7 +11,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { E2eChannel } from '../client/channel.js';
 
 export interface ClientOptions {
@@ -22,6 +23,11 @@ export interface ClientOptions {
   clientKey?: string | undefined;
   /** PEM private key file (Ed25519 or P-256), or the key itself (keyhold agent's in-memory key), that signs every request carrying a token. */
   signingKey?: string | KeyObject | undefined;
+  /**
+   * SHA-256 (hex) of the only TLS certificate the server may present (keyhold
+   * agent pins the certificate the vault's attestation document bound).
+   */
+  pinnedCertSha256?: string | undefined;
   /** Send requests through the end-to-end channel after verifying the node's attestation against these pins. */
   e2e?: { expectedPcrs: Record<number, string>; rootFiles: string[] } | undefined;
 }
@@ -173,6 +179,8 @@ function send(options: ClientOptions, method: string, url: URL, headers: Record<
         headers,
         timeout: 30_000,
         ...(tls ? { ca: file(options.caCert), cert: file(options.clientCert), key: file(options.clientKey) } : {}),
+        // A pinned connection is never a pooled one that was opened without the pin.
+        ...(tls && options.pinnedCertSha256 !== undefined && { agent: false, checkServerIdentity: pinnedIdentity(options.pinnedCertSha256) }),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -184,6 +192,15 @@ function send(options: ClientOptions, method: string, url: URL, headers: Record<
     req.on('error', (e) => reject(new CliError('KH_CLI_UNREACHABLE', `cannot reach Keyhold at ${options.address}: ${e.message}`)));
     req.end(payload);
   });
+}
+
+/** Node's host name check, then the certificate must be exactly the pinned one. */
+function pinnedIdentity(pin: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (host, cert) => {
+    const usual = checkServerIdentity(host, cert);
+    if (usual !== undefined) return usual;
+    return createHash('sha256').update(cert.raw).digest('hex') === pin ? undefined : new Error('the server presented another TLS certificate than the one its attestation bound');
+  };
 }
 
 /** Returns the body of a 2xx answer, or throws the server's error as a CliError. */

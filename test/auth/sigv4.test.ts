@@ -201,6 +201,10 @@ test('malformed headers and unsupported forms are KH_SIGV4_MALFORMED', async () 
     ['security token in query', { ...r, query: 'X-Amz-Security-Token=FwoGZXIvYXdzE' }],
     ['unsigned payload', withHeaders(r, { 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' })],
     ['overlong header', withAuth(r, (a) => `${a}${' '.repeat(5000)}`)],
+    // Node's header object has a prototype: these must not find Object's members (a TypeError, a 500, before this was caught).
+    ['signed header "constructor"', withAuth(r, (a) => a.replace('SignedHeaders=content-type', 'SignedHeaders=constructor;content-type'))],
+    ['signed header "__proto__"', withAuth(r, (a) => a.replace('SignedHeaders=content-type', 'SignedHeaders=__proto__;content-type'))],
+    ['signed header "tostring"', withAuth(r, (a) => a.replace(';x-amz-target', ';tostring;x-amz-target'))],
   ];
   for (const [what, request] of cases) refusedWith('KH_SIGV4_MALFORMED', () => verify(request, BASE.secretAccessKey, scope), what);
   const e = (() => {

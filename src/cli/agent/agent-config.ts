@@ -9,6 +9,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
 import { CliError } from '../http-client.js';
+import { isLoopback } from '../../config/load-config.js';
 
 const Hex = (bytes: string) => Type.String({ pattern: `^(?:[0-9a-fA-F]{2}){${bytes}}$` });
 const Pcrs = Type.Record(Type.String({ pattern: '^(?:[0-9]|1[0-5])$' }), Hex('32,64'));
@@ -127,6 +128,10 @@ export function loadAgentConfig(file: string): AgentConfig {
   const at = (p: string) => resolve(base, p);
   if (!config.vault.attestation.skip && Object.keys(config.vault.attestation.expectPcrs ?? {}).length === 0)
     throw new CliError('KH_AGENT_CONFIG_INVALID', `${file}: /vault/attestation/expectPcrs: pin at least one PCR of the vault (or skip: true, for development only)`, 2);
+  const address = new URL(config.vault.address);
+  // Plain HTTP would carry the secrets in the clear: only where they never leave the machine, or inside the E2E channel.
+  if (address.protocol === 'http:' && !isLoopback(address.hostname.replace(/^\[|\]$/g, '')) && !config.vault.e2e)
+    throw new CliError('KH_AGENT_CONFIG_INVALID', `${file}: /vault/address: use https (or vault.e2e: true); plain http is accepted only on loopback`, 2);
   if (config.vault.e2e && config.vault.attestation.skip) throw new CliError('KH_AGENT_CONFIG_INVALID', `${file}: /vault/e2e needs the vault's attestation (skip: false)`, 2);
   const envNames = new Set<string>();
   for (const s of config.secrets) {

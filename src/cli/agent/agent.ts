@@ -81,6 +81,8 @@ export interface AgentRun {
   readonly outputDir: string;
   /** Stops (daemon mode) or terminates the workload; files are wiped either way. */
   stop(): void;
+  /** Re-fetches now (a daemon's SIGHUP), as the timer would. */
+  refreshNow(): void;
 }
 
 export interface AgentDeps {
@@ -196,6 +198,7 @@ export async function runAgent(config: AgentConfig, command: readonly string[], 
       // The workload keeps its current secrets; the next round tries again.
       log.warn(`refresh failed: ${e instanceof CliError ? `${e.code}: ${e.message}` : String(e)}`);
     } finally {
+      if (timer !== undefined) clearTimeout(timer);
       if (!stopped && config.refresh.intervalSeconds > 0) timer = setTimeout(() => void refresh(), config.refresh.intervalSeconds * 1000);
     }
   };
@@ -219,7 +222,12 @@ export async function runAgent(config: AgentConfig, command: readonly string[], 
       throw e;
     },
   );
-  return { done, outputDir: out.path, stop };
+  const refreshNow = () => {
+    if (stopped) return;
+    if (timer !== undefined) clearTimeout(timer);
+    void refresh();
+  };
+  return { done, outputDir: out.path, stop, refreshNow };
 }
 
 function readTemplate(file: string): string {

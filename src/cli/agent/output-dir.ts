@@ -5,7 +5,7 @@
  * then removed). Persistent disk is refused unless explicitly allowed: a
  * secret on a provider's disk outlives the workload (seed 002).
  */
-import { closeSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readdirSync, renameSync, rmSync, statSync, statfsSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, rmdirSync, statSync, statfsSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CliError } from '../http-client.js';
@@ -30,6 +30,7 @@ function memoryParents(): string[] {
 export class OutputDir {
   readonly path: string;
   readonly #owned: boolean;
+  /** Every name this agent created here (files and their temporary names): the wipe touches nothing else. */
   readonly #written = new Set<string>();
 
   private constructor(path: string, owned: boolean) {
@@ -51,8 +52,12 @@ export class OutputDir {
     const path = resolve(dir);
     let owned = false;
     try {
-      statSync(path);
-    } catch {
+      const st = lstatSync(path);
+      // An existing folder must be this user's own and closed to others: no one else may plant names in it.
+      if (!st.isDirectory() || (process.getuid !== undefined && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0)
+        throw new CliError('KH_AGENT_OUTPUT_UNSAFE', `output.dir ${path} must be a directory owned by this user with mode 0700 (no group or other access)`, 2);
+    } catch (e) {
+      if (e instanceof CliError) throw e;
       mkdirSync(path, { recursive: true, mode: 0o700 });
       owned = true;
     }
@@ -67,7 +72,9 @@ export class OutputDir {
   write(name: string, bytes: Uint8Array): string {
     if (!/^[A-Za-z0-9._-]{1,128}$/.test(name) || name === '.' || name === '..') throw new CliError('KH_AGENT_CONFIG_INVALID', `file name "${name}" must be a plain name (letters, digits, . _ -)`, 2);
     const target = join(this.path, name);
-    const temp = join(this.path, `.${name}.${randomBytes(6).toString('hex')}.tmp`);
+    const tempName = `.${name}.${randomBytes(6).toString('hex')}.tmp`;
+    const temp = join(this.path, tempName);
+    this.#written.add(tempName);
     const fd = openSync(temp, 'wx', 0o600);
     try {
       writeSync(fd, bytes);
@@ -76,37 +83,43 @@ export class OutputDir {
       closeSync(fd);
     }
     renameSync(temp, target);
+    this.#written.delete(tempName);
     this.#written.add(name);
     return target;
   }
 
-  /** Overwrites every file the agent wrote with zeros, removes them, and the directory if the agent created it. */
+  /**
+   * Overwrites every file the agent wrote with zeros and removes it, then the
+   * folder if the agent created it. Only names it created are touched, never
+   * through a symbolic link, and one failure does not stop the rest.
+   */
   wipe(): void {
-    for (const name of readdirSafe(this.path)) {
-      if (!this.#written.has(name) && !name.endsWith('.tmp')) continue;
+    for (const name of this.#written) {
       const file = join(this.path, name);
       try {
-        const size = statSync(file).size;
-        const fd = openSync(file, 'r+');
+        const fd = openSync(file, constants.O_WRONLY | constants.O_NOFOLLOW);
         try {
-          writeSync(fd, Buffer.alloc(size));
+          writeSync(fd, Buffer.alloc(fstatSync(fd).size));
+          fsyncSync(fd);
         } finally {
           closeSync(fd);
         }
       } catch {
-        /* gone already */
+        /* gone already, or not a regular file of ours: removed below without following it */
       }
-      rmSync(file, { force: true });
+      try {
+        rmSync(file, { force: true });
+      } catch {
+        /* keep going: the other files must still go */
+      }
     }
     this.#written.clear();
-    if (this.#owned) rmSync(this.path, { recursive: true, force: true });
-  }
-}
-
-function readdirSafe(path: string): string[] {
-  try {
-    return readdirSync(path);
-  } catch {
-    return [];
+    if (this.#owned) {
+      try {
+        rmdirSync(this.path);
+      } catch {
+        /* not empty: something else put a file there; leave it */
+      }
+    }
   }
 }

@@ -45,8 +45,13 @@ function refused(why: string): CliError {
   return new CliError('KH_AGENT_VAULT_ATTESTATION_REFUSED', `the vault's attestation does not match the pin: ${why}`);
 }
 
-/** Verifies the vault at `pins.address`; resolves to its PCR0 (hex) for the log, throws KH_AGENT_VAULT_ATTESTATION_REFUSED otherwise. */
-export async function verifyVault(pins: VaultPins): Promise<string> {
+/**
+ * Verifies the vault at `pins.address`; resolves to its PCR0 (hex) and, over
+ * HTTPS, the SHA-256 (hex) of the TLS certificate the document binds, which
+ * every later connection must present (pinned by the caller).
+ * @throws CliError KH_AGENT_VAULT_ATTESTATION_REFUSED
+ */
+export async function verifyVault(pins: VaultPins): Promise<{ pcr0: string; certSha256?: string }> {
   const nonce = randomBytes(32);
   const url = new URL(`/v1/enclave/attestation?nonce=${nonce.toString('hex')}`, pins.address);
   const answer = await fetchWithPeer(url, pins.caFile);
@@ -73,11 +78,11 @@ export async function verifyVault(pins: VaultPins): Promise<string> {
     if (e instanceof AttestationError) throw refused(`${e.code}: ${e.message}${e.cause instanceof Error ? ` (${e.cause.message})` : ''}`);
     throw e;
   }
-  if (answer.peerDer !== undefined) {
-    const bound = doc.userData;
-    const presented = createHash('sha256').update(answer.peerDer).digest();
-    if (bound === undefined || bound.length !== 32 || !timingSafeEqual(Buffer.from(bound), presented))
-      throw refused('the TLS certificate this connection presented is not the one bound in the document (user_data)');
-  }
-  return Buffer.from(doc.pcrs.get(0) ?? new Uint8Array()).toString('hex');
+  const pcr0 = Buffer.from(doc.pcrs.get(0) ?? new Uint8Array()).toString('hex');
+  if (answer.peerDer === undefined) return { pcr0 };
+  const bound = doc.userData;
+  const presented = createHash('sha256').update(answer.peerDer).digest();
+  if (bound === undefined || bound.length !== 32 || !timingSafeEqual(Buffer.from(bound), presented))
+    throw refused('the TLS certificate this connection presented is not the one bound in the document (user_data)');
+  return { pcr0, certSha256: presented.toString('hex') };
 }

@@ -62,6 +62,8 @@ export class VaultSession implements SecretSource {
   #token: string | undefined;
   #signingKey: KeyObject | undefined;
   #expiresAt = 0;
+  /** The attested TLS certificate: the connections that carry the login and the secrets must present it. */
+  #pin: string | undefined;
 
   constructor(config: AgentConfig, provider: AttestationProvider) {
     this.#config = config;
@@ -73,6 +75,7 @@ export class VaultSession implements SecretSource {
     return {
       address: v.address,
       ...(v.caFile !== undefined && { caCert: v.caFile }),
+      ...(this.#pin !== undefined && { pinnedCertSha256: this.#pin }),
       ...(this.#token !== undefined && { token: this.#token }),
       ...(this.#signingKey !== undefined && { signingKey: this.#signingKey }),
       ...(v.e2e && { e2e: { expectedPcrs: Object.fromEntries(Object.entries(v.attestation.expectPcrs ?? {}).map(([i, h]) => [Number(i), h])), rootFiles: [...v.attestation.roots] } }),
@@ -81,7 +84,10 @@ export class VaultSession implements SecretSource {
 
   async connect(): Promise<void> {
     const v = this.#config.vault;
-    if (!v.attestation.skip) await verifyVault({ address: v.address, caFile: v.caFile, expectPcrs: v.attestation.expectPcrs ?? {}, roots: v.attestation.roots, maxAgeSeconds: v.attestation.maxAgeSeconds });
+    if (!v.attestation.skip) {
+      const verified = await verifyVault({ address: v.address, caFile: v.caFile, expectPcrs: v.attestation.expectPcrs ?? {}, roots: v.attestation.roots, maxAgeSeconds: v.attestation.maxAgeSeconds });
+      this.#pin = verified.certSha256;
+    }
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const unauthenticated = { ...this.#options(), token: undefined, signingKey: undefined };
     const { nonce } = (await call(unauthenticated, 'GET', '/v1/auth/attest/challenge')) as { nonce: string };

@@ -8,7 +8,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:os';
 import { CliError } from '../http-client.js';
 
-const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as const;
+/** SIGHUP too: untrapped it would end the agent without wiping the files, and the workload decides what a hang-up means. */
+const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
 
 /**
  * Variables the workload does not inherit from the agent: the agent's own

@@ -33,8 +33,11 @@ export function registerAgent(program: Command): void {
         throw e;
       }
       const stopDaemon = () => run.stop();
-      // A daemon ends on a signal; a workload gets the signals forwarded (workload-process.ts).
-      if (command.length === 0) for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, stopDaemon);
+      // A daemon ends on TERM/INT and re-fetches on HUP; a workload gets the signals forwarded (workload-process.ts).
+      if (command.length === 0) {
+        for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, stopDaemon);
+        process.on('SIGHUP', () => run.refreshNow());
+      }
       try {
         process.exitCode = await run.done;
       } finally {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMemoryBacked, OutputDir } from '../../../src/cli/agent/output-dir.js';
 import { CliError } from '../../../src/cli/http-client.js';
@@ -37,4 +37,25 @@ test('file names are plain names: no path traversal', (t) => {
   for (const bad of ['../x', '/etc/passwd', 'a/b', '..', '.', ''])
     assert.throws(() => out.write(bad, Buffer.from('x')), (e: unknown) => e instanceof CliError && e.code === 'KH_AGENT_CONFIG_INVALID', bad);
   out.wipe();
+});
+
+test('the wipe touches only what the agent wrote, never through a link; a folder open to others is refused', (t) => {
+  const base = tempDir(t);
+  const victim = join(base, 'victim.txt');
+  writeFileSync(victim, 'keep me');
+  const dir = join(base, 'secrets');
+  const out = OutputDir.create(dir, true);
+  out.write('a', Buffer.from('secret'));
+  // Someone plants names in the folder: a link to another file, and a file of their own.
+  symlinkSync(victim, join(dir, 'x.tmp'));
+  writeFileSync(join(dir, 'theirs'), 'not ours');
+  out.wipe();
+  assert.equal(readFileSync(victim, 'utf8'), 'keep me', 'a planted link is not followed');
+  assert.equal(existsSync(join(dir, 'a')), false);
+  assert.equal(readFileSync(join(dir, 'theirs'), 'utf8'), 'not ours', 'files the agent did not write are left alone');
+
+  const shared = join(base, 'shared');
+  mkdirSync(shared, { mode: 0o777 });
+  chmodSync(shared, 0o777);
+  assert.throws(() => OutputDir.create(shared, true), (e: unknown) => e instanceof CliError && e.code === 'KH_AGENT_OUTPUT_UNSAFE');
 });
