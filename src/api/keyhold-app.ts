@@ -40,6 +40,7 @@ import { NonceCache } from '../auth/nonce-cache.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
 import { loginRoutes } from './v1/auth/login-routes.js';
 import { attestLoginRoutes } from './v1/auth/attest-login-routes.js';
+import { AttestationRateLimit } from './enclave/attestation-rate-limit.js';
 import { AttestLogin } from '../auth/attest-login.js';
 import { sessionRoutes } from './v1/auth/session-routes.js';
 import { identityRoutes } from './v1/auth/identity-routes.js';
@@ -357,7 +358,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(toolsRoutes, { recipients });
   await api.register(auditRoutes, { audit });
   await api.register(loginRoutes, { users, machines, sessions, accessTokens, totp, throttle: new LoginThrottle() });
-  await api.register(attestLoginRoutes, { attest, sessions, accessTokens, throttle: new LoginThrottle() });
+  await api.register(attestLoginRoutes, { attest, sessions, accessTokens, throttle: new LoginThrottle(), challengeRateLimit: new AttestationRateLimit(config.enclave.attestationRateLimit) });
   await api.register(sessionRoutes, { sessions, accessTokens, signingKeys, totp });
   await api.register(identityRoutes, { users, machines, sessions, totp });
   await api.register(accessKeyRoutes, { accessKeys });

@@ -39,6 +39,7 @@ export interface AttestRole {
   readonly pcrs?: Readonly<Record<string, string>> | undefined;
   readonly moduleIdPrefix?: string | undefined;
   readonly allowDebug?: boolean | undefined;
+  readonly allowAnyMeasurement?: boolean | undefined;
   readonly groups?: readonly string[] | undefined;
   readonly tokenTtlSeconds?: number | undefined;
 }

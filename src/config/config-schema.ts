@@ -35,10 +35,13 @@ export const AttestRoleSchema = Type.Object(
     // Optional fields with documented defaults (applied by auth/attest-login.ts): TypeBox does not fill defaults inside a Record.
     pcrs: Type.Optional(
       Type.Record(Type.String({ pattern: '^(?:[0-9]|1[0-5])$' }), Type.String({ pattern: '^(?:[0-9a-fA-F]{64}|[0-9a-fA-F]{96}|[0-9a-fA-F]{128})$' }), {
-        description: 'PCR index (0-15) -> required value (hex; 48 bytes for Nitro). Default: none (any measurements; pin at least PCR0 in production)',
+        description: 'PCR index (0-15) -> required value (hex; 48 bytes for Nitro). A role needs pcrs or moduleIdPrefix (or allowAnyMeasurement)',
       }),
     ),
     moduleIdPrefix: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: "The document's module_id must start with this" })),
+    allowAnyMeasurement: Type.Optional(
+      Type.Boolean({ description: 'A role without pcrs or moduleIdPrefix accepts ANY enclave of any AWS account; refused unless this is true (tests, trials)' }),
+    ),
     allowDebug: Type.Optional(Type.Boolean({ description: 'Accept debug-mode enclaves (PCR0-2 all zero). Default false' })),
     groups: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' }), { maxItems: 32, description: 'Groups of the Workload principal. Default none' })),
     tokenTtlSeconds: Type.Optional(Type.Integer({ minimum: 30, maximum: 3600, description: 'Lifetime of the access tokens of this role. Default 900' })),

@@ -92,6 +92,11 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Keyhol
     throw invalid('listeners.api.tls.requireClientCert needs listeners.api.tls.clientCaFile');
   const vssm = vssmConfigProblem(config);
   if (vssm !== undefined) throw invalid(vssm);
+  for (const [name, role] of Object.entries(config.auth.attestRoles)) {
+    // The AWS Nitro root is always trusted: a role that pins nothing would admit every enclave anyone can build.
+    if (Object.keys(role.pcrs ?? {}).length === 0 && role.moduleIdPrefix === undefined && role.allowAnyMeasurement !== true)
+      throw invalid(`auth.attestRoles.${name} pins no measurement: give pcrs (at least PCR0) or moduleIdPrefix, or allowAnyMeasurement: true`);
+  }
   const enclaveSeal = enclaveSealProblem(config.seal.type, config.enclave.provider);
   if (enclaveSeal !== undefined) throw invalid(enclaveSeal);
   const p11 = config.seal.pkcs11;

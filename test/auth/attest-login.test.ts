@@ -14,6 +14,8 @@ import { createSimulatedProvider } from '../../src/attestation/simulated/simulat
 import { challenge, documentFor, ed25519Pair, loginWorkload, signedCall, workloadVault } from '../helpers/workload.js';
 import { bearer } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { KeyholdError } from '../../src/errors.js';
 
 const roles = (pcr0: string) => ({
   web: { pcrs: { 0: pcr0 }, groups: ['web-servers'], tokenTtlSeconds: 600 },
@@ -128,4 +130,10 @@ test('loginWorkload helper: a logged-in workload renews its token (same binding)
   const renewed = await w.call('POST', '/v1/auth/renew');
   assert.equal(renewed.statusCode, 200, renewed.body);
   assert.deepEqual(decodeJwt(renewed.json<{ accessToken: string }>().accessToken).cnf, decodeJwt(w.token).cnf);
+});
+
+test('a role that pins no measurement is a configuration error unless allowAnyMeasurement says so', () => {
+  assert.throws(() => resolveConfig({ auth: { attestRoles: { web: { groups: ['web'] } } } }), (e: unknown) => e instanceof KeyholdError && e.code === 'KH_CONFIG_INVALID' && /pins no measurement/.test(e.message));
+  assert.doesNotThrow(() => resolveConfig({ auth: { attestRoles: { web: { moduleIdPrefix: 'i-0abc' } } } }));
+  assert.doesNotThrow(() => resolveConfig({ auth: { attestRoles: { web: { allowAnyMeasurement: true } } } }));
 });

@@ -15,15 +15,18 @@ import { MAX_DOCUMENT_BYTES } from '../../../attestation/nitro/verify.js';
 import { responses } from '../../schemas.js';
 import { IdentityName, TokenBody } from './auth-schemas.js';
 import { tokenAnswer } from './token-answer.js';
+import type { AttestationRateLimit } from '../../enclave/attestation-rate-limit.js';
 
 export interface AttestLoginDeps {
   attest: AttestLogin;
   sessions: Sessions;
   accessTokens: AccessTokens;
   throttle: LoginThrottle;
+  /** Per source address: challenges are held in a bounded table, so a flood must not evict real workloads' ones. */
+  challengeRateLimit: AttestationRateLimit;
 }
 
-export const attestLoginRoutes: FastifyPluginAsyncTypebox<AttestLoginDeps> = async (app, { attest, sessions, accessTokens, throttle }) => {
+export const attestLoginRoutes: FastifyPluginAsyncTypebox<AttestLoginDeps> = async (app, { attest, sessions, accessTokens, throttle, challengeRateLimit }) => {
   app.get(
     '/v1/auth/attest/challenge',
     {
@@ -35,7 +38,10 @@ export const attestLoginRoutes: FastifyPluginAsyncTypebox<AttestLoginDeps> = asy
         response: responses({ 200: Type.Object({ nonce: Type.String({ description: 'hex; the document nonce must be these bytes' }), expiresIn: Type.Integer() }, { additionalProperties: false }) }),
       },
     },
-    async () => attest.challenge(),
+    async (request) => {
+      challengeRateLimit.take(request.ip);
+      return attest.challenge();
+    },
   );
 
   app.post(
@@ -60,7 +66,9 @@ export const attestLoginRoutes: FastifyPluginAsyncTypebox<AttestLoginDeps> = asy
     },
     async (request, reply) => {
       const { role, attestationDocument } = request.body;
-      const keys = [`workload:${role}`, `ip:${request.ip}`];
+      // Per address only: an attestation document cannot be guessed, so a per-role count would only let
+      // anyone lock a role out with garbage documents.
+      const keys = [`attest-ip:${request.ip}`];
       try {
         throttle.check(keys);
       } catch (e) {
