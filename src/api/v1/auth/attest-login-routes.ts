@@ -15,6 +15,7 @@ import { MAX_DOCUMENT_BYTES } from '../../../attestation/nitro/verify.js';
 import { responses } from '../../schemas.js';
 import { IdentityName, TokenBody } from './auth-schemas.js';
 import { tokenAnswer } from './token-answer.js';
+import { checkThrottle } from './throttle-check.js';
 import type { AttestationRateLimit } from '../../enclave/attestation-rate-limit.js';
 
 export interface AttestLoginDeps {
@@ -69,13 +70,7 @@ export const attestLoginRoutes: FastifyPluginAsyncTypebox<AttestLoginDeps> = asy
       // Per address only: an attestation document cannot be guessed, so a per-role count would only let
       // anyone lock a role out with garbage documents.
       const keys = [`attest-ip:${request.ip}`];
-      try {
-        throttle.check(keys);
-      } catch (e) {
-        const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
-        if (retry !== undefined) reply.header('retry-after', String(retry));
-        throw e;
-      }
+      checkThrottle(throttle, keys, reply);
       const document = fromBase64Strict(attestationDocument);
       if (document === undefined) throw new KeyholdError('KH_INPUT_INVALID', 'attestationDocument is not base64');
       let login;

@@ -11,7 +11,6 @@
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { FastifyReply } from 'fastify';
 import { KeyholdError } from '../../../errors.js';
 import type { AccessTokens } from '../../../auth/access-tokens.js';
 import type { Sessions } from '../../../auth/sessions.js';
@@ -24,6 +23,7 @@ import { responses } from '../../schemas.js';
 import { peerCertificate } from '../../peer-certificate.js';
 import { IdentityName, PublicJwk, TokenBody } from './auth-schemas.js';
 import { tokenAnswer } from './token-answer.js';
+import { checkThrottle } from './throttle-check.js';
 
 export interface LoginDeps {
   users: Users;
@@ -35,16 +35,6 @@ export interface LoginDeps {
 }
 
 export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { users, machines, sessions, accessTokens, totp, throttle }) => {
-  /** Refuses locked keys, telling the caller when to come back. */
-  const checkThrottle = (keys: string[], reply: FastifyReply) => {
-    try {
-      throttle.check(keys);
-    } catch (e) {
-      const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
-      if (retry !== undefined) reply.header('retry-after', String(retry));
-      throw e;
-    }
-  };
 
   app.post(
     '/v1/auth/login',
@@ -71,7 +61,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { u
       if (!(await users.anyLogin())) throw new KeyholdError('KH_AUTH_NOT_CONFIGURED');
       const { username, password } = request.body;
       const keys = [`user:${username}`, `ip:${request.ip}`];
-      checkThrottle(keys, reply);
+      checkThrottle(throttle, keys, reply);
       const user = await users.authenticate(username, password);
       if (user === undefined) {
         throttle.fail(keys);
@@ -108,7 +98,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { u
       },
     },
     async (request, reply) => {
-      checkThrottle([`machine:${request.body.name}`, `ip:${request.ip}`], reply);
+      checkThrottle(throttle, [`machine:${request.body.name}`, `ip:${request.ip}`], reply);
       return machines.challenge(request.body.name);
     },
   );
@@ -132,7 +122,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { u
     async (request, reply) => {
       const { name, challenge, signature } = request.body;
       const keys = [`machine:${name}`, `ip:${request.ip}`];
-      checkThrottle(keys, reply);
+      checkThrottle(throttle, keys, reply);
       let machine;
       try {
         machine = await machines.login(name, challenge, signature);
