@@ -281,7 +281,8 @@ const pathArb = fc
   .oneof(
     { weight: 3, arbitrary: fc.constantFrom(...KNOWN_PATHS) },
     { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...KNOWN_PATHS), pathMutation).map(([p, mutate]) => mutate(p)) },
-    { weight: 1, arbitrary: fc.constantFrom('/', '/v1', '/v1/', '/v1/sys', '/v1/sys/', '/docs', '/docs/', '/docs/json', '/docs/yaml', '/docs/static/', '/metrics', '/health') },
+    // Not '/': POST / is the AWS KMS API, which answers in KMS's shape (test/api/compat/kms-bad-input.property.test.ts).
+    { weight: 1, arbitrary: fc.constantFrom('/v1', '/v1/', '/v1/sys', '/v1/sys/', '/docs', '/docs/', '/docs/json', '/docs/yaml', '/docs/static/', '/metrics', '/health') },
     {
       weight: 2,
       arbitrary: fc
@@ -289,7 +290,8 @@ const pathArb = fc
         .map(([prefix, rest]) => prefix + rest),
     },
   )
-  .filter(decodable);
+  .filter(decodable)
+  .filter((p) => decodedPath(p) !== '/');
 
 const queryArb = fc.option(fc.string({ unit: queryUnit, maxLength: 40 }), { nil: undefined }).map((q) => (q === undefined ? '' : `?${q}`));
 
