@@ -67,7 +67,7 @@ async function setup(t: Parameters<typeof runningVault>[0]): Promise<Setup> {
   return { address, rootToken, dir, vaultPcr0: Buffer.from(doc.pcrs.get(0)!).toString('hex'), write, auditFile: join(auditDir, 'audit.log') };
 }
 
-function agentConfig(s: Setup, overrides: { pcrs?: Record<number, string>; expectPcr0?: string; address?: string; attempts?: number; template?: string; extraSecrets?: unknown[]; e2e?: boolean } = {}): string {
+function agentConfig(s: Setup, overrides: { pcrs?: Record<number, string>; expectPcr0?: string; address?: string; attempts?: number; template?: string; extraSecrets?: unknown[]; e2e?: boolean; outputDir?: string } = {}): string {
   const dir = tempDir({ after: () => undefined });
   writeFileSync(join(dir, 'app.conf.tmpl'), overrides.template ?? 'user={{ secret "web/db" "user" }}\npassword={{ secret "web/db" "password" }}\n');
   const file = join(dir, 'agent.yaml');
@@ -80,6 +80,7 @@ function agentConfig(s: Setup, overrides: { pcrs?: Record<number, string>; expec
       secrets: [{ path: 'web/db', env: { DB_PASSWORD: 'password', DB_USER: 'user' }, files: { 'db-password': 'password' } }, ...(overrides.extraSecrets ?? [])],
       templates: [{ source: 'app.conf.tmpl', destination: 'app.conf' }],
       refresh: { intervalSeconds: 1 },
+      ...(overrides.outputDir !== undefined && { output: { dir: overrides.outputDir } }),
       startup: { attempts: overrides.attempts ?? 3 },
     }),
   );
@@ -216,4 +217,29 @@ test('a template naming a field the secret lacks stops the agent before the work
   assert.notEqual(await agent.exited, 0);
   assert.match(agent.stderr(), /Error KH_AGENT_TEMPLATE_MISSING/);
   assert.deepEqual(agent.lines(), []);
+});
+
+test('without a command the agent stays as a daemon: files kept current, wiped on SIGTERM', { skip: process.platform !== 'linux' ? 'needs /dev/shm' : false }, async (t) => {
+  const s = await setup(t);
+  await s.write('web/db', { data: { user: 'app', password: 'daemon-pw-1' } });
+  const out = join('/dev/shm', `keyhold-agent-test-${process.pid}-${Date.now()}`);
+  const child = spawn(process.execPath, [...CLI_ARGS, 'agent', '--config', agentConfig(s, { outputDir: out })], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  t.after(() => child.kill('SIGKILL'));
+  const file = join(out, 'db-password');
+  const waitFor = async (want: string) => {
+    for (let i = 0; i < 240; i++) {
+      if (existsSync(file) && readFileSync(file, 'utf8') === want) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.fail(`${file} never held ${want}; agent stderr:\n${stderr}`);
+  };
+  await waitFor('daemon-pw-1');
+  await s.write('web/db', { data: { user: 'app', password: 'daemon-pw-2' } });
+  await waitFor('daemon-pw-2');
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0, stderr);
+  assert.equal(existsSync(out), false, 'the folder the agent created is gone');
 });
