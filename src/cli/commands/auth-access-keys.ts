@@ -9,6 +9,7 @@ import { call, CliError } from '../http-client.js';
 import { print } from '../output.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
 import { table } from './auth-users.js';
+import { ACCESS_KEY_ID, type AccessKeyInfo } from '../../auth/access-keys.js';
 
 /** POST /v1/auth/access-keys answer. */
 interface CreatedAccessKey {
@@ -20,17 +21,6 @@ interface CreatedAccessKey {
   createdAt: string;
 }
 
-/** GET /v1/auth/access-keys item. */
-interface AccessKeyInfo {
-  accessKeyId: string;
-  principalType: 'User' | 'Machine';
-  principalName: string;
-  description: string;
-  createdAt: string;
-  lastUsedAt?: string;
-}
-
-const ACCESS_KEY_ID = /^KHAK[A-Z2-7]{16}$/;
 
 /** Single-quoted for a POSIX shell (a secret holds "+" and "/", never a quote, but be safe). */
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;

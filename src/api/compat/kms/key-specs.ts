@@ -8,7 +8,7 @@ import type { KeyType } from '../../../keys/key-type-names.js';
 import { usagesOf, type KeyUsage } from '../../../keys/key-usage.js';
 import type { KeyRecord } from '../../../keys/key-record.js';
 import type { HashName } from '../../../crypto/signature/signature-scheme.js';
-import type { DataKeyPairType } from '../../../keys/operations/datakey-pair.js';
+import { DATA_KEY_PAIR_TYPES, type DataKeyPairType } from '../../../keys/operations/datakey-pair.js';
 
 export type KmsKeyUsage = 'ENCRYPT_DECRYPT' | 'SIGN_VERIFY' | 'GENERATE_VERIFY_MAC' | 'KEY_AGREEMENT' | 'ENCAPSULATE_DECAPSULATE';
 
@@ -127,17 +127,10 @@ export function encryptionAlgorithmsOf(type: KeyType): string[] {
 
 export const MAC_ALGORITHMS: Readonly<Record<string, KeyType>> = { HMAC_SHA_256: 'hmac-sha256', HMAC_SHA_384: 'hmac-sha384', HMAC_SHA_512: 'hmac-sha512' };
 
-/** KeyPairSpec (GenerateDataKeyPair) -> the pair type generated. */
-export const DATA_KEY_PAIR_SPECS: Readonly<Record<string, DataKeyPairType>> = {
-  RSA_2048: 'rsa-2048',
-  RSA_3072: 'rsa-3072',
-  RSA_4096: 'rsa-4096',
-  ECC_NIST_P256: 'ecdsa-p256',
-  ECC_NIST_P384: 'ecdsa-p384',
-  ECC_NIST_P521: 'ecdsa-p521',
-  ECC_SECG_P256K1: 'ecdsa-secp256k1',
-  ECC_NIST_EDWARDS25519: 'ed25519',
-};
+/** KeyPairSpec (GenerateDataKeyPair) -> the pair type generated: the CreateKey specs whose type the keys layer makes data key pairs of. */
+export const DATA_KEY_PAIR_SPECS: Readonly<Record<string, DataKeyPairType>> = Object.fromEntries(
+  Object.entries(CREATABLE_SPECS).filter((entry): entry is [string, DataKeyPairType] => (DATA_KEY_PAIR_TYPES as readonly string[]).includes(entry[1])),
+);
 
 /** The algorithm lists of DescribeKey and GetPublicKey for a key, by its usage. */
 export function algorithmFields(record: Pick<KeyRecord, 'type' | 'usage'>): Record<string, string[]> {
