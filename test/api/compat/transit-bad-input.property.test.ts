@@ -49,7 +49,8 @@ const FIELDS = ['plaintext', 'ciphertext', 'input', 'signature', 'hmac', 'type',
 
 const segment = fc.oneof(
   fc.constantFrom('plaintext', 'wrapped', 'encryption-key', 'signing-key', 'public-key', 'hmac-key', 'sha2-256', 'sha2-512', 'sha3-256', 'md5', 'latest', '1', '0', '99999999', '16', '-1', 'none'),
-  fc.stringMatching(/^[A-Za-z0-9._~-]{1,20}$/),
+  // Not '.' or '..': light-my-request resolves them, and /v1/transit/.. is /v1/, outside transit (and its error shape).
+  fc.stringMatching(/^[A-Za-z0-9._~-]{1,20}$/).filter((x) => x !== '.' && x !== '..'),
 );
 const value = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
