@@ -18,10 +18,19 @@ const FASTIFY_CODES: Record<string, [ErrorCode, string?]> = {
   FST_ERR_ASYNC_CONSTRAINT: ['KH_BAD_REQUEST'],
 };
 
+/** The arrays that hold a batch's items: /v1's `items`, Vault transit's `batch_input`. */
+const BATCH_ARRAY = /^\/(?:items|batch_input)$/;
+
 export function toKeyholdError(error: unknown): KeyholdError {
   if (error instanceof KeyholdError) return error;
   const e = error as Partial<FastifyError> & { type?: string };
   if (e.validation !== undefined) {
+    // Batch sizes are schema limits (maxItems), so an oversized batch is refused before any item is parsed further or audited.
+    const first = e.validation[0];
+    if (first !== undefined && BATCH_ARRAY.test(first.instancePath)) {
+      if (first.keyword === 'maxItems') return new KeyholdError('KH_BATCH_TOO_LARGE');
+      if (first.keyword === 'minItems') return new KeyholdError('KH_BATCH_EMPTY');
+    }
     return new KeyholdError('KH_BAD_REQUEST', `invalid request: ${e.validationContext ?? 'input'}${e.validation[0]?.instancePath ?? ''} ${e.validation[0]?.message ?? ''}`.trim());
   }
   const mapped = e.code !== undefined ? FASTIFY_CODES[e.code] : undefined;

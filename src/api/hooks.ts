@@ -19,6 +19,7 @@ import type { PolicyEngine } from '../policy/policy-engine.js';
 import { peerCertificate } from './peer-certificate.js';
 import { authzTarget } from './route-authz.js';
 import { readChannelMarker } from './enclave/channel-marker.js';
+import { jsonDepthExceeds } from './json-limits.js';
 
 /** The token from `Authorization: Bearer`, `X-Keyhold-Token` or (for Vault clients) `X-Vault-Token`, if any. */
 export function presentedToken(request: FastifyRequest): string | undefined {
@@ -93,11 +94,14 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
   });
 
   // Signed requests need the exact body bytes for Content-Digest; the default
-  // JSON parser (prototype-poisoning safe) still does the parsing.
+  // JSON parser (prototype-poisoning safe) still does the parsing, after a
+  // linear depth scan: no route takes deep bodies, and deep values overflow
+  // the recursive walks that come after parsing (json-limits.ts).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     if (request.digestRequired === true) request.rawBody = body as Buffer;
     parseJson(request, body as unknown as string, done);
+    if (jsonDepthExceeds(body as Buffer)) return done(new KeyholdError('KH_BODY_TOO_DEEP'), undefined);
   });
 
   app.addHook('onRequest', async (request) => {

@@ -57,6 +57,7 @@ import { VERSION } from '../version.js';
 import { ErrorBody } from './schemas.js';
 import { frameworkErrorHandler, installErrorHandlers } from './error-handler.js';
 import { installGates } from './hooks.js';
+import { installRequestLimits } from './request-limits.js';
 import { enforceRouteContract, type RouteSummary } from './route-contract.js';
 import { Metrics } from './health/metrics.js';
 import { buildHealthApp } from './health/health-app.js';
@@ -318,6 +319,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   });
   installGates(api, { seal, tokens, accessTokens, policy, nonces: new NonceCache(), isShuttingDown: () => shuttingDown });
   // Answers sent while shutting down close their connection, so idle keep-alive
+  // After the gates: token routes reach the large-body budget only once authenticated and authorised.
+  const requestLimits = installRequestLimits(api, { ...config.limits, defaultBodyLimit: DEFAULT_BODY_LIMIT });
   // sockets do not hold the process open until keepAliveTimeout.
   api.addHook('onSend', async (_request, reply) => {
     if (shuttingDown) reply.header('connection', 'close');
@@ -388,9 +391,9 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     });
   }
   if (config.enclave.channel.enabled) {
-    // An inner request carries at most what a direct one may (the largest body limit) plus its JSON wrapping.
-    const maxCiphertextBytes = Math.ceil(config.limits.maxPlaintextBytes / 3) * 4 * 2 + 256 * 1024;
-    await api.register(channelRoutes, { suite: nodeChannelSuite, keys: channelKeys, identity: enclave, maxCiphertextBytes, attestationRateLimit: config.enclave.attestationRateLimit });
+    // Registered last: an inner request carries at most the largest body of a route it can reach, plus its JSON wrapping.
+    const maxInnerBodyBytes = requestLimits.largestInnerBodyLimit();
+    await api.register(channelRoutes, { suite: nodeChannelSuite, keys: channelKeys, identity: enclave, maxInnerBodyBytes, attestationRateLimit: config.enclave.attestationRateLimit });
   }
 
   const health = buildHealthApp({ seal, metrics });

@@ -9,6 +9,8 @@
  */
 import type { AuthzTarget } from './route-authz.js';
 
+ * - public ('none') routes are rate-limited per address and their body limits
+ *   follow from their schemas (request-limits.ts).
 export type RouteAuth = 'none' | 'token' | 'self';
 
 declare module 'fastify' {
@@ -21,3 +23,9 @@ declare module 'fastify' {
 }
 
 export {};
+    /**
+     * false for 'none' routes that authenticate each caller themselves (AWS
+     * KMS's SigV4, VSSM's client certificates): they are not public, so the
+     * per-address limit of public routes (request-limits.ts) does not apply.
+     */
+    publicRateLimit?: boolean;

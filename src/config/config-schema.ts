@@ -88,6 +88,19 @@ export const ConfigSchema = Type.Object(
     limits: Type.Object(
       {
         maxPlaintextBytes: Type.Integer({ minimum: 1024, maximum: 64 * 1024 * 1024, default: 4 * 1024 * 1024, description: 'Largest plaintext or message per item' }),
+        publicRequests: Type.Object(
+          {
+            burst: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 600, description: 'Requests to unauthenticated routes one source address (IPv6: one /64) may make at once' }),
+            perSecond: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 200, description: 'Then this many per second' }),
+          },
+          { additionalProperties: false, default: {} },
+        ),
+        largeBodyBudgetBytes: Type.Integer({
+          minimum: 1024 * 1024,
+          maximum: 4 * 1024 * 1024 * 1024,
+          default: 64 * 1024 * 1024,
+          description: 'Bodies over 64 KiB being received at once, in bytes declared (a chunked body counts as its route limit); beyond it 503 KH_BUSY with Retry-After',
+        }),
       },
       { additionalProperties: false, default: {} },
     ),

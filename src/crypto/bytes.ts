@@ -27,11 +27,30 @@ export function toHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** 1 for each character of the standard base64 alphabet (RFC 4648 §4), by char code. */
+const ALPHABET = new Uint8Array(128);
+for (const c of 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/') ALPHABET[c.charCodeAt(0)] = 1;
+
+/**
+ * Whether `s` is strict standard base64: length a multiple of 4, alphabet
+ * only, '=' only as the last one or two characters. One pass, no regex: a
+ * regex with a quantified group backtracks with a stack frame per group and
+ * overflowed the stack from about 3.4 MB (issue 15 L1).
+ */
+export function isBase64Strict(s: string): boolean {
+  const n = s.length;
+  if (n % 4 !== 0) return false;
+  const pad = n > 0 && s.charCodeAt(n - 1) === 0x3d ? (s.charCodeAt(n - 2) === 0x3d ? 2 : 1) : 0;
+  for (let i = 0; i < n - pad; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || ALPHABET[c] !== 1) return false;
+  }
+  return true;
+}
 
 /** Strict standard base64 (with padding); returns undefined for anything else. */
 export function fromBase64Strict(s: string): Uint8Array | undefined {
-  if (!BASE64.test(s)) return undefined;
+  if (!isBase64Strict(s)) return undefined;
   return new Uint8Array(Buffer.from(s, 'base64'));
 }
 

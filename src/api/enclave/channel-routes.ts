@@ -24,7 +24,8 @@ import type { ChannelSuite } from '../../crypto/e2e/suite.js';
 import { responses } from '../schemas.js';
 import type { ChannelKeys } from './channel-keys.js';
 import type { EnclaveIdentity } from './enclave-identity.js';
-import { dispatchInner, parseInner } from './inner-request.js';
+import { dispatchInner, MAX_INNER_WRAPPING_BYTES, parseInner } from './inner-request.js';
+import { checkJsonDepth } from '../json-limits.js';
 import { AttestationRateLimit } from './attestation-rate-limit.js';
 
 /** PROTOCOLS.md §2: the caller's nonce is hex of up to 64 bytes. */
@@ -35,8 +36,13 @@ export interface ChannelRoutesOptions {
   readonly keys: ChannelKeys;
   /** Absent when no attestation provider is configured (attestation: null). */
   readonly identity: EnclaveIdentity | undefined;
-  /** Largest encrypted request accepted, in bytes of ciphertext. */
-  readonly maxCiphertextBytes: number;
+  /**
+   * The largest body limit of a route an inner request can reach: the
+   * channel's own limit follows from it (an inner request is that body plus
+   * its wrapping, encrypted, then hex), so the channel accepts no more from a
+   * stranger than some real request needs.
+   */
+  readonly maxInnerBodyBytes: number;
   /** Per source address, for GET /v1/enclave/attestation (each answer is a fresh signature). */
   readonly attestationRateLimit: { readonly burst: number; readonly perSecond: number };
   readonly now?: () => number;
@@ -137,8 +143,8 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
     '/v1/enclave/post',
     {
       config: { auth: 'none', allowSealed: true },
-      // Hex doubles the ciphertext; a little room for the other fields.
-      bodyLimit: 2 * opts.maxCiphertextBytes + 4096,
+      // Hex doubles the ciphertext (the inner request and a 16-byte tag); a little room for the other fields.
+      bodyLimit: 2 * (opts.maxInnerBodyBytes + MAX_INNER_WRAPPING_BYTES + 16) + 4096,
       schema: {
         operationId: 'channelPost',
         tags: ['enclave'],
@@ -174,6 +180,8 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
       }
       let inner;
       try {
+        // The same depth limit as a direct body, before the plaintext is parsed.
+        checkJsonDepth(plaintext);
         inner = parseInner(parseJson(plaintext));
       } catch (e) {
         // Only a holder of the channel key could have produced this plaintext; it is still just bad input.

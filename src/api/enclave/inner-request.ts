@@ -23,6 +23,8 @@ const FORWARDED = new Set(['authorization', 'x-keyhold-token', 'signature', 'sig
 const MAX_PATH = 2048;
 const MAX_HEADERS = 16;
 const MAX_HEADER_VALUE = 16 * 1024;
+/** What an inner request adds to its body at most: method, path, headers, ts and the JSON around them. */
+export const MAX_INNER_WRAPPING_BYTES = MAX_PATH + MAX_HEADERS * (MAX_HEADER_VALUE + 256) + 4096;
 /** Printable ASCII without space, '#' or '\': an origin-form request target. */
 const PATH_SHAPE = /^\/[!-~]*$/;
 

@@ -11,6 +11,17 @@ export const ContextMap = Type.Record(Type.String({ maxLength: 256 }), Type.Stri
   maxProperties: 64,
 });
 
+/**
+ * Body limit of a route carrying one item of up to `maxPlaintextBytes`:
+ * base64 inflates by 4/3, twice for two such fields (message and signature,
+ * ciphertext and associated data), plus room for the others. A batch route
+ * gets the same: its items share one body, so a batch carries no more data
+ * than one large request, and a million tiny items do not fit.
+ */
+export function itemBodyLimit(maxPlaintextBytes: number): number {
+  return Math.ceil(maxPlaintextBytes / 3) * 4 * 2 + 256 * 1024;
+}
+
 /** @throws KeyholdError KH_INPUT_INVALID naming the field. */
 export function b64(field: string, value: string): Uint8Array {
   const bytes = fromBase64Strict(value);

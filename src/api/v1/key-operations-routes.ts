@@ -20,7 +20,7 @@ import { hsmSign, hsmVerify } from '../../keys/hsm/sign.js';
 import { toBase64 } from '../../crypto/bytes.js';
 import { responses } from '../schemas.js';
 import { KeyNameParams } from './key-schemas.js';
-import { Base64, b64, checkSize, ContextMap, optionalB64 } from './inputs.js';
+import { Base64, b64, checkSize, ContextMap, itemBodyLimit, optionalB64 } from './inputs.js';
 import { registerOperation } from './operation-route.js';
 import { deliverAs, RecipientOutputFields, RecipientSchema, releaseGate } from './recipient-fields.js';
 import type { RecipientVerifier } from '../../keys/release/recipient.js';
@@ -43,10 +43,9 @@ const SignOptions = {
 
 export const keyOperationsRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; limits: OperationLimits; recipients: RecipientVerifier }> = async (app, { keys, limits, recipients }) => {
   const max = limits.maxPlaintextBytes;
-  // Body limits follow from the per-item limit: base64 inflates by 4/3, plus room for the other fields.
-  const bodyLimit = Math.ceil(max / 3) * 4 * 2 + 256 * 1024;
-  const batchBodyLimit = Math.max(bodyLimit, 64 * 1024 * 1024);
-  const common = { bodyLimit, batchBodyLimit };
+  // Body limits follow from the per-item limit (inputs.ts); a batch shares one such body among its items.
+  const bodyLimit = itemBodyLimit(max);
+  const common = { bodyLimit, batchBodyLimit: bodyLimit };
   const aadFields = {
     associatedData: Type.Optional(Base64('associated data, authenticated but not encrypted', MAX_AAD_BYTES)),
     context: Type.Optional(ContextMap),

@@ -56,7 +56,8 @@ export function registerOperation<I extends TObject, O extends TObject>(app: Fas
         tags: ['crypto'],
         summary: `${def.summary} — batch of up to ${MAX_BATCH_ITEMS} items, per-item results`,
         params: KeyNameParams,
-        body: Type.Object({ items: Type.Array(def.item) }, { additionalProperties: false }),
+        // The item count is a schema limit: validation refuses an oversized batch before any handler or audit entry sees it.
+        body: Type.Object({ items: Type.Array(def.item, { minItems: 1, maxItems: MAX_BATCH_ITEMS }) }, { additionalProperties: false }),
         response: responses({ 200: Type.Object({ results: Type.Array(Type.Union([def.result, ItemError])) }, { additionalProperties: false }) }),
       },
     },

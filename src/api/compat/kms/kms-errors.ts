@@ -97,6 +97,8 @@ const BY_CODE: Partial<Record<ErrorCode, readonly [KmsException, number]>> = {
   KH_RELEASE_STALE: ['AccessDeniedException', 400],
   KH_AUTH_LOCKED: ['LimitExceededException', 400],
   KH_ATTESTATION_RATE_LIMITED: ['LimitExceededException', 400],
+  KH_RATE_LIMITED: ['LimitExceededException', 400],
+  KH_BODY_TOO_DEEP: ['SerializationException', 400],
   // Keyhold itself is unavailable: retryable, as KMS's DependencyTimeoutException.
   KH_SEALED: ['DependencyTimeoutException', 503],
   KH_SHUTTING_DOWN: ['DependencyTimeoutException', 503],
@@ -104,6 +106,7 @@ const BY_CODE: Partial<Record<ErrorCode, readonly [KmsException, number]>> = {
   KH_STORAGE_UNAVAILABLE: ['DependencyTimeoutException', 503],
   KH_HSM_UNAVAILABLE: ['DependencyTimeoutException', 503],
   KH_ENTROPY_UNAVAILABLE: ['DependencyTimeoutException', 503],
+  KH_BUSY: ['DependencyTimeoutException', 503],
 };
 
 /** The KMS answer for a failure. Messages are the KeyholdError's (caller-safe); internal faults say only that. */

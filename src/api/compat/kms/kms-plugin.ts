@@ -28,6 +28,7 @@ import { checkInput } from './kms-inputs.js';
 import type { KmsDeps, KmsOperation } from './kms-operation.js';
 import { kmsOperation } from './kms-operations.js';
 
+import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../json-limits.js';
 export const KMS_CONTENT_TYPE = 'application/x-amz-json-1.1';
 /** The SigV4 service name of the KMS API. */
 export const KMS_SERVICE = 'kms';
@@ -118,6 +119,7 @@ export const kmsPlugin: FastifyPluginAsync<KmsPluginOptions> = async (app, optio
     );
     request.principal = principal;
     const parsed = raw.length === 0 ? {} : await json(request, raw.toString('utf8'));
+    if (jsonDepthExceeds(raw)) throw new KmsError('SerializationException', `The request body nests more than ${MAX_JSON_DEPTH} levels deep`, 'KH_BODY_TOO_DEEP');
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KmsError('SerializationException', 'The request body must be a JSON object', 'KH_BAD_REQUEST');
     const input = checkInput(op.input, parsed) as Record<string, unknown>;
     request.body = input;
@@ -140,7 +142,8 @@ export const kmsPlugin: FastifyPluginAsync<KmsPluginOptions> = async (app, optio
     '/',
     {
       // Authenticated and authorised per operation by admit() (SigV4 + policy); see the header comment.
-      config: { auth: 'none' },
+      // Not public, so not under the per-address limit of public routes: a KMS client makes many calls.
+      config: { auth: 'none', publicRateLimit: false },
       bodyLimit: KMS_BODY_LIMIT,
       schema: {
         operationId: 'awsKms',

@@ -17,6 +17,8 @@ import type { RecipientVerifier } from '../../../keys/release/recipient.js';
 import { deliverAs, releaseGate } from '../../v1/recipient-fields.js';
 import { fromBase64Strict } from '../../../crypto/bytes.js';
 import { runItems } from './batch.js';
+import { MAX_BATCH_ITEMS } from '../../v1/operation-route.js';
+import { itemBodyLimit } from '../../v1/inputs.js';
 import { fromVault, toVault } from './vault-ciphertext.js';
 import { badRequest, envelope, vaultResponses } from './vault-shape.js';
 import { NameParams } from './keys-routes.js';
@@ -28,8 +30,8 @@ export interface TransitLimits {
 
 export const config = { auth: 'token' } as const;
 export const tags = ['vault-transit'];
-/** A batch of up to MAX_BATCH_ITEMS items travels in one body. */
-export const BATCH_BODY_LIMIT = 64 * 1024 * 1024;
+/** A batch of up to MAX_BATCH_ITEMS items travels in one body, no larger than a single item's (inputs.ts). */
+export const batchBodyLimit = itemBodyLimit;
 
 /** @throws TransitError 400 naming the field when it is not standard base64 */
 export function base64Field(field: string, value: string, max: number): Uint8Array {
@@ -56,7 +58,8 @@ export function batchBody<T extends TProperties, E extends TProperties = Record<
       ...item,
       ...(extra as E),
       reference: Reference,
-      batch_input: Type.Optional(Type.Array(one)),
+      // maxItems in the schema: an oversized batch is refused at validation, before any item runs or is audited.
+      batch_input: Type.Optional(Type.Array(one, { maxItems: MAX_BATCH_ITEMS })),
       partial_failure_response_code: Type.Optional(Type.Integer({ minimum: 200, maximum: 499 })),
     },
     { additionalProperties: false },
@@ -84,7 +87,7 @@ export const transitCryptoRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     '/encrypt/:name',
     {
       config,
-      bodyLimit: BATCH_BODY_LIMIT,
+      bodyLimit: batchBodyLimit(max),
       schema: {
         operationId: 'transitEncrypt',
         tags,
@@ -112,7 +115,7 @@ export const transitCryptoRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     '/decrypt/:name',
     {
       config,
-      bodyLimit: BATCH_BODY_LIMIT,
+      bodyLimit: batchBodyLimit(max),
       schema: {
         operationId: 'transitDecrypt',
         tags,
@@ -141,7 +144,7 @@ export const transitCryptoRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; 
     '/rewrap/:name',
     {
       config,
-      bodyLimit: BATCH_BODY_LIMIT,
+      bodyLimit: batchBodyLimit(max),
       schema: {
         operationId: 'transitRewrap',
         tags,

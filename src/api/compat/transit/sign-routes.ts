@@ -15,7 +15,7 @@ import { computeHmac, verifyHmac } from '../../../keys/operations/hmac.js';
 import { hsmSign, hsmVerify } from '../../../keys/hsm/sign.js';
 import type { HashName } from '../../../crypto/signature/signature-scheme.js';
 import { runItems } from './batch.js';
-import { base64Field, BATCH_BODY_LIMIT, batchBody, batchData, config, refuseDerivation, tags, type TransitLimits } from './crypto-routes.js';
+import { base64Field, batchBodyLimit, batchBody, batchData, config, refuseDerivation, tags, type TransitLimits } from './crypto-routes.js';
 import { fromVault, toVault } from './vault-ciphertext.js';
 import { badRequest, vaultResponses } from './vault-shape.js';
 
@@ -99,7 +99,7 @@ export const transitSignRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; li
       `/sign/:name${suffix}`,
       {
         config,
-        bodyLimit: BATCH_BODY_LIMIT,
+        bodyLimit: batchBodyLimit(max),
         schema: {
           operationId: withHash ? 'transitSignWithHash' : 'transitSign',
           tags,
@@ -127,7 +127,7 @@ export const transitSignRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; li
       `/verify/:name${suffix}`,
       {
         config,
-        bodyLimit: BATCH_BODY_LIMIT,
+        bodyLimit: batchBodyLimit(max),
         schema: {
           operationId: withHash ? 'transitVerifyWithHash' : 'transitVerify',
           tags,
@@ -160,7 +160,7 @@ export const transitSignRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; li
       `/hmac/:name${suffix}`,
       {
         config,
-        bodyLimit: BATCH_BODY_LIMIT,
+        bodyLimit: batchBodyLimit(max),
         schema: {
           operationId: withHash ? 'transitHmacWithHash' : 'transitHmac',
           tags,

@@ -79,6 +79,7 @@ export function vaultFailure(error: KeyholdError, request: FastifyRequest): { st
     case 'KH_INPUT_TOO_LARGE':
       return { status: 413, errors: [error.message] };
     case 'KH_AUTH_LOCKED':
+    case 'KH_RATE_LIMITED':
       return { status: 429, errors: [error.message] };
     default:
       break;

@@ -21,6 +21,7 @@ import type { PolicyEngine } from '../../../policy/policy-engine.js';
 import type { LoginThrottle } from '../../../auth/login-throttle.js';
 import type { TransportKey } from '../../../cluster/transport-key.js';
 import { authorizeVssm, checkAdminPassword, clientPrincipal } from './vssm-auth.js';
+import { jsonDepthExceeds } from '../../json-limits.js';
 import { sendVssmError } from './vssm-shape.js';
 import { registerServiceRoutes } from './service-routes.js';
 import { registerAdminRoutes } from './admin-routes.js';
@@ -55,7 +56,9 @@ export const vssmPlugin: FastifyPluginAsync<VssmOptions> = async (app, options) 
   app.setNotFoundHandler((request, reply) => sendVssmError(request, reply, new KeyholdError('KH_NOT_FOUND')));
 
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => parseJson(request, body as string, done));
+  app.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) =>
+    jsonDepthExceeds(body as string) ? done(new KeyholdError('KH_BODY_TOO_DEEP'), undefined) : parseJson(request, body as string, done),
+  );
 
   app.addHook('onRequest', async (request) => {
     const vssm = request.routeOptions.config.vssm;

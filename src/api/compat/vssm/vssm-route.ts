@@ -50,7 +50,8 @@ export function vssmRoute<M extends MessageShape>(app: FastifyInstance, spec: Vs
     spec.path,
     {
       // The token gate (hooks.ts) has nothing to do here: the plugin's own gates authenticate and ask Cedar.
-      config: { auth: 'none', allowSealed: gate === 'bootstrap', vssm: { gate, ...(action !== undefined && { action }), ...(resource !== undefined && { resource }) } },
+      // Not public: a trusted client certificate is every caller (vssm-plugin.ts), so no per-address public limit.
+      config: { auth: 'none', publicRateLimit: false, allowSealed: gate === 'bootstrap', vssm: { gate, ...(action !== undefined && { action }), ...(resource !== undefined && { resource }) } },
       bodyLimit: Math.ceil(spec.maxBytes / 3) * 4 * 2 + 64 * 1024,
       schema: {
         operationId: spec.operationId,
