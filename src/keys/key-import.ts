@@ -3,6 +3,7 @@
  * anything malformed (KH_INPUT_INVALID). Accepted inputs:
  * - AEAD: the raw key, exactly the type's length.
  * - DES / Triple DES (legacy types): the raw 8- or 24-byte key, legacy: true only.
+ * - Raw AES (VSSM's symmetric keys): the raw 16-, 24- or 32-byte key.
  * - HMAC: a raw key of 16..1024 bytes (shorter only with legacy: true, for migration).
  * - X25519: 32 raw bytes or PKCS#8; public key as SPKI DER or 32 raw bytes.
  * - ML-KEM: the 64-byte seed (d || z); public key raw.
@@ -35,8 +36,8 @@ export function importVersion(type: KeyType, material: ImportMaterial, version: 
     return { record: { version, createdAt: now, secret: toBase64(secret) }, publicOnly: false };
   }
   if (spec.kind === 'block') {
-    // Raw DES / Triple DES keys exist only to migrate legacy data.
-    if (!legacy) throw new KeyholdError('KH_KEY_LEGACY_REQUIRED', `${type} keys need legacy: true`);
+    // Raw DES / Triple DES keys exist only to migrate legacy data; raw AES keys are VSSM's ordinary symmetric keys.
+    if (spec.cipher !== 'aes' && !legacy) throw new KeyholdError('KH_KEY_LEGACY_REQUIRED', `${type} keys need legacy: true`);
     if (secret === undefined || secret.length !== spec.keyBytes) throw bad(`${type} needs a ${spec.keyBytes}-byte secret key`);
     return { record: { version, createdAt: now, secret: toBase64(secret) }, publicOnly: false };
   }

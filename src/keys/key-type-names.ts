@@ -45,10 +45,23 @@ export const HSM_KEY_TYPE_NAMES = ['hsm-aes256-gcm', 'hsm-ecdsa-p256', 'hsm-ecds
  */
 export const LEGACY_KEY_TYPE_NAMES = ['des', 'des-ede3'] as const;
 
-/** Every type the API accepts: software types, legacy ones, then HSM-backed ones. */
-export const ALL_KEY_TYPE_NAMES = [...KEY_TYPE_NAMES, ...LEGACY_KEY_TYPE_NAMES, ...HSM_KEY_TYPE_NAMES] as const;
+/**
+ * Raw AES keys, as VSSM has them: AES in ECB (legacy), CBC, CTR and GCM
+ * through the raw block cipher operation only (keys/operations/block-cipher.ts),
+ * never an AEAD key of /v1, transit or KMS. VSSM's generatekey and injectkey
+ * make them. A key serves one mode only, so that an unauthenticated mode whose
+ * IV the caller picks (CTR) is never an AES oracle for another mode's
+ * ciphertexts (issue 15 H5): AEAD keys refuse every mode but GCM, and these
+ * keys exist for the rest. Kept apart from KEY_TYPE_NAMES, whose types all
+ * encrypt, sign or MAC through /v1.
+ */
+export const RAW_AES_KEY_TYPE_NAMES = ['aes128-raw', 'aes192-raw', 'aes256-raw'] as const;
 
-export type SoftwareKeyType = (typeof KEY_TYPE_NAMES)[number] | LegacyKeyType;
+/** Every type the API accepts: software types, legacy ones, raw AES ones, then HSM-backed ones. */
+export const ALL_KEY_TYPE_NAMES = [...KEY_TYPE_NAMES, ...LEGACY_KEY_TYPE_NAMES, ...RAW_AES_KEY_TYPE_NAMES, ...HSM_KEY_TYPE_NAMES] as const;
+
+export type SoftwareKeyType = (typeof KEY_TYPE_NAMES)[number] | LegacyKeyType | RawAesKeyType;
+export type RawAesKeyType = (typeof RAW_AES_KEY_TYPE_NAMES)[number];
 export type LegacyKeyType = (typeof LEGACY_KEY_TYPE_NAMES)[number];
 export type HsmKeyType = (typeof HSM_KEY_TYPE_NAMES)[number];
 export type KeyType = SoftwareKeyType | HsmKeyType;

@@ -18,8 +18,12 @@ export type KeySpec =
   | { readonly kind: 'aead'; readonly aead: AeadAlgorithm; readonly keyBytes: number }
   /** `anyHash`: the hash is chosen per request (hmac-any, VSSM's MAC keys); `hash` is then the default. */
   | { readonly kind: 'hmac'; readonly hash: HashName; readonly keyBytes: number; readonly anyHash?: boolean }
-  /** A raw block cipher key for legacy data (crypto/block-cipher.ts); no AEAD, so never used by encrypt/decrypt. */
-  | { readonly kind: 'block'; readonly cipher: 'des' | 'des-ede3'; readonly keyBytes: number }
+  /**
+   * A raw block cipher key (crypto/block-cipher.ts) for VSSM's modes: AES, or
+   * DES / Triple DES for legacy data. No AEAD, so never used by
+   * encrypt/decrypt, transit or KMS (keys/operations/block-cipher.ts).
+   */
+  | { readonly kind: 'block'; readonly cipher: 'aes' | 'des' | 'des-ede3'; readonly keyBytes: number }
   | { readonly kind: 'signature'; readonly scheme: SignatureScheme; readonly defaultHash: HashName; readonly rsa: boolean }
   | { readonly kind: 'agreement' }
   | { readonly kind: 'kem'; readonly kem: KemAlgorithm }
@@ -41,6 +45,9 @@ export const KEY_TYPES = {
   'hmac-any': { kind: 'hmac', hash: 'sha256', keyBytes: 32, anyHash: true },
   des: { kind: 'block', cipher: 'des', keyBytes: 8 },
   'des-ede3': { kind: 'block', cipher: 'des-ede3', keyBytes: 24 },
+  'aes128-raw': { kind: 'block', cipher: 'aes', keyBytes: 16 },
+  'aes192-raw': { kind: 'block', cipher: 'aes', keyBytes: 24 },
+  'aes256-raw': { kind: 'block', cipher: 'aes', keyBytes: 32 },
   ed25519: { kind: 'signature', scheme: ed25519, defaultHash: 'sha512', rsa: false },
   'ecdsa-p256': { kind: 'signature', scheme: ecdsaP256, defaultHash: 'sha256', rsa: false },
   'ecdsa-p384': { kind: 'signature', scheme: ecdsaP384, defaultHash: 'sha384', rsa: false },
@@ -58,7 +65,7 @@ export const KEY_TYPES = {
   ...HSM_KEY_TYPES,
 } as const satisfies Record<KeyType, KeySpec>;
 
-export { KEY_TYPE_NAMES, HSM_KEY_TYPE_NAMES, LEGACY_KEY_TYPE_NAMES, DEFAULT_KEY_TYPE, isKeyType, type KeyType } from './key-type-names.js';
+export { KEY_TYPE_NAMES, HSM_KEY_TYPE_NAMES, LEGACY_KEY_TYPE_NAMES, RAW_AES_KEY_TYPE_NAMES, DEFAULT_KEY_TYPE, isKeyType, type KeyType } from './key-type-names.js';
 
 export function specOf(type: KeyType): KeySpec {
   return KEY_TYPES[type];

@@ -3,6 +3,7 @@
  * audit log and the transport key (cluster/transport-key.ts):
  * - generatekey / injectkey create keys with VSSM's key types mapped to
  *   Keyhold's (table in docs/compat.md#vssm); keys are never exportable;
+ *   symmetric AES keys are raw AES keys, which no AEAD API accepts;
  * - listkeys lists the keys the VSSM API can use, in VSSM's shape;
  * - generatebackup / restorebackup keep VSSM's envelope (a random AES-256-GCM
  *   key wrapped with RSA-OAEP-SHA-256 to rpcCertificate), around Keyhold's
@@ -60,7 +61,7 @@ type VssmKeyType = 'SYMMETRIC' | 'ASYMMETRIC' | 'MAC';
 /** The VSSM key type a Keyhold key shows as, and for asymmetric keys its keySpec; undefined for keys the VSSM API cannot use. */
 function vssmView(key: ManagedKey): { type: VssmKeyType; spec?: string } | undefined {
   const type = key.record.type;
-  if (type === 'aes128-gcm' || type === 'aes192-gcm' || type === 'aes256-gcm' || type === 'des' || type === 'des-ede3') return { type: 'SYMMETRIC' };
+  if (key.spec.kind === 'block' || type === 'aes128-gcm' || type === 'aes192-gcm' || type === 'aes256-gcm') return { type: 'SYMMETRIC' };
   if (type.startsWith('hmac-')) return { type: 'MAC' };
   if (type.startsWith('rsa-')) return { type: 'ASYMMETRIC', spec: 'RSA' };
   if (type.startsWith('ecdsa-')) return { type: 'ASYMMETRIC', spec: 'EC' };
@@ -82,11 +83,17 @@ function checkKeyType(text: string): VssmKeyType {
 
 const SYMMETRIC_SPECS = ['', 'AES', 'DES', '3DES'] as const;
 
-/** A symmetric key's Keyhold type from its length and the (Keyhold) keySpec. */
+/**
+ * A symmetric key's Keyhold type from its length and the (Keyhold) keySpec.
+ * AES keys are raw AES keys (aes*-raw), not AES-GCM keys: VSSM's clients use
+ * one AES key in ECB, CBC, CTR and GCM, and a key that serves CTR must never
+ * serve /v1, transit or KMS, for whom CTR decryption would be an oracle that
+ * forges their GCM ciphertexts (keys/operations/block-cipher.ts, issue 15 H5).
+ */
 function symmetricType(spec: string, bytes: number): KeyType {
   if (!(SYMMETRIC_SPECS as readonly string[]).includes(spec)) throw vssmBadRequest(`Unsupported key spec: ${spec} (symmetric keys: AES, DES or 3DES)`, 'KH_KEY_TYPE_INVALID');
   const cipher = spec === '' ? (bytes === 8 ? 'DES' : 'AES') : spec;
-  if (cipher === 'AES' && (bytes === 16 || bytes === 24 || bytes === 32)) return `aes${bytes * 8}-gcm` as KeyType;
+  if (cipher === 'AES' && (bytes === 16 || bytes === 24 || bytes === 32)) return `aes${bytes * 8}-raw` as KeyType;
   if (cipher === 'DES' && bytes === 8) return 'des';
   if (cipher === '3DES' && bytes === 24) return 'des-ede3';
   throw vssmBadRequest(`Unsupported symmetric key size: ${bytes} bytes for ${cipher} (AES: 16, 24 or 32; DES: 8; 3DES: 24)`, 'KH_INPUT_INVALID');
