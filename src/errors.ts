@@ -152,6 +152,8 @@ export const ERROR_CODES = {
   KH_STORAGE_FULL: { status: 507, summary: 'The storage backend is full; nothing was written.' },
   KH_STORAGE_UNAVAILABLE: { status: 503, summary: 'The storage backend is unavailable.' },
   KH_STORAGE_CORRUPT: { status: 500, summary: 'The storage file is damaged and cannot be opened.' },
+  KH_STORAGE_ROLLBACK: { status: 503, summary: 'Storage does not match the state the keyring records: a record was rolled back, deleted, resurrected or altered, or a rollback anchor has seen a later generation. Nothing is served from it.' },
+  KH_STORAGE_ANCHOR_UNAVAILABLE: { status: 503, summary: 'A configured rollback anchor cannot be read or written, holds no anchor of this vault, or is empty after this vault wrote it.' },
   KH_CONFIG_INVALID: { status: 400, summary: 'The configuration is invalid.' },
   KH_INTERNAL: { status: 500, summary: 'An internal error occurred.' },
 } as const satisfies Record<string, { status: number; summary: string }>;

@@ -60,6 +60,7 @@ import { installGates } from './hooks.js';
 import { installRequestLimits } from './request-limits.js';
 import { enforceRouteContract, type RouteSummary } from './route-contract.js';
 import { Metrics } from './health/metrics.js';
+import { FileAnchor } from '../storage/file-anchor.js';
 import { buildHealthApp } from './health/health-app.js';
 import { healthRoutes } from './health/health-routes.js';
 import { sealRoutes } from './sys/seal-routes.js';
@@ -194,6 +195,10 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     options.backend ??
     new SqliteBackend({ path: config.storage.path, ...(config.storage.maxSizeBytes !== undefined ? { maxSizeBytes: config.storage.maxSizeBytes } : {}) });
   const barrier = new Barrier(backend);
+  // Storage rollback (docs/storage-rollback.md): events are logged by the API logger once it exists.
+  const storageLog = { error: (_m: string): void => {}, warn: (_m: string): void => {} };
+  const anchorFile = config.storage.rollbackAnchor?.file;
+  if (anchorFile !== undefined) barrier.setRollbackAnchors([new FileAnchor(anchorFile)], { error: (m) => storageLog.error(m), warn: (m) => storageLog.warn(m) });
   // One HSM connection serves the pkcs11 seal, entropy augmentation and HSM-backed keys; it opens on demand.
   const p11 = config.seal.pkcs11;
   const wantsHsm = p11 !== undefined;
@@ -245,7 +250,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   // SigV4 credential scopes must name compat.kms.region; the KMS plugin authenticates its requests with this.
   const accessKeys = new AccessKeys(barrier, { users, machines, region: config.compat.kms.region });
   const totp = new Totp(barrier, config.auth.issuer);
-  const policy = new PolicyEngine(barrier, config.policy.trustedKeys);
+  const policy = new PolicyEngine(barrier, config.policy.trustedKeys, { error: (m) => storageLog.error(m) });
   const auditSigningKey = new AuditSigningKey(barrier);
   let device: FileAuditDevice | undefined;
   try {
@@ -280,6 +285,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   channelKeys.start();
   const metrics = new Metrics(seal);
   if (mixer !== undefined) metrics.watchEntropy(mixer.stats);
+  metrics.watchStorage(barrier, policy);
   let shuttingDown = false;
   // VSSM mode (compat.vssm.rpcCertificate): the API port's TLS is the transport key's, once bootstrap gives it.
   const vssm = config.compat.vssm;
@@ -326,6 +332,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     if (shuttingDown) reply.header('connection', 'close');
   });
   metrics.instrument(api);
+  storageLog.error = (m) => api.log.error(m);
+  storageLog.warn = (m) => api.log.warn(m);
   installAudit(api, { audit, barrier });
 
   await api.register(swagger, {
@@ -426,6 +434,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
       stopTransportWatch?.();
       await api.close();
       await health.close();
+      await barrier.flushAnchors();
       await seal.seal();
       await device?.close();
       await backend.close();

@@ -2,14 +2,30 @@
  * The security barrier: everything stored below `logical/` is AES-256-GCM
  * ciphertext under the keyring's active term.
  *
- * Record layout: version(1)=1 | term(u32 BE) | nonce(12) | ciphertext | tag(16).
- * AAD = "keyhold-barrier-v1" 0x00 path 0x00 term(u32): a record moved to
- * another path, or relabelled with another term, fails authentication.
+ * Record layout: version(1)=2 | term(u32 BE) | generation(u64 BE) | nonce(12) | ciphertext | tag(16).
+ * AAD = "keyhold-barrier-v2" 0x00 path 0x00 term(u32) generation(u64): a
+ * record moved to another path, relabelled with another term, or with
+ * another generation, fails authentication. (Version 1 records, without a
+ * generation, are only read by the one-time upgrade and in key backups.)
  * The keyring itself is stored at `core/keyring`, encrypted under the root key
- * (AAD "keyhold-keyring-v1"); the root key is held only by the seal.
+ * (AAD "keyhold-keyring-v1"), together with the storage state
+ * (storage-state.ts); the root key is held only by the seal.
+ *
+ * Rollback detection (issue 15, H3): every write transaction bumps the
+ * storage generation and, in the same SQLite transaction, rewrites the
+ * keyring record with the new generation and the keyed set hash over all
+ * (path, generation) pairs. At unseal every record's header is scanned and
+ * the set hash recomputed: a deleted, resurrected, rolled-back or relabelled
+ * row fails it (KH_STORAGE_ROLLBACK, the vault stays sealed). While unsealed
+ * the barrier keeps each path's generation in memory and checks every read
+ * and listing against it, so a row changed under a running node is refused
+ * too. External anchors (anchors.ts) catch a consistent rollback of the whole
+ * file. The keyring record is rewritten on every write from a cached copy of
+ * its (possibly seal-wrapped) keys, so no write waits for the HSM.
  *
  * Contract: while sealed every data call throws KH_SEALED; a record that fails
- * authentication throws KH_STORAGE_INTEGRITY and its bytes are never returned.
+ * authentication throws KH_STORAGE_INTEGRITY and its bytes are never returned;
+ * a record that is not the one the storage state names throws KH_STORAGE_ROLLBACK.
  *
  * Seal wrapping: records of views opened with { sealWrap: true } (critical
  * security parameters: key material, TOTP secrets, signing keys) and the
@@ -21,13 +37,19 @@
  */
 import { KeyholdError } from '../errors.js';
 import { aesGcmDecrypt, aesGcmEncrypt } from '../crypto/aes-gcm.js';
-import { concatBytes, toHex, utf8, wipe } from '../crypto/bytes.js';
+import { concatBytes, constantTimeEqual, toHex, utf8, wipe } from '../crypto/bytes.js';
 import { hmacSha256 } from '../crypto/hmac.js';
 import type { PhysicalBackend, StorageOp } from '../storage/backend.js';
+import type { RollbackAnchor } from '../storage/rollback-anchor.js';
+import { AnchorSet, type AnchorEvents } from './anchors.js';
 import { Keyring, type TermInfo } from './keyring.js';
 import { KEYRING_PATH, LOGICAL_PREFIX } from './paths.js';
+import { decodeState, digestKeyOf, encodeState, getU64, initialState, recordTerm, writeU64, xorInto, type PolicyState, type StorageState } from './storage-state.js';
 
-const RECORD_VERSION = 1;
+export type { PolicyState } from './storage-state.js';
+
+const RECORD_VERSION_V1 = 1;
+const RECORD_VERSION = 2;
 /** Prefix of a seal-wrapped value (inside the barrier encryption). */
 export const SEAL_WRAP_MAGIC = utf8('KHSW\x01');
 
@@ -40,23 +62,44 @@ export interface SealWrapper {
 function isSealWrapped(value: Uint8Array): boolean {
   return value.length >= SEAL_WRAP_MAGIC.length && SEAL_WRAP_MAGIC.every((b, i) => value[i] === b);
 }
-const HEADER_BYTES = 5;
+const HEADER_BYTES_V1 = 5;
+const HEADER_BYTES = 13;
 const KEYRING_AAD = utf8('keyhold-keyring-v1');
+/**
+ * Keyring record plaintext since the storage state: "KHK2" | keys length(u32) |
+ * keys (Keyring.serialize(), seal-wrapped when writes wrap) | storage state.
+ * A plaintext without the marker is a keyring from before (upgraded at unseal).
+ */
+const KEYRING_V2_MAGIC = utf8('KHK2');
 
 /** A logical write, as collected for an atomic transaction. */
 export type BarrierOp =
   | { readonly type: 'put'; readonly path: string; readonly value: Uint8Array }
   | { readonly type: 'delete'; readonly path: string };
 
-const RECORD_AAD_LABEL = utf8('keyhold-barrier-v1\0');
+/** What a write transaction may change besides records: the policy layer's state (kept under the root key). */
+export interface CommitOptions {
+  readonly policy?: PolicyState;
+}
 
-function recordAad(path: string, term: number): Uint8Array {
+const RECORD_AAD_LABEL_V1 = utf8('keyhold-barrier-v1\0');
+const RECORD_AAD_LABEL = utf8('keyhold-barrier-v2\0');
+
+function recordAad(path: string, term: number, generation?: number): Uint8Array {
+  const label = generation === undefined ? RECORD_AAD_LABEL_V1 : RECORD_AAD_LABEL;
   const p = utf8(path);
-  const aad = new Uint8Array(RECORD_AAD_LABEL.length + p.length + 5);
-  aad.set(RECORD_AAD_LABEL, 0);
-  aad.set(p, RECORD_AAD_LABEL.length);
-  new DataView(aad.buffer).setUint32(aad.length - 4, term);
+  const aad = new Uint8Array(label.length + p.length + 5 + (generation === undefined ? 0 : 8));
+  aad.set(label, 0);
+  aad.set(p, label.length);
+  new DataView(aad.buffer).setUint32(label.length + p.length + 1, term);
+  if (generation !== undefined) aad.set(writeU64(generation), aad.length - 8);
   return aad;
+}
+
+/** The generation in a record's header, or undefined when the record is too short to have one. */
+function headerGeneration(record: Uint8Array): number | undefined {
+  if (record.length < HEADER_BYTES) return undefined;
+  return getU64(new DataView(record.buffer, record.byteOffset, record.byteLength), 5);
 }
 
 function validatePath(path: string): void {
@@ -64,12 +107,26 @@ function validatePath(path: string): void {
   if (path.length === 0 || path.length > 1024 || path.includes('\0')) throw new TypeError(`invalid barrier path`);
 }
 
+const rollback = (why: string) => new KeyholdError('KH_STORAGE_ROLLBACK', undefined, { cause: new Error(why) });
+
 export class Barrier {
   readonly #backend: PhysicalBackend;
   #keyring: Keyring | undefined;
   // The root key is kept while unsealed so the keyring can be re-stored on
-  // rotation (as Vault's barrier does); seal() wipes it with the keyring.
+  // every write (as Vault's barrier keeps it for rotation); seal() wipes it with the keyring.
   #rootKey: Uint8Array | undefined;
+  /** The keyring's keys as stored (seal-wrapped when writes wrap), so a write never waits for the HSM. */
+  #storedKeys: Uint8Array | undefined;
+  #state: StorageState | undefined;
+  #digestKey: Uint8Array | undefined;
+  /** Every live record's generation, by logical path: reads and listings are checked against it. */
+  readonly #generations = new Map<string, number>();
+  /** Paths of the transaction being committed, with the generation they get (null: deleted). */
+  readonly #pending = new Map<string, number | null>();
+  #commits: Promise<unknown> = Promise.resolve();
+  /** Counts seals, so a commit that straddles one does not install stale state. */
+  #epoch = 0;
+  #anchors = new AnchorSet([], { error: () => {}, warn: () => {} });
   readonly #sealListeners: (() => void)[] = [];
   /** Reads of wrapped records use it; writes wrap only when #wrapWrites (not while migrating away from the HSM). */
   #wrapper: SealWrapper | undefined;
@@ -84,6 +141,21 @@ export class Barrier {
   setSealWrapper(wrapper: SealWrapper | undefined, wrapWrites: boolean): void {
     this.#wrapper = wrapper;
     this.#wrapWrites = wrapper !== undefined && wrapWrites;
+  }
+
+  /** Installs the external rollback anchors, checked at every unseal and bumped after writes. */
+  setRollbackAnchors(anchors: readonly RollbackAnchor[], events: AnchorEvents): void {
+    this.#anchors = new AnchorSet(anchors, events);
+  }
+
+  /** True while the last write to some rollback anchor failed (a metric). */
+  get anchorFailing(): boolean {
+    return this.#anchors.failing;
+  }
+
+  /** Waits for pending anchor writes. */
+  flushAnchors(): Promise<void> {
+    return this.#anchors.flush();
   }
 
   get sealWrapping(): boolean {
@@ -112,20 +184,65 @@ export class Barrier {
     return this.#keyring;
   }
 
+  /** The storage generation (grows with every committed write). */
+  get generation(): number {
+    this.#ring();
+    return this.#state!.generation;
+  }
+
+  /**
+   * The policy layer's state as the keyring records it; undefined for a store
+   * written before it was kept there (the policy engine migrates it once).
+   */
+  policyState(): PolicyState | undefined {
+    this.#ring();
+    return this.#state!.policy;
+  }
+
   /**
    * Creates a fresh keyring and holds it in memory. Returns the physical op
    * that stores it (wrapped by `rootKey`) so the caller can commit it in the
-   * same transaction as the seal's own records.
+   * same transaction as the seal's own records. Records made with encryptOp()
+   * for that transaction must be passed to withSeedRecords().
    */
   createKeyring(rootKey: Uint8Array): StorageOp {
     this.seal();
     this.#keyring = Keyring.generate();
     this.#rootKey = rootKey.slice();
-    return this.#keyringOp(this.#keyring, rootKey);
+    this.#storedKeys = this.#keyring.serialize();
+    this.#state = initialState();
+    this.#digestKey = digestKeyOf(this.#keyring.indexKey);
+    return this.#keyringOp(this.#state, rootKey);
   }
 
-  #keyringOp(ring: Keyring, rootKey: Uint8Array): StorageOp {
-    const plain = ring.serialize();
+  /**
+   * After createKeyring(): the ops that store `seed` (records from
+   * encryptOp(), written at generation 1) together with a keyring record
+   * whose storage state names them, for the initialisation transaction.
+   */
+  withSeedRecords(seed: readonly StorageOp[]): StorageOp[] {
+    const state = this.#state!;
+    const digest = state.digest.slice();
+    let generation = state.generation;
+    for (const op of seed) {
+      if (op.type !== 'put' || !op.key.startsWith(LOGICAL_PREFIX)) throw new TypeError('a seed record must be a logical put from encryptOp()');
+      const path = op.key.slice(LOGICAL_PREFIX.length);
+      const g = headerGeneration(op.value)!;
+      if (this.#generations.has(path)) throw new TypeError('a seed record is written twice');
+      this.#generations.set(path, g);
+      xorInto(digest, recordTerm(this.#digestKey!, path, g));
+      generation = Math.max(generation, g);
+    }
+    this.#state = { ...state, generation, digest };
+    return [this.#keyringOp(this.#state, this.#rootKey!), ...seed];
+  }
+
+  /** The keyring record for `state` under `rootKey`, from the cached stored keys. */
+  #keyringOp(state: StorageState, rootKey: Uint8Array): StorageOp {
+    const keys = this.#storedKeys!;
+    const len = new Uint8Array(4);
+    new DataView(len.buffer).setUint32(0, keys.length);
+    const plain = concatBytes(KEYRING_V2_MAGIC, len, keys, encodeState(state));
     try {
       return { type: 'put', key: KEYRING_PATH, value: aesGcmEncrypt(rootKey, plain, KEYRING_AAD) };
     } finally {
@@ -134,24 +251,99 @@ export class Barrier {
   }
 
   /**
-   * Loads the keyring with the root key.
-   * @throws KeyholdError KH_STORAGE_INTEGRITY if the keyring record is missing or fails authentication.
+   * Loads the keyring with the root key and checks storage against the
+   * storage state it holds (and against the rollback anchors). A store
+   * written before the storage state is upgraded here, once.
+   * @throws KeyholdError KH_STORAGE_INTEGRITY if the keyring record is missing or fails authentication; KH_STORAGE_ROLLBACK if any record is not the one the state names, or an anchor has seen a later generation; KH_STORAGE_ANCHOR_UNAVAILABLE.
    */
   async unseal(rootKey: Uint8Array): Promise<void> {
     const sealed = await this.#backend.get(KEYRING_PATH);
     if (sealed === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record is missing');
-    const inner = aesGcmDecrypt(rootKey, sealed, KEYRING_AAD);
-    if (inner === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record failed authentication');
-    const plain = await this.sealUnwrapValue(KEYRING_PATH, inner);
-    if (plain !== inner) wipe(inner);
+    const outer = aesGcmDecrypt(rootKey, sealed, KEYRING_AAD);
+    if (outer === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record failed authentication');
+    let storedKeys: Uint8Array;
+    let stateBytes: Uint8Array | undefined;
+    if (outer.length >= 8 && constantTimeEqual(outer.subarray(0, 4), KEYRING_V2_MAGIC)) {
+      const len = new DataView(outer.buffer, outer.byteOffset, outer.byteLength).getUint32(4);
+      if (8 + len > outer.length) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record is malformed');
+      storedKeys = outer.slice(8, 8 + len);
+      stateBytes = outer.slice(8 + len);
+    } else storedKeys = outer.slice();
+    wipe(outer);
+    const plain = await this.sealUnwrapValue(KEYRING_PATH, storedKeys);
+    let ring: Keyring;
     try {
-      const ring = Keyring.deserialize(plain);
+      ring = Keyring.deserialize(plain);
+    } finally {
+      if (plain !== storedKeys) wipe(plain);
+    }
+    const digestKey = digestKeyOf(ring.indexKey);
+    const generations = new Map<string, number>();
+    let state: StorageState;
+    let upgrade: StorageOp[] = [];
+    let anchorBits: number;
+    try {
+      if (stateBytes === undefined) ({ state, ops: upgrade } = await this.#upgrade(ring, digestKey, generations));
+      else {
+        state = decodeState(stateBytes);
+        await this.#verifyStorage(state, digestKey, generations);
+      }
+      anchorBits = await this.#anchors.check(ring.indexKey, state.generation, state.anchors);
       this.seal();
       this.#keyring = ring;
       this.#rootKey = rootKey.slice();
-    } finally {
-      wipe(plain);
+      this.#storedKeys = storedKeys;
+      this.#digestKey = digestKey;
+      for (const [p, g] of generations) this.#generations.set(p, g);
+      this.#state = state;
+    } catch (e) {
+      ring.wipe();
+      wipe(storedKeys, digestKey);
+      throw e;
     }
+    // The upgrade is one transaction: every record re-encrypted at generation 1 and the keyring with its state.
+    if (upgrade.length > 0 || stateBytes === undefined) await this.#backend.transaction([...upgrade, this.#keyringOp(state, rootKey)]);
+    // An anchor used for the first time is recorded, so that its later disappearance is an error.
+    if ((state.anchors & anchorBits) !== anchorBits) await this.#commit([], { anchorBits });
+  }
+
+  /**
+   * Recomputes the set hash from every record's header and compares it with
+   * the state's; fills `generations`.
+   */
+  async #verifyStorage(state: StorageState, digestKey: Uint8Array, generations: Map<string, number>): Promise<void> {
+    const digest = new Uint8Array(state.digest.length);
+    for (const key of await this.#backend.list(LOGICAL_PREFIX)) {
+      const record = await this.#backend.get(key);
+      const path = key.slice(LOGICAL_PREFIX.length);
+      const g = record === undefined ? undefined : headerGeneration(record);
+      if (g === undefined || g > state.generation) throw rollback('a record carries no generation, or one later than the storage state');
+      generations.set(path, g);
+      xorInto(digest, recordTerm(digestKey, path, g));
+    }
+    if (!constantTimeEqual(digest, state.digest)) throw rollback('the records do not match the storage digest (a row was rolled back, deleted, added or relabelled)');
+  }
+
+  /**
+   * One-time upgrade of a store written before the storage state: every
+   * record (version 1) is authenticated and re-encrypted at generation 1, and
+   * the state is computed over them. The policy state is left undefined for
+   * the policy engine to migrate. A record that does not authenticate stops
+   * the upgrade (KH_STORAGE_INTEGRITY): repair or remove it first.
+   */
+  async #upgrade(ring: Keyring, digestKey: Uint8Array, generations: Map<string, number>): Promise<{ state: StorageState; ops: StorageOp[] }> {
+    const digest = new Uint8Array(32);
+    const ops: StorageOp[] = [];
+    for (const key of await this.#backend.list(LOGICAL_PREFIX)) {
+      const record = (await this.#backend.get(key))!;
+      const path = key.slice(LOGICAL_PREFIX.length);
+      const plain = this.#decrypt(ring, path, record, RECORD_VERSION_V1);
+      ops.push({ type: 'put', key, value: this.#encrypt(ring, path, plain, 1) });
+      wipe(plain);
+      generations.set(path, 1);
+      xorInto(digest, recordTerm(digestKey, path, 1));
+    }
+    return { state: { generation: 1, digest, anchors: 0, policy: undefined }, ops };
   }
 
   /** Registers a callback run on every seal(), for caches of decrypted data above the barrier. */
@@ -162,10 +354,17 @@ export class Barrier {
   /** Wipes the keyring from memory, and tells listeners to drop what they decrypted. Idempotent. */
   seal(): void {
     for (const l of this.#sealListeners) l();
+    this.#epoch++;
     this.#keyring?.wipe();
     this.#keyring = undefined;
-    wipe(this.#rootKey);
+    wipe(this.#rootKey, this.#storedKeys, this.#digestKey);
     this.#rootKey = undefined;
+    this.#storedKeys = undefined;
+    this.#digestKey = undefined;
+    this.#state = undefined;
+    this.#generations.clear();
+    this.#pending.clear();
+    this.#anchors.stop();
   }
 
   /**
@@ -175,26 +374,13 @@ export class Barrier {
   async rotate(): Promise<TermInfo> {
     const next = this.#ring().withNewTerm();
     try {
-      await this.#backend.transaction([await this.#storedKeyringOp(next)]);
+      const keys = await this.sealWrapValue(KEYRING_PATH, next.serialize());
+      await this.#commit([], { keys, ring: next });
     } catch (e) {
       next.wipe();
       throw e;
     }
-    const old = this.#keyring;
-    this.#keyring = next;
-    old?.wipe();
     return next.terms().find((t) => t.term === next.activeTerm)!;
-  }
-
-  /** The keyring record under the held root key, seal-wrapped when writes wrap. */
-  async #storedKeyringOp(ring: Keyring): Promise<StorageOp> {
-    const plain = ring.serialize();
-    try {
-      const inner = await this.sealWrapValue(KEYRING_PATH, plain);
-      return { type: 'put', key: KEYRING_PATH, value: aesGcmEncrypt(this.#rootKey!, inner, KEYRING_AAD) };
-    } finally {
-      wipe(plain);
-    }
   }
 
   /**
@@ -204,16 +390,20 @@ export class Barrier {
    * @returns the number of records rewritten (keyring excluded)
    */
   async rewrapAll(): Promise<number> {
-    this.#ring();
-    await this.#backend.transaction([await this.#storedKeyringOp(this.#ring())]);
+    const plain = this.#ring().serialize();
+    try {
+      await this.#commit([], { keys: await this.sealWrapValue(KEYRING_PATH, plain) });
+    } finally {
+      wipe(plain);
+    }
     let n = 0;
     for (const prefix of this.#wrappedPrefixes) {
       for (const path of await this.list(prefix)) {
         const record = await this.get(path);
         if (record === undefined) continue;
-        const plain = await this.sealUnwrapValue(path, record);
+        const value = await this.sealUnwrapValue(path, record);
         if (isSealWrapped(record) === this.#wrapWrites) continue;
-        await this.put(path, await this.sealWrapValue(path, plain));
+        await this.put(path, await this.sealWrapValue(path, value));
         n++;
       }
     }
@@ -222,7 +412,8 @@ export class Barrier {
 
   /** Re-encrypts the keyring under a new root key (root-key rotation, seal migration). */
   rewrapKeyringOp(newRootKey: Uint8Array): StorageOp {
-    return this.#keyringOp(this.#ring(), newRootKey);
+    this.#ring();
+    return this.#keyringOp(this.#state!, newRootKey);
   }
 
   keyStatus(): { term: number; installedAt: Date; terms: number } {
@@ -240,59 +431,166 @@ export class Barrier {
     return toHex(hmacSha256(this.#ring().indexKey, concatBytes(utf8(namespace), new Uint8Array([0]), utf8(name))));
   }
 
-  /** Encrypts a logical record into the physical op that stores it. */
+  #encrypt(ring: Keyring, path: string, value: Uint8Array, generation: number): Uint8Array {
+    const { term, key: dek } = ring.activeKey();
+    const header = new Uint8Array(HEADER_BYTES);
+    header[0] = RECORD_VERSION;
+    new DataView(header.buffer).setUint32(1, term);
+    header.set(writeU64(generation), 5);
+    return concatBytes(header, aesGcmEncrypt(dek, value, recordAad(path, term, generation)));
+  }
+
+  /**
+   * Encrypts a logical record into the physical op that stores it, at the
+   * next generation. For records committed outside the barrier's own writes:
+   * seed records at initialisation (withSeedRecords) and sealed blobs that
+   * are never stored (key backups).
+   */
   encryptOp(op: BarrierOp): StorageOp {
     validatePath(op.path);
     const key = LOGICAL_PREFIX + op.path;
     if (op.type === 'delete') return { type: 'delete', key };
-    const { term, key: dek } = this.#ring().activeKey();
-    const header = new Uint8Array(HEADER_BYTES);
-    header[0] = RECORD_VERSION;
-    new DataView(header.buffer).setUint32(1, term);
-    return { type: 'put', key, value: concatBytes(header, aesGcmEncrypt(dek, op.value, recordAad(op.path, term))) };
+    return { type: 'put', key, value: this.#encrypt(this.#ring(), op.path, op.value, this.#state!.generation + 1) };
   }
 
-  /** @throws KeyholdError KH_STORAGE_INTEGRITY when the record fails authentication. */
-  decryptRecord(path: string, record: Uint8Array): Uint8Array {
-    const ring = this.#ring();
+  #decrypt(ring: Keyring, path: string, record: Uint8Array, version?: number): Uint8Array {
     const fail = (why: string) => new KeyholdError('KH_STORAGE_INTEGRITY', undefined, { cause: new Error(`${why} at a barrier record`) });
-    if (record.length < HEADER_BYTES || record[0] !== RECORD_VERSION) throw fail('unknown record version');
+    const v = record[0];
+    if ((v !== RECORD_VERSION && v !== RECORD_VERSION_V1) || (version !== undefined && v !== version)) throw fail('unknown record version');
+    const headerBytes = v === RECORD_VERSION ? HEADER_BYTES : HEADER_BYTES_V1;
+    if (record.length < headerBytes) throw fail('short record');
     const term = new DataView(record.buffer, record.byteOffset, record.byteLength).getUint32(1);
     const key = ring.keyForTerm(term);
     if (key === undefined) throw fail('unknown keyring term');
-    const plain = aesGcmDecrypt(key, record.subarray(HEADER_BYTES), recordAad(path, term));
+    const plain = aesGcmDecrypt(key, record.subarray(headerBytes), recordAad(path, term, v === RECORD_VERSION ? headerGeneration(record) : undefined));
     if (plain === undefined) throw fail('authentication failure');
     return plain;
+  }
+
+  /**
+   * Authenticates a record made by encryptOp() (any generation, or a version
+   * 1 record: key backups made before the upgrade stay readable).
+   * @throws KeyholdError KH_STORAGE_INTEGRITY when the record fails authentication.
+   */
+  decryptRecord(path: string, record: Uint8Array): Uint8Array {
+    return this.#decrypt(this.#ring(), path, record);
+  }
+
+  /** Refuses a stored record (or its absence) that is not what the storage state names. */
+  #checkCurrent(path: string, record: Uint8Array | undefined): void {
+    const expected = this.#generations.get(path);
+    const pending = this.#pending.get(path);
+    if (record === undefined) {
+      if (expected !== undefined && pending !== null) throw rollback('a record was deleted outside Keyhold');
+      return;
+    }
+    // A damaged header is an integrity failure, as before; decryption reports it.
+    if (record[0] !== RECORD_VERSION || record.length < HEADER_BYTES) {
+      if (record[0] === RECORD_VERSION_V1) throw rollback('a record from before the storage upgrade reappeared');
+      return;
+    }
+    const g = headerGeneration(record);
+    if (g === expected || (pending !== undefined && g === pending)) return;
+    throw rollback(expected === undefined ? 'a record that Keyhold deleted (or never wrote) reappeared' : 'a record was replaced by another copy');
   }
 
   async get(path: string): Promise<Uint8Array | undefined> {
     validatePath(path);
     this.#ring();
     const record = await this.#backend.get(LOGICAL_PREFIX + path);
-    return record === undefined ? undefined : this.decryptRecord(path, record);
+    // Sealed meanwhile, or the keyring rotated: take the keyring as it is now.
+    const ring = this.#ring();
+    this.#checkCurrent(path, record);
+    return record === undefined ? undefined : this.#decrypt(ring, path, record);
   }
 
   async put(path: string, value: Uint8Array): Promise<void> {
-    const op = this.encryptOp({ type: 'put', path, value });
-    if (op.type === 'put') await this.#backend.put(op.key, op.value);
+    await this.#commit([{ type: 'put', path, value }], {});
   }
 
   async delete(path: string): Promise<void> {
-    validatePath(path);
-    this.#ring();
-    await this.#backend.delete(LOGICAL_PREFIX + path);
+    await this.#commit([{ type: 'delete', path }], {});
   }
 
   /** Logical paths under `prefix`, ascending. */
   async list(prefix: string): Promise<string[]> {
     this.#ring();
     const keys = await this.#backend.list(LOGICAL_PREFIX + prefix);
-    return keys.map((k) => k.slice(LOGICAL_PREFIX.length));
+    const paths = keys.map((k) => k.slice(LOGICAL_PREFIX.length));
+    for (const p of paths) if (!this.#generations.has(p) && typeof this.#pending.get(p) !== 'number') throw rollback('a listed record is not in the storage state');
+    return paths;
   }
 
   /** Applies logical writes atomically (all encrypted before anything is written). */
-  async transaction(ops: readonly BarrierOp[]): Promise<void> {
-    await this.#backend.transaction(ops.map((op) => this.encryptOp(op)));
+  async transaction(ops: readonly BarrierOp[], options: CommitOptions = {}): Promise<void> {
+    await this.#commit(ops, options.policy === undefined ? {} : { policy: options.policy });
+  }
+
+  /** Commits run one at a time: each derives the next storage state from the last. */
+  #commit(ops: readonly BarrierOp[], change: { policy?: PolicyState; keys?: Uint8Array; ring?: Keyring; anchorBits?: number }): Promise<void> {
+    for (const op of ops) validatePath(op.path);
+    this.#ring();
+    const run = this.#commits.then(() => this.#commitNow(ops, change));
+    this.#commits = run.catch(() => undefined);
+    return run;
+  }
+
+  async #commitNow(ops: readonly BarrierOp[], change: { policy?: PolicyState; keys?: Uint8Array; ring?: Keyring; anchorBits?: number }): Promise<void> {
+    const ring = this.#ring();
+    const epoch = this.#epoch;
+    const state = this.#state!;
+    const generation = state.generation + 1;
+    const digest = state.digest.slice();
+    const changes = new Map<string, number | null>();
+    const physical: StorageOp[] = [];
+    for (const op of ops) {
+      const old = changes.has(op.path) ? changes.get(op.path) : this.#generations.get(op.path);
+      if (old !== undefined && old !== null) xorInto(digest, recordTerm(this.#digestKey!, op.path, old));
+      if (op.type === 'put') {
+        xorInto(digest, recordTerm(this.#digestKey!, op.path, generation));
+        changes.set(op.path, generation);
+        physical.push({ type: 'put', key: LOGICAL_PREFIX + op.path, value: this.#encrypt(ring, op.path, op.value, generation) });
+      } else {
+        changes.set(op.path, null);
+        physical.push({ type: 'delete', key: LOGICAL_PREFIX + op.path });
+      }
+    }
+    const next: StorageState = {
+      generation,
+      digest,
+      anchors: state.anchors | (change.anchorBits ?? 0),
+      policy: change.policy ?? state.policy,
+    };
+    const previousKeys = this.#storedKeys;
+    if (change.keys !== undefined) this.#storedKeys = change.keys;
+    let keyringOp: StorageOp;
+    try {
+      keyringOp = this.#keyringOp(next, this.#rootKey!);
+    } finally {
+      this.#storedKeys = previousKeys;
+    }
+    physical.push(keyringOp);
+    for (const [p, g] of changes) this.#pending.set(p, g);
+    try {
+      await this.#backend.transaction(physical);
+      if (epoch !== this.#epoch) return;
+      for (const [p, g] of changes) {
+        if (g === null) this.#generations.delete(p);
+        else this.#generations.set(p, g);
+      }
+      this.#state = next;
+      if (change.keys !== undefined) {
+        wipe(this.#storedKeys);
+        this.#storedKeys = change.keys;
+      }
+      if (change.ring !== undefined) {
+        this.#keyring = change.ring;
+        ring.wipe();
+      }
+    } finally {
+      if (epoch === this.#epoch) for (const p of changes.keys()) this.#pending.delete(p);
+    }
+    this.#anchors.bump(generation);
   }
 
   /** A view confined to `prefix` (which must end in "/"); services see storage only through one. */
@@ -355,13 +653,13 @@ export class BarrierView {
     return all.map((p) => p.slice(this.#prefix.length));
   }
 
-  async transaction(ops: readonly BarrierOp[]): Promise<void> {
+  async transaction(ops: readonly BarrierOp[], options: CommitOptions = {}): Promise<void> {
     const full: BarrierOp[] = [];
     for (const op of ops) {
       const path = this.#prefix + op.path;
       full.push(op.type === 'put' && this.#wraps(op.path) ? { type: 'put', path, value: await this.#barrier.sealWrapValue(path, op.value) } : { ...op, path });
     }
-    return this.#barrier.transaction(full);
+    return this.#barrier.transaction(full, options);
   }
 
   encryptOp(op: BarrierOp): StorageOp {

@@ -57,6 +57,16 @@ export const ConfigSchema = Type.Object(
         type: Type.Literal('sqlite', { default: 'sqlite' }),
         path: Type.String({ minLength: 1, default: './data/keyhold.db' }),
         maxSizeBytes: Type.Optional(Type.Integer({ minimum: 65536 })),
+        rollbackAnchor: Type.Optional(
+          Type.Object(
+            {
+              file: Type.Optional(
+                Type.String({ minLength: 1, description: 'A file on another mount than the database that records the latest storage generation, so a rollback of the whole database is detected (docs/storage-rollback.md)' }),
+              ),
+            },
+            { additionalProperties: false },
+          ),
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -9,21 +9,27 @@
  *   any policy fails to evaluate, is denied.
  * - push() verifies signature, shape, version and Cedar validity, persists the
  *   bundle through the barrier (view `policy/`), then swaps it in; on any
- *   failure the previous bundle stays active. The highest accepted version is
- *   stored too, so a rollback is refused after a restart as well.
+ *   failure the previous bundle stays active. The highest accepted version and
+ *   the active bundle's version and SHA-256 are kept in the keyring record
+ *   (barrier policyState(), under the root key), written in the same
+ *   transaction as the bundle, so neither can be rolled back with the rows.
  * - The active bundle is loaded once per unsealed period; sealing forgets it.
- *   A stored bundle is verified again at load against the configured keys: if
- *   its key is no longer trusted, the built-in bundle applies until a new one
- *   is pushed (the rollback floor is kept).
+ *   It must be the bundle the keyring names: a missing bundle after a push,
+ *   or one with another hash, is KH_STORAGE_ROLLBACK (fail closed: every
+ *   decision errors), never the built-in bundle. A stored bundle whose key is
+ *   no longer in policy.trustedKeys keeps being enforced, since its hash is
+ *   the one recorded when it verified at push; that is logged at error and
+ *   exposed as untrustedBundle (a metric) until a bundle signed by a trusted
+ *   key is pushed.
  * - Break-glass: the root token may always read and push policy, whatever the
  *   active bundle says, so no bundle can lock the vault's policy for good.
  */
 import { isIP, isIPv4 } from 'node:net';
-import type { Barrier, BarrierView } from '../barrier/barrier.js';
+import type { Barrier, BarrierView, PolicyState } from '../barrier/barrier.js';
 import { sealScoped } from '../barrier/seal-scoped.js';
 import { KeyholdError } from '../errors.js';
 import { findAction, type ActionDef } from './actions.js';
-import { bundleSha256, verifyBundle } from './bundle.js';
+import { bundleSha256, parseBundle, verifyBundle, type PolicyBundle } from './bundle.js';
 import { cedar, describeDiagnostics, type EntityJson } from './cedar-wasm.js';
 import { NAMESPACE, WORKLOAD_ATTRIBUTES, type PrincipalType } from './cedar-schema.js';
 import { DEFAULT_BUNDLE_BYTES, DEFAULT_BUNDLE_ISSUED_AT, DEFAULT_BUNDLE_VERSION, DEFAULT_POLICIES } from './default-bundle.js';
@@ -70,8 +76,8 @@ export interface ActivePolicy {
 export interface PolicyEngineOptions {
   /** Clock for context.hourUtc / weekday (tests). */
   now?: () => number;
-  /** Told when a stored bundle no longer verifies and the built-in one is used instead. */
-  warn?: (message: string) => void;
+  /** Told (at error level) when the stored bundle no longer verifies or is missing: it names no secret. */
+  error?: (message: string) => void;
   /** Decision cache entries before it is cleared (default 50 000). */
   cacheLimit?: number;
 }
@@ -89,7 +95,8 @@ interface StoredBundle {
 }
 
 const BUNDLE_PATH = 'bundle';
-const VERSION_PATH = 'version';
+/** Where the rollback floor was kept before the keyring held it; read once by the migration, then deleted. */
+const LEGACY_VERSION_PATH = 'version';
 const DEFAULT_CACHE_LIMIT = 50_000;
 const BREAK_GLASS_ACTIONS = new Set(['showPolicy', 'pushPolicy']);
 const ACTION_TYPE = `${NAMESPACE}::Action`;
@@ -205,10 +212,12 @@ const parseJson = <T>(bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(
 
 export class PolicyEngine {
   readonly #view: BarrierView;
+  readonly #barrier: Barrier;
   readonly #keys: TrustedKeys;
   readonly #scoped: { get(): Promise<Active>; set(value: Active): void };
   readonly #now: () => number;
-  readonly #warn: (message: string) => void;
+  readonly #error: (message: string) => void;
+  #untrusted = false;
   readonly #cacheLimit: number;
   /** The loaded bundle, for a synchronous cache hit; cleared on seal. */
   #current: Active | undefined;
@@ -219,9 +228,10 @@ export class PolicyEngine {
   /** @throws KeyholdError KH_CONFIG_INVALID when a trusted key cannot be loaded. */
   constructor(barrier: Barrier, trustedKeys: readonly TrustedKeyConfig[], options: PolicyEngineOptions = {}) {
     this.#view = barrier.view('policy/');
+    this.#barrier = barrier;
     this.#keys = loadTrustedKeys(trustedKeys);
     this.#now = options.now ?? Date.now;
-    this.#warn = options.warn ?? (() => {});
+    this.#error = options.error ?? (() => {});
     this.#cacheLimit = options.cacheLimit ?? DEFAULT_CACHE_LIMIT;
     this.#scoped = sealScoped(barrier, () => this.#load(), release);
     barrier.onSeal(() => {
@@ -232,23 +242,68 @@ export class PolicyEngine {
 
   async #load(): Promise<Active> {
     const epoch = this.#epoch;
+    const state = this.#barrier.policyState() ?? (await this.#migrateState());
     const stored = await this.#view.get(BUNDLE_PATH);
     let active: Active;
-    if (stored === undefined) {
+    if (state.active === undefined) {
+      // Nothing was ever activated, so a stored bundle can only be a resurrected row.
+      if (stored !== undefined) throw this.#rollback('a policy bundle is stored but the keyring records none');
       active = defaultActive();
+      this.#untrusted = false;
     } else {
+      // Fail closed: a pushed bundle that is gone is never replaced by the permissive built-in one.
+      if (stored === undefined) throw this.#rollback(`the policy bundle version ${state.active.version} is missing from storage`);
+      const record = parseJson<StoredBundle>(stored);
+      const bytes = new Uint8Array(Buffer.from(record.bundle, 'base64'));
+      const sha256 = bundleSha256(bytes);
+      if (sha256 !== state.active.sha256) throw this.#rollback(`the stored policy bundle is not version ${state.active.version}, the one the keyring records`);
+      let bundle: PolicyBundle;
       try {
-        const record = parseJson<StoredBundle>(stored);
-        const bytes = new Uint8Array(Buffer.from(record.bundle, 'base64'));
-        const { bundle, sha256 } = await verifyBundle(bytes, record.signature, this.#keys);
-        active = pushedActive(compilePolicySet(bundle), { version: bundle.version, issuedAt: bundle.issuedAt, sha256, policies: bundle.policies });
+        bundle = (await verifyBundle(bytes, record.signature, this.#keys)).bundle;
+        this.#untrusted = false;
       } catch (e) {
-        this.#warn(`the stored policy bundle no longer verifies (${e instanceof KeyholdError ? e.code : 'error'}); the built-in bundle applies until a new one is pushed`);
-        active = defaultActive();
+        // Its hash is the one recorded under the root key when it verified at push: it is the last good
+        // bundle, so it stays in force (the built-in bundle would permit what it forbids).
+        this.#error(
+          `the active policy bundle (version ${state.active.version}) no longer verifies (${e instanceof KeyholdError ? e.code : 'error'}): its key is not in policy.trustedKeys. It stays enforced by its recorded hash; push a bundle signed by a trusted key`,
+        );
+        this.#untrusted = true;
+        bundle = parseBundle(bytes);
       }
+      active = pushedActive(compilePolicySet(bundle), { version: bundle.version, issuedAt: bundle.issuedAt, sha256, policies: bundle.policies });
     }
     if (epoch === this.#epoch) this.#current = active;
     return active;
+  }
+
+  #rollback(why: string): KeyholdError {
+    this.#error(`policy fails closed: ${why}`);
+    return new KeyholdError('KH_STORAGE_ROLLBACK', undefined, { cause: new Error(why) });
+  }
+
+  /**
+   * One-time migration of a store written before the keyring kept the policy
+   * state: the floor and the active bundle are taken from the rows (they were
+   * all there was) and recorded in the keyring; the old floor row goes.
+   */
+  async #migrateState(): Promise<PolicyState> {
+    const stored = await this.#view.get(BUNDLE_PATH);
+    const floorRow = await this.#view.get(LEGACY_VERSION_PATH);
+    let highest = floorRow === undefined ? 0 : parseJson<{ highest: number }>(floorRow).highest;
+    let state: PolicyState = { highest };
+    if (stored !== undefined) {
+      const bytes = new Uint8Array(Buffer.from(parseJson<StoredBundle>(stored).bundle, 'base64'));
+      const version = parseBundle(bytes).version;
+      highest = Math.max(highest, version);
+      state = { highest, active: { version, sha256: bundleSha256(bytes) } };
+    }
+    await this.#view.transaction([{ type: 'delete', path: LEGACY_VERSION_PATH }], { policy: state });
+    return state;
+  }
+
+  /** True while the enforced bundle's key is no longer trusted (M6: exposed as a metric). */
+  get untrustedBundle(): boolean {
+    return this.#untrusted;
   }
 
   #active(): Promise<Active> | Active {
@@ -380,18 +435,17 @@ export class PolicyEngine {
     const { bundle, sha256 } = await verifyBundle(bytes, signature, this.#keys);
     const previous = await this.#active();
     const epoch = this.#epoch;
-    const storedFloor = await this.#view.get(VERSION_PATH);
-    const floor = Math.max(previous.info.version, storedFloor === undefined ? 0 : parseJson<{ highest: number }>(storedFloor).highest);
+    const floor = Math.max(previous.info.version, this.#barrier.policyState()?.highest ?? 0);
     if (bundle.version <= floor) {
       throw new KeyholdError('KH_POLICY_ROLLBACK', `The bundle's version ${bundle.version} is not greater than ${floor}, the highest accepted; the active bundle is unchanged.`);
     }
     const next = pushedActive(compilePolicySet(bundle), { version: bundle.version, issuedAt: bundle.issuedAt, sha256, policies: bundle.policies });
     try {
       const record: StoredBundle = { bundle: Buffer.from(bytes).toString('base64'), signature: signature.trim() };
-      await this.#view.transaction([
-        { type: 'put', path: BUNDLE_PATH, value: json(record) },
-        { type: 'put', path: VERSION_PATH, value: json({ highest: bundle.version }) },
-      ]);
+      // The bundle row and the keyring's record of it commit together.
+      await this.#view.transaction([{ type: 'put', path: BUNDLE_PATH, value: json(record) }], {
+        policy: { highest: bundle.version, active: { version: bundle.version, sha256 } },
+      });
     } catch (e) {
       release(next);
       throw e;
@@ -400,6 +454,7 @@ export class PolicyEngine {
       // The swap is one assignment: a decision sees the old bundle or the new, never a mix.
       this.#scoped.set(next);
       this.#current = next;
+      this.#untrusted = false;
       release(previous);
     } else {
       // Sealed meanwhile: the next unsealed period loads the stored bundle.

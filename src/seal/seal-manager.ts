@@ -72,6 +72,15 @@ export interface SealStatus {
   progress: number;
   version: string;
   storage: string;
+  /** While sealed with an automatic seal: why automatic unseal has not unsealed yet (auto-unseal.ts). */
+  autoUnseal?: AutoUnsealReport;
+}
+
+/** The last failed automatic unseal: `retrying` with backoff, or `stopped` for a cause no retry can cure (a refused HSM PIN). Secret-free. */
+export interface AutoUnsealReport {
+  state: 'retrying' | 'stopped';
+  code: string;
+  message: string;
 }
 
 export interface RekeyStatus {
@@ -125,6 +134,7 @@ export class SealManager {
   #unseal: PendingShares = { shares: [], ids: new Set() };
   #rekey: (PendingShares & { nonce: string; newShares: number; newThreshold: number }) | undefined;
   #rootGeneration: (PendingShares & { nonce: string }) | undefined;
+  #autoUnseal: AutoUnsealReport | undefined;
   #queue: Promise<unknown> = Promise.resolve();
 
   /** The configured automatic seal (enabled), if any. */
@@ -196,7 +206,13 @@ export class SealManager {
       progress: this.#unseal.shares.length,
       version: this.#version,
       storage: this.#backend.name,
+      ...(this.#barrier.sealed && this.#autoUnseal !== undefined && { autoUnseal: { ...this.#autoUnseal } }),
     };
+  }
+
+  /** The automatic unsealer's last outcome (undefined: it succeeded or has not failed), shown by status() while sealed. */
+  reportAutoUnseal(report: AutoUnsealReport | undefined): void {
+    this.#autoUnseal = report;
   }
 
   /**
@@ -227,8 +243,9 @@ export class SealManager {
           { type: 'put', key: SEAL_CONFIG_PATH, value: configBytes },
           ...(await this.#wrapOps(config, configBytes, rootKey, splitKey)),
           this.#barrier.createKeyring(rootKey),
-          ...(seed ? await seed(this.#barrier) : []),
         ];
+        // Seed records go in with a keyring record whose storage state names them (barrier rollback detection).
+        if (seed) ops.splice(ops.length - 1, 1, ...this.#barrier.withSeedRecords(await seed(this.#barrier)));
         const shares = await splitSecret(splitKey, params.shares, params.threshold);
         await this.#backend.transaction(ops);
         this.#config = { parsed: config, bytes: configBytes };

@@ -25,11 +25,11 @@ test('records round-trip and are stored only as ciphertext', async (t) => {
   const raw = await backend.get('logical/app/secret');
   assert.ok(raw);
   assert.ok(!Buffer.from(raw).includes('attack at dawn'));
-  assert.equal(raw[0], 1, 'record version');
+  assert.equal(raw[0], 2, 'record version');
   assert.equal(await barrier.get('app/absent'), undefined);
 });
 
-test('every flipped bit of a record is detected as KH_STORAGE_INTEGRITY', async (t) => {
+test('every flipped bit of a record is detected: KH_STORAGE_ROLLBACK in the generation field, KH_STORAGE_INTEGRITY elsewhere', async (t) => {
   const { backend, barrier } = await unsealedBarrier(t);
   await barrier.put('x', enc('value'));
   const raw = (await backend.get('logical/x'))!;
@@ -37,7 +37,8 @@ test('every flipped bit of a record is detected as KH_STORAGE_INTEGRITY', async 
     const bad = raw.slice();
     bad[i]! ^= 0x01;
     await backend.put('logical/x', bad);
-    await assert.rejects(barrier.get('x'), { code: 'KH_STORAGE_INTEGRITY' }, `byte ${i}`);
+    // Bytes 5-12 are the generation, checked against the storage state before decryption.
+    await assert.rejects(barrier.get('x'), { code: i >= 5 && i < 13 ? 'KH_STORAGE_ROLLBACK' : 'KH_STORAGE_INTEGRITY' }, `byte ${i}`);
   }
   await backend.put('logical/x', raw.subarray(0, 10));
   await assert.rejects(barrier.get('x'), { code: 'KH_STORAGE_INTEGRITY' });
@@ -49,7 +50,14 @@ test('a record moved or copied to another path does not authenticate', async (t)
   const { backend, barrier } = await unsealedBarrier(t);
   await barrier.put('users/alice', enc('alice-data'));
   await barrier.put('users/bob', enc('bob-data'));
+  const bobGeneration = (await backend.get('logical/users/bob'))!.slice(5, 13);
   await backend.put('logical/users/bob', (await backend.get('logical/users/alice'))!);
+  // Refused as not the current record (its generation is alice's) ...
+  await assert.rejects(barrier.get('users/bob'), { code: 'KH_STORAGE_ROLLBACK' });
+  // ... and with the generation relabelled to bob's, the AAD (path, term, generation) does not authenticate.
+  const relabelled = (await backend.get('logical/users/alice'))!.slice();
+  relabelled.set(bobGeneration, 5);
+  await backend.put('logical/users/bob', relabelled);
   await assert.rejects(barrier.get('users/bob'), { code: 'KH_STORAGE_INTEGRITY' });
   assert.equal(dec(await barrier.get('users/alice')), 'alice-data');
 });

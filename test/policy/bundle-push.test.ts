@@ -234,19 +234,25 @@ test('bundles may not declare actions, templates, or the same entity twice', asy
   }
 });
 
-test('a stored bundle whose key is no longer trusted falls back to the built-in bundle; the floor stays', async (t) => {
+test('M6: a stored bundle whose key is no longer trusted stays enforced by its recorded hash (never the built-in bundle), logged at error; the floor stays', async (t) => {
   const { engine, reopen } = await setup(t);
   const v2 = await signed(KEY, { version: 2, policies: OPS_POLICIES });
   await engine.push(v2.bytes, v2.signature);
-  const warnings: string[] = [];
-  const restarted = new PolicyEngine(await reopen(), trusted(OTHER), { warn: (m) => warnings.push(m) });
-  assert.equal((await restarted.active()).source, 'default');
-  assert.equal(warnings.length, 1);
-  assert.match(warnings[0]!, /KH_POLICY_KEY_UNKNOWN/);
+  const errors: string[] = [];
+  const restarted = new PolicyEngine(await reopen(), trusted(OTHER), { error: (m) => errors.push(m) });
+  const active = await restarted.active();
+  assert.deepEqual([active.source, active.version, active.sha256], ['pushed', 2, bundleSha256(v2.bytes)]);
+  assert.equal(restarted.untrustedBundle, true);
+  assert.equal(errors.length, 1);
+  assert.match(errors[0]!, /KH_POLICY_KEY_UNKNOWN/);
+  // The pushed bundle's decisions, not the built-in bundle's: alice (admins) is allowed by default but not by v2.
+  assert.equal((await restarted.authorize(request(alice, 'encrypt'))).allowed, false);
+  assert.equal((await restarted.authorize(request(bob, 'encrypt'))).allowed, true);
   const replay = await signed(OTHER, { version: 2, policies: OPS_POLICIES });
   await assert.rejects(restarted.push(replay.bytes, replay.signature), { code: 'KH_POLICY_ROLLBACK' });
   const v3 = await signed(OTHER, { version: 3, policies: OPS_POLICIES });
   assert.equal((await restarted.push(v3.bytes, v3.signature)).version, 3);
+  assert.equal(restarted.untrustedBundle, false);
 });
 
 test('concurrent pushes are serialised: one wins, the other is a rollback', async (t) => {

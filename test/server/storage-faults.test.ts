@@ -70,18 +70,16 @@ test('barrier records tampered in the SQLite file are refused with KH_STORAGE_IN
   const v = await unsealedVault(t);
   const secret = 'the launch code is 0000';
   const { barrier } = v.app.services;
-  // One record per kind of damage, plus one left intact.
+  // One record per kind of damage, plus one left intact. Layout: version(1) term(4) generation(8) nonce(12) ciphertext tag(16).
+  // Damage that leaves the generation readable passes the storage digest at unseal and is refused at read.
   const damage: Record<string, (raw: Buffer) => Uint8Array> = {
     version: (raw) => flip(raw, 0),
     term: (raw) => flip(raw, 4),
-    nonce: (raw) => flip(raw, 5 + 3),
-    ciphertext: (raw) => flip(raw, 5 + 12 + 2),
+    nonce: (raw) => flip(raw, 13 + 3),
+    ciphertext: (raw) => flip(raw, 13 + 12 + 2),
     tag: (raw) => flip(raw, raw.length - 1),
     truncated: (raw) => raw.subarray(0, raw.length - 1),
-    headerOnly: (raw) => raw.subarray(0, 5),
-    empty: () => new Uint8Array(),
     extended: (raw) => Buffer.concat([raw, Buffer.from([0])]),
-    zeroed: (raw) => new Uint8Array(raw.length),
   };
   for (const name of [...Object.keys(damage), 'intact']) await barrier.put(`faults/${name}`, enc(`${secret} (${name})`));
   await v.app.close();
@@ -100,13 +98,41 @@ test('barrier records tampered in the SQLite file are refused with KH_STORAGE_IN
   assert.equal((await app.services.barrier.list('faults/')).length, Object.keys(damage).length + 1);
 });
 
+test('a record whose generation is damaged or missing fails the storage digest: unseal answers 503 KH_STORAGE_ROLLBACK and the vault stays sealed', async (t) => {
+  const v = await unsealedVault(t);
+  await v.app.services.barrier.put('faults/x', enc('x-value'));
+  await v.app.close();
+  let original = Buffer.alloc(0);
+  editDb(v.dbPath, (db) => (original = Buffer.from(readRaw(db, 'logical/faults/x'))));
+  const cases: Record<string, (raw: Buffer) => Uint8Array> = {
+    generation: (raw) => flip(raw, 12),
+    headerOnly: (raw) => raw.subarray(0, 5),
+    empty: () => new Uint8Array(),
+    zeroed: (raw) => new Uint8Array(raw.length),
+  };
+  for (const [what, fn] of Object.entries(cases)) {
+    editDb(v.dbPath, (db) => writeRaw(db, 'logical/faults/x', fn(original)));
+    const app = await restart(t, v.app.config);
+    await app.api.inject({ method: 'POST', url: '/v1/sys/unseal', payload: { key: v.shares[0] } });
+    const last = await app.api.inject({ method: 'POST', url: '/v1/sys/unseal', payload: { key: v.shares[1] } });
+    assert.equal(last.statusCode, 503, `${what}: ${last.body}`);
+    assert.equal(errorBody(last).code, 'KH_STORAGE_ROLLBACK', what);
+    assert.equal(app.services.barrier.sealed, true, what);
+    await app.close();
+  }
+  editDb(v.dbPath, (db) => writeRaw(db, 'logical/faults/x', original));
+  const app = await restart(t, v.app.config);
+  await unsealVault(app, v.shares.slice(0, 2));
+  assert.equal(dec(await app.services.barrier.get('faults/x')), 'x-value');
+});
+
 function flip(raw: Buffer, at: number): Uint8Array {
   const out = Uint8Array.from(raw);
   out[at]! ^= 0x5a;
   return out;
 }
 
-test('records swapped or copied between paths in the SQLite file are refused with KH_STORAGE_INTEGRITY', async (t) => {
+test('records swapped or copied between paths in the SQLite file are detected at unseal (KH_STORAGE_ROLLBACK: they are not the records the storage digest names)', async (t) => {
   const v = await unsealedVault(t);
   const { barrier } = v.app.services;
   await barrier.put('users/alice', enc('alice: admin'));
@@ -123,8 +149,12 @@ test('records swapped or copied between paths in the SQLite file are refused wit
   });
 
   const app = await restart(t, v.app.config);
-  await unsealVault(app, v.shares.slice(0, 2));
-  for (const who of ['alice', 'bob', 'carol']) await assert.rejects(app.services.barrier.get(`users/${who}`), khError('KH_STORAGE_INTEGRITY', 'admin'), who);
+  await app.api.inject({ method: 'POST', url: '/v1/sys/unseal', payload: { key: v.shares[0] } });
+  const last = await app.api.inject({ method: 'POST', url: '/v1/sys/unseal', payload: { key: v.shares[1] } });
+  assert.equal(last.statusCode, 503, last.body);
+  assert.equal(errorBody(last).code, 'KH_STORAGE_ROLLBACK');
+  assert.doesNotMatch(last.body, /admin|reader/);
+  assert.equal(app.services.barrier.sealed, true);
 });
 
 test('a tampered root-token record: authenticated requests answer 500 KH_STORAGE_INTEGRITY, never 200', async (t) => {
@@ -186,7 +216,7 @@ test('a tampered or missing core/keyring: unseal fails with KH_STORAGE_INTEGRITY
   assert.equal(dec(await app.services.barrier.get('data/x')), 'x-value');
 });
 
-test('a rolled-back core/keyring never yields garbage: records under the lost term are refused with KH_STORAGE_INTEGRITY', async (t) => {
+test('a rolled-back core/keyring never yields garbage: unseal refuses it (KH_STORAGE_ROLLBACK) or records under the lost term are refused', async (t) => {
   const v = await unsealedVault(t);
   const { backend, barrier } = v.app.services;
   await barrier.put('data/old', enc('written in term 1'));
@@ -202,8 +232,8 @@ test('a rolled-back core/keyring never yields garbage: records under the lost te
   const last = await app.api.inject({ method: 'POST', url: '/v1/sys/unseal', payload: { key: v.shares[2] } });
   t.diagnostic(`unseal on a rolled-back keyring answered ${last.statusCode}`);
   if (last.statusCode !== 200) {
-    // Detecting the rollback at unseal is fine too, as long as it is a clear code.
-    assert.equal(errorBody(last).code, 'KH_STORAGE_INTEGRITY');
+    // Detected at unseal: the records are at later generations than the rolled-back storage state.
+    assert.equal(errorBody(last).code, 'KH_STORAGE_ROLLBACK');
     return;
   }
   await assert.rejects(app.services.barrier.get('data/new'), khError('KH_STORAGE_INTEGRITY', 'term 2'));

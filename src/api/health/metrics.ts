@@ -85,6 +85,26 @@ export class Metrics {
     });
   }
 
+  /** Storage rollback and policy fail-closed state (issue 15: H3, M6). */
+  watchStorage(barrier: { readonly anchorFailing: boolean }, policy: { readonly untrustedBundle: boolean }): void {
+    new Gauge({
+      name: 'keyhold_policy_bundle_untrusted',
+      help: "1 while the enforced policy bundle's signing key is no longer in policy.trustedKeys (it stays enforced by its recorded hash)",
+      registers: [this.registry],
+      collect() {
+        this.set(policy.untrustedBundle ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'keyhold_storage_anchor_failing',
+      help: '1 while the last write to a storage rollback anchor failed (the anchor lags the database)',
+      registers: [this.registry],
+      collect() {
+        this.set(barrier.anchorFailing ? 1 : 0);
+      },
+    });
+  }
+
   /** Records every API answer; the route label is the pattern ("/v1/sys/unseal"), or "unknown". */
   instrument(app: FastifyInstance): void {
     app.addHook('onResponse', async (request, reply) => {

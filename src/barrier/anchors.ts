@@ -1,0 +1,157 @@
+/**
+ * The barrier's side of the external rollback anchors (storage/rollback-anchor.ts):
+ * what is written to them, how it is checked at unseal, and how bumps are
+ * batched so no anchor sits on a write's path.
+ *
+ * Blob: "KHRA1" | generation(u64) | HMAC-SHA-256(anchor key, "KHRA1" | generation).
+ * The anchor key is derived from the keyring's index key, so a blob cannot be
+ * forged (or moved from another vault) without the root key; an anchor can
+ * only be replayed, which is why it must live where the host cannot write.
+ *
+ * Window: a bump is written after the transaction that made the generation
+ * has committed, one write per anchor at a time, later bumps coalescing into
+ * the next write. So an anchor lags the database by at most the writes of one
+ * anchor round trip (milliseconds for a file, one C_SetAttributeValue for the
+ * HSM); a rollback to a copy taken inside that window is not detected.
+ */
+import { KeyholdError } from '../errors.js';
+import { concatBytes, constantTimeEqual, utf8 } from '../crypto/bytes.js';
+import { hmacSha256 } from '../crypto/hmac.js';
+import type { RollbackAnchor } from '../storage/rollback-anchor.js';
+import { getU64, writeU64 } from './storage-state.js';
+
+const MAGIC = utf8('KHRA1');
+const BLOB_BYTES = MAGIC.length + 8 + 32;
+
+export function anchorKeyOf(indexKey: Uint8Array): Uint8Array {
+  return hmacSha256(indexKey, 'keyhold-rollback-anchor-v1');
+}
+
+function blob(key: Uint8Array, generation: number): Uint8Array {
+  const body = concatBytes(MAGIC, writeU64(generation));
+  return concatBytes(body, hmacSha256(key, body));
+}
+
+/** The generation a blob names, or undefined when it is not this vault's authentic blob. */
+function openBlob(key: Uint8Array, bytes: Uint8Array): number | undefined {
+  if (bytes.length !== BLOB_BYTES || !constantTimeEqual(bytes.subarray(0, MAGIC.length), MAGIC)) return undefined;
+  const body = bytes.subarray(0, MAGIC.length + 8);
+  if (!constantTimeEqual(hmacSha256(key, body), bytes.subarray(MAGIC.length + 8))) return undefined;
+  return getU64(new DataView(body.buffer, body.byteOffset, body.byteLength), MAGIC.length);
+}
+
+export interface AnchorEvents {
+  /** An anchor write failed (the vault keeps serving; the anchor lags until the next write succeeds). */
+  error(message: string): void;
+  /** An operator's `adopt` was applied at unseal. */
+  warn(message: string): void;
+}
+
+class AnchorWriter {
+  readonly anchor: RollbackAnchor;
+  #key: Uint8Array;
+  #latest = 0;
+  #written = 0;
+  #running: Promise<void> | undefined;
+  failing = false;
+
+  constructor(anchor: RollbackAnchor, key: Uint8Array, written: number) {
+    this.anchor = anchor;
+    this.#key = key;
+    this.#latest = this.#written = written;
+  }
+
+  bump(generation: number, events: AnchorEvents): void {
+    if (generation > this.#latest) this.#latest = generation;
+    this.#running ??= this.#loop(events).finally(() => (this.#running = undefined));
+  }
+
+  async #loop(events: AnchorEvents): Promise<void> {
+    while (this.#written < this.#latest) {
+      const g = this.#latest;
+      try {
+        await this.anchor.write(blob(this.#key, g));
+        this.#written = g;
+        this.failing = false;
+      } catch (e) {
+        this.failing = true;
+        events.error(`the ${this.anchor.name} rollback anchor could not be updated to generation ${g} (${e instanceof KeyholdError ? e.code : 'error'}); it lags until the next write succeeds`);
+        return;
+      }
+    }
+  }
+
+  flush(): Promise<void> {
+    return this.#running ?? Promise.resolve();
+  }
+}
+
+export class AnchorSet {
+  readonly #anchors: readonly RollbackAnchor[];
+  readonly #events: AnchorEvents;
+  #writers: AnchorWriter[] = [];
+
+  constructor(anchors: readonly RollbackAnchor[], events: AnchorEvents) {
+    this.#anchors = anchors;
+    this.#events = events;
+  }
+
+  get size(): number {
+    return this.#anchors.length;
+  }
+
+  /** True while the last write to some anchor failed. */
+  get failing(): boolean {
+    return this.#writers.some((w) => w.failing);
+  }
+
+  /**
+   * At unseal: every anchor must name a generation no later than the
+   * database's. A first use (or an `adopt`) writes the current generation.
+   * @returns the anchor bits the storage state must carry from now on
+   * @throws KeyholdError KH_STORAGE_ROLLBACK when an anchor is ahead of the database; KH_STORAGE_ANCHOR_UNAVAILABLE when one cannot be read, holds no authentic blob, or is empty after this vault wrote it.
+   */
+  async check(indexKey: Uint8Array, generation: number, knownBits: number): Promise<number> {
+    const key = anchorKeyOf(indexKey);
+    const writers: AnchorWriter[] = [];
+    let bits = 0;
+    for (const anchor of this.#anchors) {
+      const stored = await anchor.read();
+      let anchored: number;
+      if (stored === 'adopt') {
+        this.#events.warn(`the ${anchor.name} rollback anchor was set to adopt: the database's generation ${generation} is accepted as the latest`);
+        anchored = -1;
+      } else if (stored === undefined) {
+        if ((knownBits & anchor.bit) !== 0)
+          throw new KeyholdError('KH_STORAGE_ANCHOR_UNAVAILABLE', `the ${anchor.name} rollback anchor is empty, but this vault has written it before: restore it, or write "adopt" into it to accept the database as it is`);
+        anchored = -1;
+      } else {
+        const g = openBlob(key, stored);
+        if (g === undefined) throw new KeyholdError('KH_STORAGE_ANCHOR_UNAVAILABLE', `the ${anchor.name} rollback anchor does not hold this vault's anchor (another vault's, or damaged)`);
+        if (g > generation)
+          throw new KeyholdError('KH_STORAGE_ROLLBACK', `the storage is at generation ${generation} but the ${anchor.name} rollback anchor has seen ${g}: the database was rolled back`);
+        anchored = g;
+      }
+      if (anchored < generation) await anchor.write(blob(key, generation));
+      writers.push(new AnchorWriter(anchor, key, generation));
+      bits |= anchor.bit;
+    }
+    this.#writers = writers;
+    return bits;
+  }
+
+  /** After a committed transaction: schedule the anchors' update to `generation`. */
+  bump(generation: number): void {
+    for (const w of this.#writers) w.bump(generation, this.#events);
+  }
+
+  /** Waits for scheduled anchor writes (seal, close, tests). */
+  async flush(): Promise<void> {
+    await Promise.all(this.#writers.map((w) => w.flush()));
+  }
+
+  /** Forgets the writers (seal); pending writes still finish. */
+  stop(): void {
+    this.#writers = [];
+  }
+}
