@@ -5,6 +5,7 @@
  * Verification is constant-time; a malformed hash never verifies.
  */
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { HashingLimit } from './hashing-limit.js';
 
 interface ParsedHash {
   N: number;
@@ -15,6 +16,15 @@ interface ParsedHash {
 }
 
 const HASH_BYTES = 32;
+let evaluations = 0;
+// Two at a time (this is a vault, not a password-hashing service: the libuv pool has 4 threads that fs and
+// other crypto share); sixteen waiting is a few hundred milliseconds, past that the caller is told to come back.
+const limit = new HashingLimit(2, 16);
+
+/** How many scrypt derivations this process has run (a metric, and how tests count the work an attack costs). */
+export function scryptEvaluations(): number {
+  return evaluations;
+}
 
 export function parseScryptHash(text: string): ParsedHash | undefined {
   const m = /^\$s0\$([0-9a-fA-F]{1,8})\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(text);
@@ -29,19 +39,24 @@ export function parseScryptHash(text: string): ParsedHash | undefined {
   return { N: 2 ** logN, r, p, salt, hash };
 }
 
+/** Every scrypt evaluation goes through here, and so through the process-wide limit. @throws KeyholdError KH_AUTH_BUSY */
 function derive(password: string, h: Pick<ParsedHash, 'N' | 'r' | 'p' | 'salt'>): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    scrypt(password.normalize('NFC'), h.salt, HASH_BYTES, { N: h.N, r: h.r, p: h.p, maxmem: 256 * h.N * h.r + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
-  );
+  return limit.run(() => {
+    evaluations++;
+    return new Promise<Buffer>((resolve, reject) =>
+      scrypt(password.normalize('NFC'), h.salt, HASH_BYTES, { N: h.N, r: h.r, p: h.p, maxmem: 256 * h.N * h.r + 1024 * 1024 }, (err, key) => (err ? reject(err) : resolve(key))),
+    );
+  });
 }
 
-/** Hashes a password with N = 2^15, r = 8, p = 1 (VSSM's default). */
+/** Hashes a password with N = 2^15, r = 8, p = 1 (VSSM's default). @throws KeyholdError KH_AUTH_BUSY when hashing is saturated */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const hash = await derive(password, { N: 2 ** 15, r: 8, p: 1, salt });
   return `$s0$f0801$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
+/** @throws KeyholdError KH_AUTH_BUSY when hashing is saturated (the password was not checked) */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const parsed = parseScryptHash(stored);
   if (parsed === undefined) return false;

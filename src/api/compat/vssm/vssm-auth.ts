@@ -61,21 +61,19 @@ export interface AdminPasswordGate {
 }
 
 /**
- * Checks the administrator password, throttled per account and source
- * address (auth/login-throttle.ts): a wrong one is KH_AUTH_LOGIN_FAILED,
- * answered with VSSM's "Incorrect administrator password.".
- * @throws KeyholdError KH_AUTH_LOCKED while throttled (checked first, so a locked-out guess costs no scrypt)
+ * Checks the administrator password, throttled per (account, source address)
+ * and per address (auth/login-throttle.ts), the attempt counted before scrypt
+ * runs: a wrong one is KH_AUTH_LOGIN_FAILED, answered with VSSM's
+ * "Incorrect administrator password.".
+ * @throws KeyholdError KH_AUTH_LOCKED while throttled (a locked-out guess costs no scrypt); KH_AUTH_BUSY when password hashing is saturated
  */
-export async function checkAdminPassword(gate: AdminPasswordGate, password: string, sourceIp: string): Promise<Principal> {
+export async function checkAdminPassword(gate: AdminPasswordGate, password: string, sourceIp: string | undefined): Promise<Principal> {
   if (gate.hash === undefined)
     throw new VssmError('KH_AUTH_NOT_CONFIGURED', 403, 'the VSSM admin endpoints need an administrator password: set rootPassword (compat.vssm.rootPassword)');
-  const keys = [`vssm-admin`, `vssm-admin-ip:${sourceIp}`];
-  gate.throttle.check(keys);
-  if (!(await verifyPassword(password, gate.hash))) {
-    gate.throttle.fail(keys);
-    throw new KeyholdError('KH_AUTH_LOGIN_FAILED');
-  }
-  gate.throttle.succeed('vssm-admin');
+  const hash = gate.hash;
+  await gate.throttle.attempt({ account: `user:${VSSM_ADMIN_ID}`, address: sourceIp }, async () => {
+    if (!(await verifyPassword(password, hash))) throw new KeyholdError('KH_AUTH_LOGIN_FAILED');
+  });
   return VSSM_ADMIN;
 }
 

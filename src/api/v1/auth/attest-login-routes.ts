@@ -15,7 +15,7 @@ import { MAX_DOCUMENT_BYTES } from '../../../attestation/nitro/verify.js';
 import { responses } from '../../schemas.js';
 import { IdentityName, TokenBody } from './auth-schemas.js';
 import { tokenAnswer } from './token-answer.js';
-import { checkThrottle } from './throttle-check.js';
+import { checkThrottle, throttledLogin } from './throttle-check.js';
 import type { AttestationRateLimit } from '../../enclave/attestation-rate-limit.js';
 
 export interface AttestLoginDeps {
@@ -68,19 +68,13 @@ export const attestLoginRoutes: FastifyPluginAsyncTypebox<AttestLoginDeps> = asy
     async (request, reply) => {
       const { role, attestationDocument } = request.body;
       // Per address only: an attestation document cannot be guessed, so a per-role count would only let
-      // anyone lock a role out with garbage documents.
-      const keys = [`attest-ip:${request.ip}`];
-      checkThrottle(throttle, keys, reply);
+      // anyone lock a role out with garbage documents. The method stands in for the account, so an address
+      // gets the per-account allowance (3) for workload logins as a whole.
+      const attempt = { account: 'attest', address: request.ip };
+      checkThrottle(throttle, attempt, reply);
       const document = fromBase64Strict(attestationDocument);
       if (document === undefined) throw new KeyholdError('KH_INPUT_INVALID', 'attestationDocument is not base64');
-      let login;
-      try {
-        login = await attest.login(role, document);
-      } catch (e) {
-        throttle.fail(keys);
-        throw e;
-      }
-      throttle.succeed(keys[0]!);
+      const login = await throttledLogin(throttle, attempt, reply, () => attest.login(role, document));
       const session = await sessions.create(login.principal, Date.now(), { tokenTtlSeconds: login.tokenTtlSeconds });
       return tokenAnswer(accessTokens, session);
     },

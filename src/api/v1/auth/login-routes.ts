@@ -7,7 +7,8 @@
  *   tokens are bound to that key;
  * - certificate: the mTLS client certificate is the credential; the tokens
  *   are bound to that certificate.
- * Failures are throttled per account and per source address.
+ * Attempts are throttled per (account, source address) and per source
+ * address, counted before the credential is checked (auth/login-throttle.ts).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -23,7 +24,7 @@ import { responses } from '../../schemas.js';
 import { peerCertificate } from '../../peer-certificate.js';
 import { IdentityName, PublicJwk, TokenBody } from './auth-schemas.js';
 import { tokenAnswer } from './token-answer.js';
-import { checkThrottle } from './throttle-check.js';
+import { checkThrottle, throttledLogin } from './throttle-check.js';
 
 export interface LoginDeps {
   users: Users;
@@ -59,28 +60,22 @@ export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { u
     },
     async (request, reply) => {
       if (!(await users.anyLogin())) throw new KeyholdError('KH_AUTH_NOT_CONFIGURED');
-      const { username, password } = request.body;
-      const keys = [`user:${username}`, `ip:${request.ip}`];
-      checkThrottle(throttle, keys, reply);
-      const user = await users.authenticate(username, password);
-      if (user === undefined) {
-        throttle.fail(keys);
-        throw new KeyholdError('KH_AUTH_LOGIN_FAILED');
-      }
-      const amr = ['pwd'];
-      if (await totp.required(username)) {
-        const { otp, recoveryCode } = request.body;
-        if (otp === undefined && recoveryCode === undefined) throw new KeyholdError('KH_AUTH_MFA_REQUIRED');
-        const second = await totp.verifySecondFactor(username, { otp, recoveryCode });
-        if (second === undefined) {
-          throttle.fail(keys);
-          throw new KeyholdError('KH_AUTH_MFA_FAILED');
+      const { username, password, otp, recoveryCode } = request.body;
+      // Counted before scrypt runs: concurrent guesses cannot outrun the throttle (issue 15 M1).
+      const { groups, amr } = await throttledLogin(throttle, { account: `user:${username}`, address: request.ip }, reply, async () => {
+        const user = await users.authenticate(username, password);
+        if (user === undefined) throw new KeyholdError('KH_AUTH_LOGIN_FAILED');
+        const methods = ['pwd'];
+        if (await totp.required(username)) {
+          if (otp === undefined && recoveryCode === undefined) throw new KeyholdError('KH_AUTH_MFA_REQUIRED');
+          const second = await totp.verifySecondFactor(username, { otp, recoveryCode });
+          if (second === undefined) throw new KeyholdError('KH_AUTH_MFA_FAILED');
+          methods.push(...second);
         }
-        amr.push(...second);
-      }
-      throttle.succeed(keys[0]!);
+        return { groups: user.groups, amr: methods };
+      });
       const bind = request.body.bindKey === undefined ? undefined : await parseClientKey(request.body.bindKey);
-      const session = await sessions.create({ type: 'User', id: username, groups: user.groups, amr, ...(bind === undefined ? {} : { cnf: { jkt: bind.jkt, jwk: bind.jwk } }) });
+      const session = await sessions.create({ type: 'User', id: username, groups, amr, ...(bind === undefined ? {} : { cnf: { jkt: bind.jkt, jwk: bind.jwk } }) });
       return tokenAnswer(accessTokens, session);
     },
   );
@@ -98,7 +93,8 @@ export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { u
       },
     },
     async (request, reply) => {
-      checkThrottle(throttle, [`machine:${request.body.name}`, `ip:${request.ip}`], reply);
+      // Issuing a challenge checks nothing, so it counts nothing; it is refused only while the caller is locked.
+      checkThrottle(throttle, { account: `machine:${request.body.name}`, address: request.ip }, reply);
       return machines.challenge(request.body.name);
     },
   );
@@ -121,16 +117,7 @@ export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { u
     },
     async (request, reply) => {
       const { name, challenge, signature } = request.body;
-      const keys = [`machine:${name}`, `ip:${request.ip}`];
-      checkThrottle(throttle, keys, reply);
-      let machine;
-      try {
-        machine = await machines.login(name, challenge, signature);
-      } catch (e) {
-        throttle.fail(keys);
-        throw e;
-      }
-      throttle.succeed(keys[0]!);
+      const machine = await throttledLogin(throttle, { account: `machine:${name}`, address: request.ip }, reply, () => machines.login(name, challenge, signature));
       const session = await sessions.create({ type: 'Machine', id: name, groups: machine.groups, amr: ['swk'], cnf: { jkt: machine.key.jkt, jwk: machine.key.jwk } });
       return tokenAnswer(accessTokens, session);
     },

@@ -1,14 +1,35 @@
-/** The login throttle at a route: a locked key is refused with Retry-After, telling the caller when to come back. */
+/**
+ * The login throttle at a route (auth/login-throttle.ts): the attempt is
+ * counted before any credential is checked, and a lock (429 KH_AUTH_LOCKED)
+ * or saturated password hashing (503 KH_AUTH_BUSY) carries Retry-After,
+ * telling the caller when to come back.
+ */
 import type { FastifyReply } from 'fastify';
-import type { LoginThrottle } from '../../../auth/login-throttle.js';
+import type { LoginAttempt, LoginThrottle } from '../../../auth/login-throttle.js';
 
-/** @throws KeyholdError KH_AUTH_LOCKED (with the Retry-After header set on `reply`) */
-export function checkThrottle(throttle: LoginThrottle, keys: string[], reply: FastifyReply): void {
+/**
+ * Runs `check` (the credential check) as one throttled attempt.
+ * @throws KeyholdError KH_AUTH_LOCKED or KH_AUTH_BUSY (with the Retry-After header set on `reply`), or whatever `check` throws
+ */
+export async function throttledLogin<T>(throttle: LoginThrottle, attempt: LoginAttempt, reply: FastifyReply, check: () => Promise<T>): Promise<T> {
   try {
-    throttle.check(keys);
+    return await throttle.attempt(attempt, check);
   } catch (e) {
-    const retry = (e as { retryAfterSeconds?: number }).retryAfterSeconds;
-    if (retry !== undefined) reply.header('retry-after', String(retry));
-    throw e;
+    throw withRetryAfter(e, reply);
   }
+}
+
+/** Refuses a locked caller (Retry-After set), counting nothing. @throws KeyholdError KH_AUTH_LOCKED */
+export function checkThrottle(throttle: LoginThrottle, attempt: LoginAttempt, reply: FastifyReply): void {
+  try {
+    throttle.check(attempt);
+  } catch (e) {
+    throw withRetryAfter(e, reply);
+  }
+}
+
+function withRetryAfter(e: unknown, reply: FastifyReply): unknown {
+  const retry = (e as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+  if (typeof retry === 'number') reply.header('retry-after', String(retry));
+  return e;
 }

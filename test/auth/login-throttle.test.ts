@@ -1,0 +1,65 @@
+/** The login throttle's units (issue 15 M1/M2): address grouping, up-front counting and refunds, bounded memory. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LoginThrottle, throttleAddress } from '../../src/auth/login-throttle.js';
+import { KeyholdError } from '../../src/errors.js';
+import { HashingLimit } from '../../src/auth/hashing-limit.js';
+
+test('addresses are grouped as allocated: IPv4 as is, IPv6 by /64, IPv4-mapped IPv6 as IPv4', () => {
+  assert.equal(throttleAddress('192.0.2.1'), '192.0.2.1');
+  assert.equal(throttleAddress('::ffff:192.0.2.1'), '192.0.2.1');
+  assert.equal(throttleAddress('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+  assert.equal(throttleAddress('2001:DB8:1:2:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+  assert.equal(throttleAddress('2001:db8::1'), '2001:db8:0:0::/64');
+  assert.equal(throttleAddress('fe80::1%eth0'), 'fe80:0:0:0::/64');
+  assert.equal(throttleAddress('::1'), '0:0:0:0::/64');
+  assert.equal(throttleAddress('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+  assert.equal(throttleAddress(undefined), 'unknown');
+});
+
+test('an attempt is counted before the check runs: the fourth concurrent guess is refused without running', async () => {
+  const throttle = new LoginThrottle();
+  let ran = 0;
+  const never = new Promise<never>(() => {});
+  for (let i = 0; i < 3; i++) void throttle.attempt({ account: 'user:a', address: '192.0.2.1' }, () => { ran++; return never; });
+  await assert.rejects(throttle.attempt({ account: 'user:a', address: '192.0.2.1' }, async () => { ran++; }), { code: 'KH_AUTH_LOCKED' });
+  assert.equal(ran, 3);
+  // Another address, same account: untouched.
+  assert.equal(await throttle.attempt({ account: 'user:a', address: '192.0.2.2' }, async () => 'ok'), 'ok');
+});
+
+test('success clears the pair and refunds the address; busy and second-factor prompts are refunded; failures stay counted', async () => {
+  const throttle = new LoginThrottle();
+  const at = { account: 'user:a', address: '192.0.2.9' };
+  const fail = () => throttle.attempt(at, async () => { throw new KeyholdError('KH_AUTH_LOGIN_FAILED'); });
+  await assert.rejects(fail());
+  await assert.rejects(fail());
+  for (let i = 0; i < 5; i++) await assert.rejects(throttle.attempt(at, async () => { throw new KeyholdError('KH_AUTH_BUSY'); }), { code: 'KH_AUTH_BUSY' });
+  for (let i = 0; i < 5; i++) await assert.rejects(throttle.attempt(at, async () => { throw new KeyholdError('KH_AUTH_MFA_REQUIRED'); }), { code: 'KH_AUTH_MFA_REQUIRED' });
+  await throttle.attempt(at, async () => undefined);
+  await assert.rejects(fail());
+  await assert.rejects(fail());
+  await assert.rejects(fail(), { code: 'KH_AUTH_LOGIN_FAILED' }, 'the success reset the pair: three fresh failures are allowed');
+  await assert.rejects(fail(), { code: 'KH_AUTH_LOCKED' });
+});
+
+test('one address guessing many accounts is locked after 20 failures; a lock lapses and doubles', async () => {
+  const throttle = new LoginThrottle();
+  const now = Date.now();
+  for (let i = 0; i < 20; i++) await assert.rejects(throttle.attempt({ account: `user:u${i}`, address: '192.0.2.7' }, async () => { throw new KeyholdError('KH_AUTH_LOGIN_FAILED'); }, now));
+  assert.throws(() => throttle.check({ account: 'user:fresh', address: '192.0.2.7' }, now), (e: KeyholdError & { retryAfterSeconds?: number }) => e.code === 'KH_AUTH_LOCKED' && e.retryAfterSeconds === 1);
+  throttle.check({ account: 'user:fresh', address: '192.0.2.7' }, now + 1001);
+  throttle.check({ account: 'user:fresh', address: '192.0.2.8' }, now);
+});
+
+test('password hashing is bounded: extra work waits in a short queue, past it KH_AUTH_BUSY at once', async () => {
+  const limit = new HashingLimit(2, 3);
+  let running = 0;
+  let peak = 0;
+  const work = () => limit.run(async () => { running++; peak = Math.max(peak, running); await new Promise((r) => setTimeout(r, 20)); running--; return 'done'; });
+  const results = await Promise.allSettled(Array.from({ length: 10 }, work));
+  assert.equal(results.filter((r) => r.status === 'fulfilled').length, 5);
+  assert.ok(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.code === 'KH_AUTH_BUSY'));
+  assert.equal(peak, 2);
+  assert.equal(await work(), 'done', 'slots are given back');
+});
