@@ -100,6 +100,7 @@ export const ERROR_CODES = {
   KH_AUDIT_UNAVAILABLE: { status: 503, summary: 'No audit device could record the request, so it was refused (fail closed).' },
   KH_HSM_MODULE_INVALID: { status: 503, summary: 'The configured PKCS#11 module cannot be loaded (missing file, or not a PKCS#11 library).' },
   KH_HSM_TOKEN_NOT_FOUND: { status: 503, summary: 'No HSM token matches the configured slot or token label.' },
+  KH_AUDIT_LOG_UNVERIFIABLE: { status: 503, summary: 'The audit log file does not verify (damaged or rewritten): the node never extends it, it sets it aside and starts a new log.' },
   KH_HSM_LOGIN_FAILED: { status: 503, summary: 'The HSM refused the PIN (or the PIN is locked).' },
   KH_HSM_KEY_NOT_FOUND: { status: 503, summary: 'The HSM has no key with the configured label, and generating one is not allowed.' },
   KH_HSM_UNAVAILABLE: { status: 503, summary: 'The HSM could not be reached or failed mid-operation; the vault stays sealed and retries with backoff.' },

@@ -10,10 +10,20 @@
  *   was executed; brute force and probing are visible in the log.
  * Requests while sealed are not audited (there is no audit key to hide their
  * values with); they are limited to status, health, init and unseal.
+ *
+ * The request's own facts (id, method, route, remote address) are captured in
+ * onRequest, while its socket is certainly open: a refusal audited after the
+ * client went away (malformed framing, a reset) still names them, never
+ * `undefined` (issue 15, H1). Client input reaches the log only through
+ * redact() and toAuditValue(), which bound its depth and size and never throw
+ * (L2); a failure to audit a refusal is logged by its code and message only,
+ * never with a stack.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KeyholdError } from '../errors.js';
 import type { AuditLog } from '../audit/audit-log.js';
+import { canonicalJson } from '../audit/canonical-json.js';
+import { toAuditValue } from '../audit/audit-value.js';
 import type { Barrier } from '../barrier/barrier.js';
 import { presentedToken } from './hooks.js';
 import { subjectOf } from '../auth/principal.js';
@@ -27,8 +37,17 @@ const NOT_AUDITED = new Set(['/v1/sys/health', '/v1/sys/seal-status']);
  * therefore recorded as one HMAC of the whole JSON.
  */
 const OPAQUE_BODY_PREFIX = '/v1/secrets/';
+// Serialised within toAuditValue's bounds: JSON.stringify of a client's document could overflow the stack.
 const opaque = (request: FastifyRequest, value: unknown): unknown =>
-  value !== null && value !== undefined && request.routeOptions.url?.startsWith(OPAQUE_BODY_PREFIX) === true ? JSON.stringify(value) : value;
+  value !== null && value !== undefined && request.routeOptions.url?.startsWith(OPAQUE_BODY_PREFIX) === true ? canonicalJson(toAuditValue(value)) : value;
+
+/** What is known of a request when it starts; captured then because the socket may be gone by the time it is audited. */
+interface RequestFacts {
+  requestId: string;
+  method: string;
+  route: string;
+  remoteAddress: string | null;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,6 +58,8 @@ declare module 'fastify' {
     auditKeys?: readonly string[];
     /** The response object before serialisation, kept for the response entry. */
     auditPayload?: unknown;
+    /** Captured in onRequest. */
+    auditFacts?: RequestFacts;
   }
 }
 
@@ -50,13 +71,31 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     return url !== undefined && !url.startsWith('/docs') && !NOT_AUDITED.has(url) && !barrier.sealed;
   };
 
+  // request.ip reads the socket's peer name, which is undefined once the socket is gone
+  // (a client that sends a request and closes at once): the address is kept from the connection.
+  const peers = new WeakMap<object, string>();
+  const remember = (socket: { remoteAddress?: string | undefined }) => {
+    if (typeof socket.remoteAddress === 'string') peers.set(socket, socket.remoteAddress);
+  };
+  app.server.on('connection', remember);
+  app.server.on('secureConnection', remember);
+  const factsNow = (request: FastifyRequest): RequestFacts => {
+    const ip: unknown = request.ip;
+    return {
+      requestId: String(request.id),
+      method: String(request.method),
+      route: request.routeOptions.url ?? '',
+      remoteAddress: typeof ip === 'string' ? ip : (peers.get(request.raw.socket) ?? null),
+    };
+  };
+  app.addHook('onRequest', async (request) => {
+    request.auditFacts = factsNow(request);
+  });
+
   /** What every request-side entry says about the request and its caller (identities HMAC'd). */
   const requestFacts = async (request: FastifyRequest) => ({
-    requestId: request.id,
+    ...(request.auditFacts ?? factsNow(request)),
     operation: request.auditOperation ?? String((request.routeOptions.schema as { operationId?: string } | undefined)?.operationId ?? ''),
-    method: request.method,
-    route: request.routeOptions.url ?? '',
-    remoteAddress: request.ip,
     // Inner requests of the end-to-end channel are marked, so an auditor can tell them from direct calls.
     ...(request.channelOrigin !== undefined && { channel: 'e2e' }),
     principal: request.principal === undefined ? null : await audit.hash(subjectOf(request.principal)),
@@ -76,8 +115,8 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     try {
       await audit.record({ type: 'refused', ...(await requestFacts(request)), status, code });
     } catch (e) {
-      // Nothing ran, so the refusal stands even if it cannot be recorded.
-      request.log.error({ err: e }, 'audit entry for a refused request failed');
+      // Nothing ran, so the refusal stands even if it cannot be recorded. Code and message only: no stack for a client's bad input.
+      request.log.error({ code: e instanceof KeyholdError ? e.code : 'KH_INTERNAL', reason: e instanceof Error ? e.message : String(e) }, 'audit entry for a refused request failed');
     }
   };
 
@@ -121,13 +160,13 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     try {
       await audit.record({
         type: 'response',
-        requestId: request.id,
+        requestId: request.auditFacts?.requestId ?? String(request.id),
         status: reply.statusCode,
         body: barrier.sealed ? null : await audit.redact(opaque(request, body)),
       });
       return payload;
     } catch (e) {
-      request.log.error({ err: e }, 'audit response entry failed; answer withheld');
+      request.log.error({ code: e instanceof KeyholdError ? e.code : 'KH_INTERNAL', reason: e instanceof Error ? e.message : String(e) }, 'audit response entry failed; answer withheld');
       const err = new KeyholdError('KH_AUDIT_UNAVAILABLE');
       reply.code(err.status).header('content-type', 'application/json; charset=utf-8');
       return JSON.stringify({ error: { code: err.code, message: err.message, requestId: request.id } });

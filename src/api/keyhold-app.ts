@@ -286,6 +286,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const metrics = new Metrics(seal);
   if (mixer !== undefined) metrics.watchEntropy(mixer.stats);
   metrics.watchStorage(barrier, policy);
+  if (device !== undefined) metrics.watchAudit(device);
   let shuttingDown = false;
   // VSSM mode (compat.vssm.rpcCertificate): the API port's TLS is the transport key's, once bootstrap gives it.
   const vssm = config.compat.vssm;
@@ -336,6 +337,13 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   storageLog.warn = (m) => api.log.warn(m);
   installAudit(api, { audit, barrier });
 
+  // A damaged audit log never stops the node: it is reported here, set aside at the first unsealed write (docs/configuration.md, Audit log).
+  device?.onDamage((d) =>
+    api.log.error(
+      { code: d.code, file: d.file, setAsideAs: d.setAsideAs, lastCheckpoint: d.lastCheckpoint, reason: d.reason },
+      d.setAsideAs === undefined ? 'the audit log does not verify; it will be set aside at the first audited request' : 'the audit log did not verify: set aside, a new log started',
+    ),
+  );
   await api.register(swagger, {
     openapi: {
       info: { title: 'Keyhold API', version: VERSION, description: 'Confidential key vault. Errors: see docs/errors.md.' },

@@ -4,7 +4,9 @@
  * replaced by "hmac-sha256:<hex>" under a per-vault audit key kept behind the
  * barrier, as Vault's audit devices do; `POST /v1/sys/audit-hash` computes the
  * same HMAC so an operator can search for a known value. A few fields that
- * only name algorithms or formats are kept in the clear.
+ * only name algorithms or formats are kept in the clear. Redaction walks the
+ * input within fixed depth and size bounds (audit-value.ts), so no input
+ * shape can make the audit of a request fail.
  */
 import { createHmac } from 'node:crypto';
 import type { Barrier } from '../barrier/barrier.js';
@@ -14,27 +16,13 @@ import { wipe } from '../crypto/bytes.js';
 import type { AuditFields, AuditValue } from './audit-chain.js';
 import type { FileAuditDevice } from './file-device.js';
 import { AuditSigningKey } from './signing-key.js';
+import { toAuditValue } from './audit-value.js';
 
 /** Request/response fields whose string values are not sensitive (algorithm and format names). */
 const CLEAR_FIELDS = new Set(['type', 'hash', 'signatureAlgorithm', 'signatureFormat', 'format', 'output', 'algorithm', 'state', 'code']);
-const MAX_DEPTH = 8;
 
 function hmacOf(key: Uint8Array, value: string): string {
   return `hmac-sha256:${createHmac('sha256', key).update(value).digest('hex')}`;
-}
-
-function redactWith(key: Uint8Array, value: unknown, field: string, depth: number): AuditValue {
-  if (value === null || value === undefined) return null;
-  if (typeof value === 'number' || typeof value === 'boolean') return value;
-  if (typeof value === 'string') return CLEAR_FIELDS.has(field) && value.length <= 64 ? value : hmacOf(key, value);
-  if (depth >= MAX_DEPTH) return hmacOf(key, JSON.stringify(value));
-  if (Array.isArray(value)) return value.map((v) => redactWith(key, v, field, depth + 1));
-  if (typeof value === 'object') {
-    const out: { [k: string]: AuditValue } = {};
-    for (const [k, v] of Object.entries(value)) out[k] = redactWith(key, v, k, depth + 1);
-    return out;
-  }
-  return null;
 }
 
 export class AuditLog {
@@ -80,7 +68,8 @@ export class AuditLog {
 
   /** A copy of `value` with every sensitive string replaced by its HMAC (one key fetch, then synchronous). */
   async redact(value: unknown): Promise<AuditValue> {
-    return redactWith(await this.#key.get(), value, '', 0);
+    const key = await this.#key.get();
+    return toAuditValue(value, (s, field) => (CLEAR_FIELDS.has(field) && s.length <= 64 ? s : hmacOf(key, s)));
   }
 
   /** Appends an entry (no-op without a device). @throws KeyholdError KH_AUDIT_UNAVAILABLE */

@@ -6,30 +6,51 @@
  * or sync fails, every waiter in that batch is rejected, the device stays
  * failed until reopened, and callers fail closed.
  *
- * At open the chain is resumed from the file's last complete line; a torn
- * last line (a crash mid-write, no trailing newline) is cut off, anything
- * else that does not verify as the tail of a chain refuses the open.
+ * Checkpoints (checkpoint.ts): the first entry of every file is a signed
+ * genesis checkpoint, and a checkpoint follows at most `every` entries later
+ * (in the same batch, so it shares that batch's write and fdatasync: one
+ * signature per N entries, never one per entry). The device never writes an
+ * entry past the cadence without a checkpoint: while sealed (no key) such an
+ * entry is refused, fail closed. Only in-flight answers are audited while
+ * sealed, so in practice this never bites.
  *
- * Checkpoints (checkpoint.ts): given a signer, once `every` entries follow the
- * last checkpoint a signed checkpoint entry is added to the same batch, so it
- * shares that batch's write and fdatasync (signing once per N entries costs
- * far less than a sync). While sealed the signer has no key and the
- * checkpoint waits for the first batch written while unsealed, then covers
- * everything before it. Only the last line is read at open: when it is not a
- * checkpoint the previous one is unknown and taken as seq 0: the next
- * checkpoint then comes as soon as a key is available, so the entries written
- * before the restart are covered early rather than late, and its count runs
- * from the start of the chain.
+ * Opening never fails because of the file's content (issue 15, H1/H2):
+ * - at open (sealed) the tail back to the last checkpoint is read and its
+ *   chain checked; a torn last line (a crash mid-write, no newline) is cut off;
+ *   any other damage is reported at once (the damage listener: error log line
+ *   and metric) and nothing is appended to that file;
+ * - before the first entry is written (unsealed, the keys are available) the
+ *   tail is read again and checked with the keys: the last checkpoint's
+ *   signature and every later entry's chain MAC. A file that does not verify
+ *   is never extended: it is renamed to "<file>.damaged-<time>" (never
+ *   deleted) and a new file starts with a genesis that names it, its last
+ *   checkpoint and the reason (KH_AUDIT_LOG_UNVERIFIABLE), so the damage is on
+ *   record in the log itself.
+ * The chain key is kept by the device from then on, until close, so the
+ * answers of requests in flight when the vault seals are still chained and
+ * MAC'd (a checkpoint still needs the signing key, which sealing wipes).
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, rename, type FileHandle } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { KeyholdError } from '../errors.js';
+import { wipe } from '../crypto/bytes.js';
 import { GENESIS, sealLine, verifyLines, type AuditEntry, type AuditFields } from './audit-chain.js';
-import { checkpointFields, isCheckpoint, type CheckpointKey, type CheckpointSigner } from './checkpoint.js';
+import { checkpointFields, isCheckpoint, type CheckpointKey, type CheckpointSigner, type PreviousSegment } from './checkpoint.js';
 
 export interface CheckpointOptions {
   /** Entries between checkpoints (config audit.checkpointEvery). */
   every: number;
   signer: CheckpointSigner;
+}
+
+/** What the node found wrong with its log file (logged at error, counted in a metric, recorded in the next genesis). */
+export interface AuditDamage {
+  code: 'KH_AUDIT_LOG_UNVERIFIABLE';
+  file: string;
+  /** Where the file was moved; undefined until the node is unsealed and sets it aside. */
+  setAsideAs: string | undefined;
+  lastCheckpoint: PreviousSegment['lastCheckpoint'];
+  reason: string;
 }
 
 interface Pending {
@@ -38,17 +59,86 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-/** Reads the tail of a file to find its last complete line. */
-async function readTail(handle: FileHandle, size: number): Promise<{ lastLine: string | undefined; validEnd: number }> {
-  const chunk = Math.min(size, 1 << 20);
-  const buf = Buffer.alloc(chunk);
-  await handle.read(buf, 0, chunk, size - chunk);
-  const text = buf.toString('utf8');
-  const end = text.lastIndexOf('\n');
-  if (end < 0) return { lastLine: undefined, validEnd: size - chunk };
-  const start = text.lastIndexOf('\n', end - 1);
-  return { lastLine: text.slice(start + 1, end), validEnd: size - chunk + Buffer.byteLength(text.slice(0, end + 1)) };
+/** The longest tail the node reads back looking for the last checkpoint (checkpointEvery is at most 1,000,000). */
+const MAX_TAIL_LINES = 1_000_002;
+const MAX_TAIL_BYTES = 512 << 20;
+const CHUNK = 1 << 20;
+
+interface Tail {
+  /** Complete lines from the last checkpoint (or the start of the file) to the end. */
+  lines: string[];
+  /** Whether `lines` starts at the first line of the file. */
+  fromStart: boolean;
+  /** Byte length up to the end of the last complete line. */
+  validEnd: number;
 }
+
+const looksLikeEntry = (line: string): boolean => {
+  try {
+    const e = JSON.parse(line) as unknown;
+    return typeof e === 'object' && e !== null && typeof (e as { hash?: unknown }).hash === 'string';
+  } catch {
+    return false;
+  }
+};
+
+const looksLikeCheckpoint = (line: string): boolean => {
+  if (!line.includes('"type":"checkpoint"')) return false;
+  try {
+    const e = JSON.parse(line) as Record<string, unknown>;
+    return typeof e === 'object' && e !== null && isCheckpoint(e);
+  } catch {
+    return false;
+  }
+};
+
+/** Byte offset just past the last newline of the file (0 when it has none). */
+async function lastNewlineEnd(handle: FileHandle, size: number): Promise<number> {
+  let pos = size;
+  while (pos > 0) {
+    const length = Math.min(CHUNK, pos);
+    pos -= length;
+    const chunk = Buffer.alloc(length);
+    await handle.read(chunk, 0, length, pos);
+    const i = chunk.lastIndexOf(0x0a);
+    if (i >= 0) return pos + i + 1;
+  }
+  return 0;
+}
+
+/** Reads complete lines backwards from `validEnd` until a checkpoint line, the start of the file, or a bound. */
+async function readTail(handle: FileHandle, validEnd: number): Promise<Tail> {
+  const lines: string[] = [];
+  const done = (fromStart: boolean): Tail => ({ lines: lines.reverse(), fromStart, validEnd });
+  // The bytes [pos, validEnd - 1) are still to be split; `rest` holds the not yet complete line at their start.
+  let pos = validEnd - 1;
+  let rest = Buffer.alloc(0);
+  let read = 0;
+  while (pos > 0 && read < MAX_TAIL_BYTES) {
+    const length = Math.min(CHUNK, pos);
+    pos -= length;
+    read += length;
+    const chunk = Buffer.alloc(length);
+    await handle.read(chunk, 0, length, pos);
+    const buf = Buffer.concat([chunk, rest]);
+    let end = buf.length;
+    // (lastIndexOf with a negative offset would count from the end, hence the guard.)
+    let i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
+    while (i >= 0) {
+      const line = buf.toString('utf8', i + 1, end);
+      lines.push(line);
+      if (looksLikeCheckpoint(line) || lines.length >= MAX_TAIL_LINES) return done(false);
+      end = i;
+      i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
+    }
+    rest = Buffer.from(buf.subarray(0, end));
+  }
+  if (pos > 0) return done(false);
+  if (validEnd > 0) lines.push(rest.toString('utf8'));
+  return done(true);
+}
+
+type State = 'fresh' | 'unverified' | 'damaged' | 'ready';
 
 export class FileAuditDevice {
   readonly path: string;
@@ -58,57 +148,159 @@ export class FileAuditDevice {
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #failed: unknown;
-  /** Seq of the last checkpoint entry; 0 when none is known. */
+  /** Seq of the last checkpoint entry, and the cadence it promised. */
   #checkpointSeq = 0;
+  #due: number;
+  #state: State = 'fresh';
+  /** Kept from the first unsealed write to close (see the module comment); wiped on close. */
+  #chainKey: Uint8Array | undefined;
+  #damage: AuditDamage | undefined;
+  #previous: PreviousSegment | null = null;
+  readonly #damageListeners: ((damage: AuditDamage) => void)[] = [];
   readonly #now: () => Date;
-  readonly #checkpoints: CheckpointOptions | undefined;
+  readonly #checkpoints: CheckpointOptions;
 
-  private constructor(path: string, now: () => Date, checkpoints: CheckpointOptions | undefined) {
+  private constructor(path: string, now: () => Date, checkpoints: CheckpointOptions) {
     this.path = path;
     this.#now = now;
     this.#checkpoints = checkpoints;
+    this.#due = checkpoints.every;
   }
 
   /**
-   * Opens (or creates) the file; without `checkpoints` no checkpoint is written.
-   * @throws KeyholdError KH_AUDIT_UNAVAILABLE when the file cannot be opened or its tail is not a valid chain.
+   * Opens (or creates) the file and checks its tail's chain; never fails
+   * because of what the file holds (see `damage`).
+   * @throws KeyholdError KH_AUDIT_UNAVAILABLE when the file cannot be opened or read.
    * @throws TypeError when checkpoints.every is not a positive integer.
    */
-  static async open(path: string, options: { now?: () => Date; checkpoints?: CheckpointOptions } = {}): Promise<FileAuditDevice> {
-    const every = options.checkpoints?.every;
-    if (every !== undefined && (!Number.isSafeInteger(every) || every < 1)) throw new TypeError('checkpoints.every must be a positive integer');
+  static async open(path: string, options: { now?: () => Date; checkpoints: CheckpointOptions }): Promise<FileAuditDevice> {
+    const every = options.checkpoints.every;
+    if (!Number.isSafeInteger(every) || every < 1) throw new TypeError('checkpoints.every must be a positive integer');
     const device = new FileAuditDevice(path, options.now ?? (() => new Date()), options.checkpoints);
-    let handle: FileHandle | undefined;
     try {
-      handle = await open(path, 'a+', 0o600);
-      const { size } = await handle.stat();
-      if (size > 0) {
-        const { lastLine, validEnd } = await readTail(handle, size);
-        if (validEnd < size) await handle.truncate(validEnd);
-        if (lastLine !== undefined) {
-          const check = verifyLines([lastLine]);
-          if (!check.ok) throw new Error(`the last audit entry does not verify: ${check.reason}`);
-          const last = JSON.parse(lastLine) as AuditEntry;
-          device.#seq = last.seq;
-          device.#prev = last.hash;
-          if (isCheckpoint(last)) device.#checkpointSeq = last.seq;
-        }
-      }
-      device.#handle = handle;
+      device.#handle = await open(path, 'a+', 0o600);
+      await device.#inspect(undefined);
     } catch (e) {
-      await handle?.close();
+      await device.#handle?.close();
       throw new KeyholdError('KH_AUDIT_UNAVAILABLE', `the audit file ${path} cannot be used`, { cause: e });
     }
     return device;
   }
 
-  /** Who signs this device's checkpoints, if anyone. */
-  get checkpointSigner(): CheckpointSigner | undefined {
-    return this.#checkpoints?.signer;
+  /** Who signs this device's checkpoints. */
+  get checkpointSigner(): CheckpointSigner {
+    return this.#checkpoints.signer;
   }
 
   get head(): { seq: number; hash: string } {
     return { seq: this.#seq, hash: this.#prev };
+  }
+
+  /** The damage found in this run, if any (the file is set aside at the first unsealed write). */
+  get damage(): AuditDamage | undefined {
+    return this.#damage;
+  }
+
+  /** Calls `listener` for damage found from now on, and at once for damage already found. */
+  onDamage(listener: (damage: AuditDamage) => void): void {
+    this.#damageListeners.push(listener);
+    if (this.#damage !== undefined) listener(this.#damage);
+  }
+
+  #report(damage: AuditDamage): void {
+    this.#damage = damage;
+    for (const l of this.#damageListeners) {
+      try {
+        l(damage);
+      } catch {
+        // A listener (logging, metrics) never stops the audit.
+      }
+    }
+  }
+
+  /**
+   * Reads the tail and checks it: the chain alone without a key, and with the
+   * key also the last checkpoint's signature and every later entry's MAC.
+   * Sets the device's head on success, its damage otherwise.
+   */
+  async #inspect(key: CheckpointKey | undefined, chainKey?: Uint8Array): Promise<void> {
+    const handle = this.#handle!;
+    const { size } = await handle.stat();
+    if (size === 0) {
+      this.#state = 'fresh';
+      return;
+    }
+    let validEnd = await lastNewlineEnd(handle, size);
+    if (validEnd < size) {
+      // A torn last line is what a crash mid-write leaves, never acknowledged: cut it. A complete
+      // entry that only lacks its newline is kept (it may have been written whole), so removing a
+      // newline cannot make the node drop an entry.
+      const fragment = Buffer.alloc(size - validEnd);
+      await handle.read(fragment, 0, fragment.length, validEnd);
+      if (looksLikeEntry(fragment.toString('utf8'))) {
+        await handle.appendFile('\n');
+        validEnd = size + 1;
+      } else {
+        await handle.truncate(validEnd);
+      }
+    }
+    const tail = await readTail(handle, validEnd);
+    if (tail.lines.length === 0) {
+      this.#state = 'fresh';
+      return;
+    }
+    const result = verifyLines(tail.lines, {
+      tail: !tail.fromStart,
+      ...(key !== undefined && { publicKey: key.verifier }),
+      ...(chainKey !== undefined && { chainKey }),
+    });
+    const problems = [...result.damaged];
+    if (result.lastCheckpoint === null && !problems.some((d) => /checkpoint/.test(d.reason)))
+      problems.push({ line: 0, reason: 'no checkpoint in the log (written before signed genesis checkpoints, or every checkpoint was removed)' });
+    if (problems.length > 0) {
+      this.#state = 'damaged';
+      const first = problems[0]!;
+      this.#report({
+        code: 'KH_AUDIT_LOG_UNVERIFIABLE',
+        file: this.path,
+        setAsideAs: undefined,
+        lastCheckpoint: result.lastCheckpoint,
+        // Line numbers are counted from the last checkpoint; the reason is ours, never the line's content.
+        reason: `${first.reason}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
+      });
+      return;
+    }
+    const last = JSON.parse(tail.lines.at(-1)!) as AuditEntry;
+    const checkpoint = JSON.parse(tail.lines[0]!) as AuditEntry;
+    this.#seq = last.seq;
+    this.#prev = last.hash;
+    this.#checkpointSeq = checkpoint.seq;
+    // Honour the cadence the last checkpoint signed, even if the configuration now says more.
+    this.#due = Math.min(this.#checkpoints.every, Number(checkpoint.every));
+    this.#state = key === undefined ? 'unverified' : 'ready';
+  }
+
+  /** First write while unsealed: verify with the keys, or set the file aside and start a new segment. */
+  async #verifyOrSetAside(key: CheckpointKey): Promise<void> {
+    const chainKey = key.chainKey();
+    if (chainKey === undefined) throw new KeyholdError('KH_SEALED');
+    await this.#inspect(key, chainKey);
+    if (this.#state === 'damaged') {
+      const damage = this.#damage!;
+      const aside = `${this.path}.damaged-${this.#now().toISOString().replace(/[:.]/g, '-')}`;
+      await this.#handle!.close();
+      this.#handle = undefined;
+      await rename(this.path, aside);
+      this.#handle = await open(this.path, 'a+', 0o600);
+      this.#seq = 0;
+      this.#prev = GENESIS;
+      this.#checkpointSeq = 0;
+      this.#due = this.#checkpoints.every;
+      this.#previous = { file: basename(aside), lastCheckpoint: damage.lastCheckpoint, code: damage.code, reason: damage.reason };
+      this.#report({ ...damage, setAsideAs: aside });
+    }
+    this.#chainKey = chainKey;
+    this.#state = 'ready';
   }
 
   /** Appends one entry; resolves when it is durable. @throws KeyholdError KH_AUDIT_UNAVAILABLE */
@@ -126,42 +318,79 @@ export class FileAuditDevice {
     while (this.#queue.length > 0) {
       const batch = this.#queue;
       this.#queue = [];
-      const key = this.#checkpointMayFall(batch.length) ? await this.#checkpointKey() : undefined;
-      const entries: AuditEntry[] = [];
+      const refuse = (p: Pending, why: string | undefined, cause?: unknown) => p.reject(new KeyholdError('KH_AUDIT_UNAVAILABLE', why, cause === undefined ? undefined : { cause }));
+      const key = this.#state !== 'ready' || this.#seq === 0 || this.#checkpointMayFall(batch.length) ? await this.#checkpointKey() : undefined;
+      if (this.#state !== 'ready') {
+        if (key === undefined) {
+          for (const p of batch) refuse(p, 'the audit log is verified and extended only while unsealed');
+          continue;
+        }
+        try {
+          await this.#verifyOrSetAside(key);
+        } catch (e) {
+          this.#failed = e;
+          for (const p of [...batch, ...this.#queue]) refuse(p, undefined, e);
+          this.#queue = [];
+          break;
+        }
+      }
+      const chainKey = this.#chainKey!;
+      const every = this.#checkpoints.every;
+      const written: { p: Pending; entry: AuditEntry }[] = [];
       const lines: string[] = [];
       let seq = this.#seq;
       let prev = this.#prev;
       let checkpointSeq = this.#checkpointSeq;
+      let due = this.#due;
       const time = this.#now();
-      // A checkpoint may be due before the batch (postponed while sealed) or after any entry in it.
-      const checkpointIfDue = () => {
-        if (key === undefined || seq - checkpointSeq < this.#checkpoints!.every) return;
-        const fields = checkpointFields(key, { seq, hash: prev }, seq - checkpointSeq);
-        if (fields === undefined) return;
-        const { entry, line } = sealLine(fields, ++seq, prev, time);
+      const checkpoint = (genesis: boolean): boolean => {
+        if (key === undefined) return false;
+        const fields = checkpointFields(key, { seq, hash: prev }, genesis ? 0 : seq - checkpointSeq, every, genesis ? { previous: this.#previous } : undefined);
+        if (fields === undefined) return false;
+        const { entry, line } = sealLine(fields, ++seq, prev, time, chainKey);
         prev = entry.hash;
         checkpointSeq = entry.seq;
+        due = every;
         lines.push(line);
+        return true;
       };
-      checkpointIfDue();
-      for (const p of batch) {
-        const { entry, line } = sealLine(p.fields, ++seq, prev, time);
-        prev = entry.hash;
-        entries.push(entry);
-        lines.push(line);
-        checkpointIfDue();
+      if (seq === 0 && !checkpoint(true)) {
+        for (const p of batch) refuse(p, 'a new audit log starts with a signed genesis checkpoint, which needs the vault unsealed');
+        continue;
       }
+      for (const p of batch) {
+        // Never more than `due` entries without a checkpoint: without a key, the entry is refused.
+        if (seq - checkpointSeq >= due && !checkpoint(false)) {
+          refuse(p, 'a signed checkpoint is due and the vault is sealed');
+          continue;
+        }
+        try {
+          const { entry, line } = sealLine(p.fields, seq + 1, prev, time, chainKey);
+          seq++;
+          prev = entry.hash;
+          written.push({ p, entry });
+          lines.push(line);
+        } catch (e) {
+          // Not JSON data: a programming error in the caller; only this entry fails.
+          refuse(p, 'the audit entry is not JSON data', e);
+          continue;
+        }
+        if (seq - checkpointSeq >= due) checkpoint(false);
+      }
+      if (lines.length === 0) continue;
       try {
         await this.#handle!.appendFile(lines.join(''));
         await this.#handle!.datasync();
         this.#seq = seq;
         this.#prev = prev;
         this.#checkpointSeq = checkpointSeq;
-        batch.forEach((p, i) => p.resolve(entries[i]!));
+        this.#due = due;
+        if (this.#previous !== null && checkpointSeq > 0) this.#previous = null;
+        for (const { p, entry } of written) p.resolve(entry);
       } catch (e) {
         this.#failed = e;
         const err = new KeyholdError('KH_AUDIT_UNAVAILABLE', undefined, { cause: e });
-        for (const p of [...batch, ...this.#queue]) p.reject(err);
+        for (const p of [...written.map((w) => w.p), ...this.#queue]) p.reject(err);
         this.#queue = [];
       }
     }
@@ -170,13 +399,13 @@ export class FileAuditDevice {
 
   /** Whether a checkpoint falls in the next batch: the key is asked for only then (once per N entries, or while one is overdue). */
   #checkpointMayFall(batchSize: number): boolean {
-    return this.#checkpoints !== undefined && this.#seq + batchSize - this.#checkpointSeq >= this.#checkpoints.every;
+    return this.#seq + batchSize - this.#checkpointSeq >= this.#due;
   }
 
-  /** The key, or undefined to postpone: a signer fault must never fail the entries the checkpoint would follow. */
+  /** The key, or undefined while sealed (or when it cannot be loaded). */
   async #checkpointKey(): Promise<CheckpointKey | undefined> {
     try {
-      return await this.#checkpoints?.signer.current();
+      return await this.#checkpoints.signer.current();
     } catch {
       return undefined;
     }
@@ -186,5 +415,7 @@ export class FileAuditDevice {
     await this.#flushing;
     await this.#handle?.close();
     this.#handle = undefined;
+    wipe(this.#chainKey);
+    this.#chainKey = undefined;
   }
 }

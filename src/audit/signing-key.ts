@@ -5,19 +5,27 @@
  * an unsealed vault can sign; it is loaded once per unsealed period and wiped
  * on seal. The public key is published (GET /v1/sys/audit/public-key) for
  * operators to pin; it never changes for the life of the vault.
+ *
+ * The chain-MAC key (audit-chain.ts) is derived from the same seed with HKDF
+ * (RFC 5869, info "keyhold-audit-chain-mac-v1"): it lives behind the barrier
+ * exactly as long as the signing key does, needs no record of its own, and is
+ * independent of the signature key in use.
  */
 import type { Barrier } from '../barrier/barrier.js';
 import { sealScoped } from '../barrier/seal-scoped.js';
 import { wipe } from '../crypto/bytes.js';
+import { hkdf } from '../crypto/hkdf.js';
 import { ed25519, ed25519PrivateFromSeed, spkiOf } from '../crypto/signature/ed25519.js';
-import { ED25519_OPTIONS, kidOf, type CheckpointKey, type CheckpointSigner } from './checkpoint.js';
+import { ED25519_OPTIONS, kidOf, type CheckpointKey, type CheckpointSigner, type CheckpointVerifier } from './checkpoint.js';
 
 const PATH = 'signing-key';
+const CHAIN_KEY_INFO = new TextEncoder().encode('keyhold-audit-chain-mac-v1');
 
 /** The key for one unsealed period; sign() refuses once the seed is wiped. */
 class LoadedKey implements CheckpointKey {
   readonly kid: string;
   readonly spki: Uint8Array;
+  readonly verifier: CheckpointVerifier;
   readonly #seed: Uint8Array;
   #wiped = false;
 
@@ -25,6 +33,12 @@ class LoadedKey implements CheckpointKey {
     this.#seed = seed;
     this.spki = spkiOf(ed25519PrivateFromSeed(seed));
     this.kid = kidOf(this.spki);
+    this.verifier = { kid: this.kid, key: ed25519.loadPublic(this.spki) };
+  }
+
+  chainKey(): Uint8Array | undefined {
+    if (this.#wiped) return undefined;
+    return hkdf('sha256', this.#seed, new Uint8Array(0), CHAIN_KEY_INFO, 32);
   }
 
   sign(message: Uint8Array): Uint8Array | undefined {

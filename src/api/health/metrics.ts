@@ -85,6 +85,28 @@ export class Metrics {
     });
   }
 
+  /**
+   * Exposes damage the node found in its audit log (issue 15: a log that does
+   * not verify raises an alert; it never stops the node from starting).
+   */
+  watchAudit(device: { readonly damage: { setAsideAs: string | undefined } | undefined; onDamage(listener: (d: { setAsideAs: string | undefined }) => void): void }): void {
+    const found = new Counter({
+      name: 'keyhold_audit_log_damage_total',
+      help: 'Audit log files that did not verify: stage "found" (checked at open or before the first write), "set_aside" (renamed, a new segment started)',
+      labelNames: ['stage'],
+      registers: [this.registry],
+    });
+    device.onDamage((d) => found.inc({ stage: d.setAsideAs === undefined ? 'found' : 'set_aside' }));
+    new Gauge({
+      name: 'keyhold_audit_log_damaged',
+      help: '1 when the audit log found at start did not verify (see the error log line and the new segment genesis)',
+      registers: [this.registry],
+      collect() {
+        this.set(device.damage === undefined ? 0 : 1);
+      },
+    });
+  }
+
   /** Storage rollback and policy fail-closed state (issue 15: H3, M6). */
   watchStorage(barrier: { readonly anchorFailing: boolean }, policy: { readonly untrustedBundle: boolean }): void {
     new Gauge({

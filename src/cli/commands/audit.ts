@@ -1,11 +1,13 @@
 /**
- * `keyhold audit verify FILE [--public-key PEMFILE]`: checks an audit log
- * offline: its hash chain and, given the node's pinned public key (GET
- * /v1/sys/audit/public-key), every checkpoint's signature. Exit 0 with
- * "OK <count> entries, <k> checkpoints verified", or 1 at the first bad line.
- * Entries after the last checkpoint are covered only by the chain, so the
- * output says how many there are: a cut or rewritten tail is visible only
- * against a head (count and hash) kept from an earlier run.
+ * `keyhold audit verify FILE [--public-key PEMFILE] [--expect-head SEQ:HASH]`:
+ * checks an audit log offline: its hash chain and, given the node's pinned
+ * public key (GET /v1/sys/audit/public-key), the signed genesis, every
+ * checkpoint's signature and the signed cadence (no run of entries longer
+ * than it, so no checkpoint can be dropped). --expect-head names a checkpoint
+ * a monitor saw earlier: a log cut before it, or rewritten from it, fails.
+ * Every damaged line is reported ("line N: reason") and verification carries
+ * on after it; exit 0 with "OK <count> entries, <k> checkpoints verified",
+ * 1 when anything is damaged, 2 for a usage error.
  */
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -40,12 +42,27 @@ async function readPublicKey(file: string): Promise<CheckpointVerifier> {
   }
 }
 
+/** Damaged lines printed before the summary; the JSON output lists them all. */
+const MAX_PRINTED = 100;
+
+function parseHead(value: string): { seq: number; hash: string } {
+  const m = /^([1-9][0-9]{0,15}):([0-9a-f]{64})$/.exec(value);
+  if (m === null || !Number.isSafeInteger(Number(m[1]))) throw new CliError('KH_CLI_USAGE', '--expect-head takes SEQ:HASH (the seq and 64-hex hash of a checkpoint, as `audit verify` prints it)', 2);
+  return { seq: Number(m[1]), hash: m[2]! };
+}
+
 function human(result: VerifyResult): string {
-  if (!result.ok) return `FAILED at line ${result.line} (after ${result.count} good entries): ${result.reason}\n`;
+  if (!result.ok) {
+    const out = result.damaged.slice(0, MAX_PRINTED).map((d) => (d.line === 0 ? `log: ${d.reason}` : `line ${d.line}: ${d.reason}`));
+    if (result.damaged.length > MAX_PRINTED) out.push(`... and ${result.damaged.length - MAX_PRINTED} more (--format json lists them all)`);
+    out.push(`FAILED ${result.damaged.length} problem(s); ${result.count} entries read, ${result.verified} checkpoints verified`);
+    return `${out.join('\n')}\n`;
+  }
   const out = [`OK ${result.count} entries, ${result.verified} checkpoints verified`, `head ${result.head}`];
+  if (result.lastCheckpoint !== null) out.push(`last checkpoint ${result.lastCheckpoint.seq}:${result.lastCheckpoint.hash} (keep it: --expect-head next time)`);
   const unchecked = result.checkpoints - result.verified;
   if (unchecked > 0) out.push(`${unchecked} checkpoints not checked: pass --public-key (the PEM of GET /v1/sys/audit/public-key)`);
-  if (result.afterLastCheckpoint > 0) out.push(`${result.afterLastCheckpoint} entries after the last checkpoint are covered only by the chain`);
+  if (result.afterLastCheckpoint > 0) out.push(`${result.afterLastCheckpoint} entries after the last checkpoint: signed by the next one, until then covered by the chain (and the node's chain MAC)`);
   return `${out.join('\n')}\n`;
 }
 
@@ -54,11 +71,13 @@ export function registerAudit(program: Command, format: () => OutputFormat): voi
   audit
     .command('verify')
     .argument('<file>', 'audit log file (JSON lines)')
-    .option('--public-key <pemfile>', "the node's audit public key (PEM), to check checkpoint signatures")
-    .description('verify the hash chain and signed checkpoints: reports the first bad entry, or OK with the count')
-    .action(async (file: string, opts: { publicKey?: string }) => {
+    .option('--public-key <pemfile>', "the node's audit public key (PEM), to check the genesis, checkpoint signatures and cadence")
+    .option('--expect-head <seq:hash>', 'a checkpoint seen earlier (by a monitor): fail when the log is cut before it or differs at it')
+    .description('verify the hash chain and signed checkpoints: reports every damaged line, or OK with the count')
+    .action(async (file: string, opts: { publicKey?: string; expectHead?: string }) => {
+      const expectHead = opts.expectHead === undefined ? undefined : parseHead(opts.expectHead);
       const publicKey = opts.publicKey === undefined ? undefined : await readPublicKey(opts.publicKey);
-      const result = verifyLines(await readLines(file), publicKey === undefined ? {} : { publicKey });
+      const result = verifyLines(await readLines(file), { ...(publicKey !== undefined && { publicKey }), ...(expectHead !== undefined && { expectHead }) });
       if (format() === 'json') print('json', result);
       else process.stdout.write(human(result));
       process.exitCode = result.ok ? 0 : 1;
