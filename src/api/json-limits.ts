@@ -24,24 +24,45 @@ const CLOSE_BRACKET = 0x5d;
 /**
  * Whether `text` (JSON, as bytes or a string) opens more than `max` arrays or
  * objects at once. Malformed JSON is not judged here: the parser refuses it.
+ * Strings are skipped with indexOf (native, so a large body costs little
+ * more than a copy); a quote is escaped when an odd run of backslashes
+ * precedes it, and each run is looked at once, so the scan stays linear.
  */
 export function jsonDepthExceeds(text: Uint8Array | string, max = MAX_JSON_DEPTH): boolean {
-  const isString = typeof text === 'string';
-  const n = text.length;
+  if (typeof text !== 'string') {
+    const b = Buffer.isBuffer(text) ? text : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+    return scan(b.length, (i) => b[i]!, (from) => b.indexOf(QUOTE, from), max);
+  }
+  return scan(text.length, (i) => text.charCodeAt(i), (from) => text.indexOf('"', from), max);
+}
+
+function scan(n: number, at: (i: number) => number, nextQuote: (from: number) => number, max: number): boolean {
   let depth = 0;
-  let inString = false;
-  for (let i = 0; i < n; i++) {
-    const c = isString ? (text as string).charCodeAt(i) : (text as Uint8Array)[i]!;
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) {
-      inString = true;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+  let i = 0;
+  while (i < n) {
+    const c = at(i);
+    if (c === QUOTE) {
+      // Find the closing quote: the next one not escaped.
+      let from = i + 1;
+      for (;;) {
+        const q = nextQuote(from);
+        if (q < 0) return false;
+        let k = q - 1;
+        while (k > i && at(k) === BACKSLASH) k--;
+        if ((q - 1 - k) % 2 === 0) {
+          i = q + 1;
+          break;
+        }
+        from = q + 1;
+      }
+      continue;
+    }
+    if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       if (++depth > max) return true;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       depth--;
     }
+    i++;
   }
   return false;
 }

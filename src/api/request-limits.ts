@@ -45,8 +45,10 @@ function isPublic(request: FastifyRequest): boolean {
   return config.auth === 'none' && config.publicRateLimit !== false;
 }
 
-function refuse(reply: FastifyReply, error: KeyholdError, retryAfterSeconds: number): never {
+function refuse(reply: FastifyReply, error: KeyholdError, retryAfterSeconds: number, close = false): never {
   reply.header('retry-after', String(retryAfterSeconds));
+  // A refused large body is not read: closing the connection spares the event loop draining it.
+  if (close) reply.header('connection', 'close');
   throw error;
 }
 
@@ -82,7 +84,7 @@ export function installRequestLimits(app: FastifyInstance, options: RequestLimit
     const declared = length === undefined ? (request.headers['transfer-encoding'] === undefined ? 0 : limit) : Number(length);
     if (!Number.isFinite(declared) || declared <= SMALL_BODY_BYTES || declared > limit) return payload;
     const release = budget.reserve(addressKey(request.ip), declared);
-    if (release === undefined) refuse(reply, new KeyholdError('KH_BUSY'), 1);
+    if (release === undefined) refuse(reply, new KeyholdError('KH_BUSY'), 1, true);
     // 'close' fires when the answer is sent or the connection dies, whichever comes first.
     reply.raw.once('close', release);
     return payload;
