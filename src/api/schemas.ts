@@ -34,6 +34,18 @@ export const SealStatusBody = Type.Object(
     progress: Type.Integer(),
     version: Type.String(),
     storage: Type.String(),
+    autoUnseal: Type.Optional(
+      Type.Object(
+        {
+          state: Type.Union([Type.Literal('retrying'), Type.Literal('stopped')], {
+            description: 'retrying: with backoff (e.g. the HSM is away); stopped: not retried, e.g. the HSM refused the PIN (a real HSM would lock it): fix the configuration and restart',
+          }),
+          code: Type.String({ description: 'The KH_ code of the last failure' }),
+          message: Type.String(),
+        },
+        { additionalProperties: false, description: 'While sealed with an automatic seal: why it has not unsealed itself' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );

@@ -8,6 +8,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { KeyholdError } from '../errors.js';
+import { validateShamirParams } from '../crypto/shamir.js';
 
 export const SEAL_CONFIG_PATH = 'core/seal-config';
 export const ROOT_KEY_PATH = 'core/root-key';
@@ -44,15 +45,33 @@ export function encodeSealConfig(config: SealConfig): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(config));
 }
 
-/** @throws KeyholdError KH_STORAGE_INTEGRITY when the stored record is not a seal config. */
+/**
+ * Reads the stored seal config and checks every rule its writer enforced, so
+ * that an edited record (it is stored in the clear) is refused as what it is,
+ * an integrity failure, before anything acts on it: a threshold lowered below
+ * what the shares were split for would otherwise combine too few shares into
+ * a wrong key of a wrong length (KH_INTERNAL), and one raised above the share
+ * count would wait forever. Edits that keep every rule still fail at unseal:
+ * the exact bytes are the root key's AAD.
+ * @throws KeyholdError KH_STORAGE_INTEGRITY when the stored record is not a valid seal config.
+ */
 export function decodeSealConfig(bytes: Uint8Array): SealConfig {
+  const altered = (why: string, cause?: unknown) =>
+    new KeyholdError('KH_STORAGE_INTEGRITY', `the seal configuration record (core/seal-config) ${why}: it was altered or damaged; restore it from a backup`, cause === undefined ? undefined : { cause });
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
   } catch (e) {
-    throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the seal configuration record is malformed', { cause: e });
+    throw altered('is not JSON', e);
   }
-  if (!Value.Check(SealConfigSchema, parsed)) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the seal configuration record is malformed');
-  if (parsed.type === 'enclave' && parsed.enclave === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the seal configuration record names the enclave seal but no measurements');
+  if (!Value.Check(SealConfigSchema, parsed)) throw altered('is malformed');
+  try {
+    validateShamirParams(parsed.shares, parsed.threshold);
+  } catch (e) {
+    throw altered(`has a threshold of ${parsed.threshold} for ${parsed.shares} shares, which init never writes`, e);
+  }
+  if ((parsed.type === 'pkcs11') !== (parsed.hsm !== undefined)) throw altered(parsed.hsm === undefined ? 'names the pkcs11 seal but no HSM key' : `names an HSM key but the ${parsed.type} seal`);
+  if ((parsed.type === 'enclave') !== (parsed.enclave !== undefined))
+    throw altered(parsed.enclave === undefined ? 'names the enclave seal but no measurements' : `names enclave measurements but the ${parsed.type} seal`);
   return parsed;
 }

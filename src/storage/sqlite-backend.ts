@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { KeyholdError } from '../errors.js';
 import { prefixUpperBound, type PhysicalBackend, type StorageOp } from './backend.js';
+import { ensurePrivateFile, tightenIfPresent, type FileModeWarning } from './private-file.js';
 
 export interface SqliteOptions {
   /** Database file path; ":memory:" for tests. */
@@ -20,6 +21,8 @@ export interface SqliteOptions {
   maxSizeBytes?: number;
   /** Run PRAGMA quick_check at open (default true) so a damaged file is refused at start, not mid-request. */
   integrityCheckOnOpen?: boolean;
+  /** Told when an existing database, -wal or -shm file was readable by others and was tightened to 0600 (default: a process warning). */
+  onWarning?: FileModeWarning;
 }
 
 /** Maps a SQLite error to the Keyhold code a caller should see. */
@@ -45,7 +48,13 @@ export class SqliteBackend implements PhysicalBackend {
   constructor(options: SqliteOptions) {
     let db: Database.Database | undefined;
     try {
-      if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+      if (options.path !== ':memory:') {
+        mkdirSync(dirname(options.path), { recursive: true, mode: 0o700 });
+        // 0600 before SQLite creates it with 0644 (its default, less the umask); -wal and -shm then inherit its mode (private-file.ts).
+        ensurePrivateFile(options.path, options.onWarning);
+        tightenIfPresent(`${options.path}-wal`, options.onWarning);
+        tightenIfPresent(`${options.path}-shm`, options.onWarning);
+      }
       this.#db = db = new Database(options.path);
       this.#db.pragma('journal_mode = WAL');
       this.#db.pragma('synchronous = FULL');

@@ -4,12 +4,13 @@
  * as the Nitro hypervisor issues one per enclave. Certificates are made with
  * @peculiar/x509 over WebCrypto; node:crypto signs the documents.
  *
- * The root key is a development trust anchor: it lives in a file (mode 0600)
+ * The root key is a development trust anchor: it lives in a file (mode 0600,
+ * as its certificate; looser existing files are tightened with a warning)
  * and anyone holding it can forge documents. That is why verifiers trust it
  * only when configured to (PROTOCOLS.md §2).
  */
 import { KeyObject, X509Certificate, webcrypto } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
 
@@ -66,7 +67,19 @@ async function createRoot(dir: string): Promise<void> {
   const keyPath = join(dir, ROOT_KEY_FILE);
   writeFileSync(keyPath, `-----BEGIN PRIVATE KEY-----\n${pkcs8.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END PRIVATE KEY-----\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(keyPath, 0o600);
-  writeFileSync(join(dir, ROOT_CERT_FILE), cert.toString('pem') + '\n', { flag: 'wx' });
+  // The certificate is public, but 0600 like everything in the folder: whoever may replace it chooses what this node's documents chain to.
+  const certPath = join(dir, ROOT_CERT_FILE);
+  writeFileSync(certPath, cert.toString('pem') + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(certPath, 0o600);
+}
+
+/** Tightens a root file others can read or write to 0600 (issue 15 L7), with a process warning. */
+function tighten(path: string): void {
+  if (process.platform === 'win32') return;
+  const mode = statSync(path).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  chmodSync(path, 0o600);
+  process.emitWarning(`${path} was mode ${mode.toString(8)}, readable or writable by others than the vault's user; it is now 600`, { type: 'KeyholdWarning' });
 }
 
 /** Loads the root from `dir`, creating it on first use. */
@@ -74,6 +87,8 @@ export async function loadOrCreateRoot(dir: string): Promise<SimulatedRoot> {
   const certPath = join(dir, ROOT_CERT_FILE);
   const keyPath = join(dir, ROOT_KEY_FILE);
   if (!existsSync(certPath) && !existsSync(keyPath)) await createRoot(dir);
+  tighten(certPath);
+  tighten(keyPath);
   const certificatePem = readFileSync(certPath, 'utf8');
   const keyPem = readFileSync(keyPath, 'utf8');
   const der = Buffer.from(keyPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');

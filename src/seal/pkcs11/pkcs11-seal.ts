@@ -53,12 +53,20 @@ export function readPin(config: Pick<Pkcs11SealConfig, 'pinEnv' | 'pinFile'>, en
   throw new KeyholdError('KH_CONFIG_INVALID', 'seal.pkcs11 needs pinEnv or pinFile');
 }
 
-/** One HSM connection, opened on first use and reused; a failed open is retried by the next call. */
+/**
+ * One HSM connection, opened on first use and reused; a failed open is
+ * retried by the next call, except when the HSM refused the PIN
+ * (KH_HSM_LOGIN_FAILED): the PIN is this process's configuration and a real
+ * HSM locks it after a few wrong tries, so every later call (auto-unseal, an
+ * operator's unseal, the entropy mixer's draws) fails with that error and
+ * never presents the PIN again. A restart with a corrected PIN tries anew.
+ */
 export class HsmConnection {
   readonly #config: Pkcs11SealConfig;
   readonly #pin: string;
   #client: Promise<Pkcs11Client> | undefined;
   #open: Pkcs11Client | undefined;
+  #pinRefused: KeyholdError | undefined;
 
   constructor(config: Pkcs11SealConfig, pin: string) {
     this.#config = config;
@@ -66,6 +74,7 @@ export class HsmConnection {
   }
 
   client(): Promise<Pkcs11Client> {
+    if (this.#pinRefused !== undefined) return Promise.reject(this.#pinRefused);
     this.#client ??= Pkcs11Client.open({
       module: this.#config.module,
       ...(this.#config.slot !== undefined ? { slot: this.#config.slot } : { tokenLabel: this.#config.tokenLabel! }),
@@ -74,6 +83,7 @@ export class HsmConnection {
       (c) => (this.#open = c),
       (e: unknown) => {
         this.#client = undefined;
+        if (e instanceof KeyholdError && e.code === 'KH_HSM_LOGIN_FAILED') this.#pinRefused = e;
         throw e;
       },
     );
@@ -82,6 +92,7 @@ export class HsmConnection {
 
   /** Random bytes for the entropy mixer (synchronous); throws while the HSM is not connected. */
   randomSync(length: number): Uint8Array {
+    if (this.#pinRefused !== undefined) throw this.#pinRefused;
     if (this.#open === undefined) {
       void this.client().catch(() => undefined);
       throw new KeyholdError('KH_HSM_UNAVAILABLE', 'the HSM is not connected yet');
