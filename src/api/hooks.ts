@@ -90,7 +90,9 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
   app.addHook('onRoute', (route) => {
     const schema = route.schema as { hide?: boolean; operationId?: string } | undefined;
     if (schema?.hide === true || route.config?.auth !== 'token' || schema?.operationId === undefined) return;
-    route.config = { ...route.config, authz: authzTarget(route.url, schema.operationId) };
+    const authz = authzTarget(route.url, schema.operationId);
+    if (authz.resource.type === 'Target' && route.config.target === undefined) throw new TypeError(`route ${route.url} (${schema.operationId}) acts on an identity but names no target (config.target)`);
+    route.config = { ...route.config, authz };
   });
 
   // Signed requests need the exact body bytes for Content-Digest; the default
@@ -117,7 +119,9 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
     const principal = await authenticate(request, deps);
     request.principal = principal;
     const authz = config.authz;
-    if (authz === undefined) return; // 'self' routes act only on the caller's own session
+    if (authz === undefined) throw new KeyholdError('KH_INTERNAL', undefined, { cause: new Error(`route ${request.routeOptions.url} has no policy action`) });
+    // An identity target may come from the body: asked in preHandler, once the body is parsed and validated.
+    if (authz.resource.type === 'Target') return;
     const params = request.params as Record<string, string | undefined>;
     const resource = authz.resource.type === 'System' ? authz.resource : { type: authz.resource.type, id: params[authz.resource.param] ?? '' };
     const decision = await deps.policy.authorize({
@@ -125,6 +129,29 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
       action: authz.action,
       resource,
       context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: authz.surface, batch: authz.batch, e2e: request.channelOrigin !== undefined },
+    });
+    if (!decision.allowed) throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
+  });
+
+  app.addHook('preHandler', async (request) => {
+    const config = request.routeOptions.config;
+    if (config.authz?.resource.type !== 'Target' || config.target === undefined) return;
+    const principal = request.principal;
+    if (principal === undefined) throw new KeyholdError('KH_AUTH_TOKEN_MISSING');
+    const target = await config.target(request);
+    const decision = await deps.policy.authorize({
+      principal,
+      action: config.authz.action,
+      resource: { type: target.type, id: target.id, groups: target.groups },
+      context: {
+        mfa: hasMfa(principal),
+        authMethods: principal.amr,
+        sourceIp: request.ip,
+        apiSurface: config.authz.surface,
+        batch: config.authz.batch,
+        e2e: request.channelOrigin !== undefined,
+        requestedGroups: target.requestedGroups ?? [],
+      },
     });
     if (!decision.allowed) throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
   });

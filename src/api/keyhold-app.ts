@@ -379,15 +379,15 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   await api.register(loginRoutes, { users, machines, sessions, accessTokens, totp, throttle: new LoginThrottle() });
   await api.register(attestLoginRoutes, { attest, sessions, accessTokens, throttle: new LoginThrottle(), challengeRateLimit: new AttestationRateLimit(config.enclave.attestationRateLimit) });
   await api.register(sessionRoutes, { sessions, accessTokens, signingKeys, totp });
-  await api.register(identityRoutes, { users, machines, sessions, totp });
-  await api.register(accessKeyRoutes, { accessKeys });
+  await api.register(identityRoutes, { users, machines, sessions, totp, policy });
+  await api.register(accessKeyRoutes, { accessKeys, users, machines, policy });
   await api.register(policyRoutes, { policy });
   // One wrapping key object: /v1 and transit import share its cached private key.
   const wrapping = new WrappingKey(barrier);
-  await api.register(keysRoutes, { keys, wrapping });
+  await api.register(keysRoutes, { keys, wrapping, policy });
   await api.register(keyOperationsRoutes, { keys, limits: config.limits, recipients });
   await api.register(secretsRoutes, { secrets, recipients, policy });
-  await api.register(transitPlugin, { prefix: TRANSIT_PREFIX, keys, limits: config.limits, recipients, wrapping });
+  await api.register(transitPlugin, { prefix: TRANSIT_PREFIX, keys, limits: config.limits, recipients, wrapping, policy });
   // AWS KMS (JSON 1.1) at POST /: SigV4 with Keyhold access keys, the policy engine and audit per operation.
   const aliases = new KeyAliases(barrier);
   const kmsIds = new KeyIds({ region: config.compat.kms.region, accountId: config.compat.kms.accountId, aliases });

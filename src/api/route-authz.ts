@@ -11,8 +11,16 @@ export type ResourceArea = 'keys' | 'seal' | 'audit' | 'auth' | 'policy' | 'tool
 export interface AuthzTarget {
   readonly action: string;
   readonly batch: boolean;
-  /** A fixed System resource, the Key named by the `name` URL parameter, or the Secret whose path is the `*` wildcard. */
-  readonly resource: { readonly type: 'System'; readonly id: ResourceArea } | { readonly type: 'Key'; readonly param: 'name' } | { readonly type: 'Secret'; readonly param: '*' };
+  /**
+   * A fixed System resource, the Key named by the `name` URL parameter, the
+   * Secret whose path is the `*` wildcard, or an identity the route names
+   * itself (route-config.ts `target`), asked once the body is parsed.
+   */
+  readonly resource:
+    | { readonly type: 'System'; readonly id: ResourceArea }
+    | { readonly type: 'Key'; readonly param: 'name' }
+    | { readonly type: 'Secret'; readonly param: '*' }
+    | { readonly type: 'Target' };
   /** `context.apiSurface` of the policy request: 'v1', or the compatible API the route belongs to. */
   readonly surface: string;
 }
@@ -92,6 +100,9 @@ export function authzTarget(url: string, operationId: string): AuthzTarget {
   const batch = operationId.endsWith('Batch');
   const action = actionFor(batch ? operationId.slice(0, -'Batch'.length) : operationId);
   if (url.startsWith('/v1/keys/:name')) return { action, batch, resource: { type: 'Key', param: 'name' }, surface: 'v1' };
+  const kind = findAction(action)?.resource;
+  // Identity management names its target user or machine (M5 of issue 15), never System::"auth".
+  if (kind === 'User' || kind === 'Machine' || kind === 'Identity' || kind === 'Self') return { action, batch, resource: { type: 'Target' }, surface: 'v1' };
   const area = AREAS.find(([prefix]) => url.startsWith(prefix));
   if (area === undefined) throw new TypeError(`route ${url} has no resource area for authorization`);
   return { action, batch, resource: { type: 'System', id: area[1] }, surface: 'v1' };

@@ -253,6 +253,13 @@ export class AccessKeys {
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.accessKeyId.localeCompare(b.accessKeyId));
   }
 
+  /** The identity a key acts as (what deleting it is authorised against), or undefined when there is no such key. */
+  async owner(accessKeyId: string): Promise<{ principalType: 'User' | 'Machine'; principalName: string } | undefined> {
+    if (!ACCESS_KEY_ID.test(accessKeyId)) return undefined;
+    const record = await this.#read(accessKeyId);
+    return record === undefined ? undefined : { principalType: record.principalType, principalName: record.principalName };
+  }
+
   /**
    * Deletes a key; it is refused from the next request on (on this node).
    * @throws KeyholdError KH_ACCESS_KEY_NOT_FOUND

@@ -7,6 +7,15 @@
  * accepted once: replay within its window is refused) and SHA-256 hashes of
  * the unused recovery codes. Codes are compared by otplib / by hash, never
  * logged.
+ *
+ * Enrolment needs a single-use enrolment code an administrator issued for
+ * the account (issue 15 H4): a password alone must never become a second
+ * factor, or anyone holding a stolen password enrols their own authenticator
+ * and passes every `context.mfa` check. This is Vault's admin-generate /
+ * Okta's admin-assigned enrolment: the administrator vouches for the person,
+ * out of band. A confirmed factor is never replaced through enrolment.
+ * Records at auth/totp/<HMAC(index key, "totp-enrol" user)> hold the code's
+ * SHA-256 and its expiry.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { generateURI, ScureBase32Plugin, verify } from 'otplib';
@@ -22,7 +31,14 @@ interface TotpRecord {
   recoveryHashes: string[];
 }
 
+interface EnrollmentCodeRecord {
+  hash: string;
+  expiresAt: number;
+}
+
 const RECOVERY_CODES = 10;
+/** How long an enrolment code stays usable: long enough to reach the person out of band, short enough not to linger. */
+export const ENROLLMENT_CODE_TTL_MS = 24 * 3_600_000;
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export class Totp {
@@ -54,14 +70,46 @@ export class Totp {
     return (await this.#get(user))?.confirmed === true;
   }
 
-  /** Removes the user's second factor (when the user is deleted). */
+  /** Removes the user's second factor and any unused enrolment code (when the user is deleted). */
   async forget(user: string): Promise<void> {
     await this.#view.delete(this.#path(user));
+    await this.#view.delete(this.#codePath(user));
   }
 
-  /** Starts (or restarts, before confirmation) an enrolment; the secret and recovery codes are shown once. */
-  async enroll(user: string): Promise<{ secret: string; uri: string; recoveryCodes: string[] }> {
+  #codePath(user: string): string {
+    return this.#view.indexPath('totp-enrol', user);
+  }
+
+  /**
+   * Issues a single-use enrolment code for a user without a confirmed factor
+   * (it replaces any earlier unused one). Shown once; only its hash is kept.
+   * @throws KeyholdError KH_AUTH_MFA_STATE when the user already has a confirmed factor
+   */
+  async issueEnrollmentCode(user: string): Promise<{ enrollmentCode: string; expiresAt: string }> {
     if (await this.required(user)) throw new KeyholdError('KH_AUTH_MFA_STATE', 'TOTP is already enrolled for this user');
+    const enrollmentCode = randomBytes(16).toString('hex');
+    const expiresAt = this.#now() + ENROLLMENT_CODE_TTL_MS;
+    await this.#view.put(this.#codePath(user), utf8(JSON.stringify({ hash: sha256(enrollmentCode), expiresAt } satisfies EnrollmentCodeRecord)));
+    return { enrollmentCode, expiresAt: new Date(expiresAt).toISOString() };
+  }
+
+  /** Spends the user's enrolment code; @throws KeyholdError KH_AUTH_ENROLLMENT_CODE_INVALID when it is missing, wrong or expired. */
+  async #spendEnrollmentCode(user: string, code: string): Promise<void> {
+    const bytes = await this.#view.get(this.#codePath(user));
+    const record = bytes === undefined ? undefined : (JSON.parse(new TextDecoder().decode(bytes)) as EnrollmentCodeRecord);
+    const matches = record !== undefined && constantTimeEqual(utf8(record.hash), utf8(sha256(code.trim().toLowerCase())));
+    if (record === undefined || !matches || record.expiresAt <= this.#now()) throw new KeyholdError('KH_AUTH_ENROLLMENT_CODE_INVALID');
+    await this.#view.delete(this.#codePath(user));
+  }
+
+  /**
+   * Starts (or restarts, before confirmation) an enrolment with an enrolment
+   * code, which it spends; the secret and recovery codes are shown once.
+   * @throws KeyholdError KH_AUTH_MFA_STATE when a factor is already confirmed, KH_AUTH_ENROLLMENT_CODE_INVALID
+   */
+  async enroll(user: string, enrollmentCode: string): Promise<{ secret: string; uri: string; recoveryCodes: string[] }> {
+    if (await this.required(user)) throw new KeyholdError('KH_AUTH_MFA_STATE', 'TOTP is already enrolled for this user');
+    await this.#spendEnrollmentCode(user, enrollmentCode);
     // 160-bit secret (RFC 4226's recommendation) from the vault's entropy source, so HSM augmentation covers it.
     const secret = new ScureBase32Plugin().encode(entropy(20, 'totp-secret'));
     const recoveryCodes = Array.from({ length: RECOVERY_CODES }, () => randomBytes(10).toString('hex'));

@@ -6,17 +6,19 @@
  * Principals: User, Machine, Workload, each `in [Group]`; a Workload carries
  * the measurements of its verified attestation. Resources: Key (named keys),
  * System (areas: seal, audit, auth, policy, tools, keys), Secret (id and
- * `path` attribute = the secret path, e.g. "app/db") and Policy, reserved for
+ * `path` attribute = the secret path, e.g. "app/db"), the identities (User,
+ * Machine: identity management acts on the identity it changes, with its
+ * groups as parents; Workload only as the caller's own) and Policy, reserved for
  * per-policy resources (no action applies to it yet). The schema is the server's, never the bundle's:
  * a bundle may repeat it but cannot change it (bundle-cedar.ts).
  */
-import { ACTION_GROUPS, ACTIONS, type ResourceType } from './actions.js';
+import { ACTION_GROUPS, ACTIONS, resourceTypesOf } from './actions.js';
 import { cedar, describeDiagnostics, type SchemaJson } from './cedar-wasm.js';
 
 export const NAMESPACE = 'Keyhold';
 export const PRINCIPAL_TYPES = ['User', 'Machine', 'Workload'] as const;
 export type PrincipalType = (typeof PRINCIPAL_TYPES)[number];
-export const RESOURCE_TYPES = ['Key', 'Secret', 'Policy', 'System'] as const;
+export const RESOURCE_TYPES = ['Key', 'Secret', 'Policy', 'System', 'User', 'Machine', 'Workload'] as const;
 
 /** Attributes a Workload principal may carry (from its attestation document). */
 export const WORKLOAD_ATTRIBUTES: Readonly<Record<string, 'String' | 'Boolean'>> = Object.freeze({
@@ -42,6 +44,8 @@ const CONTEXT = {
     apiSurface: { type: 'String' },
     batch: { type: 'Boolean' },
     e2e: { type: 'Boolean' },
+    /** The groups a created identity asks for (createUser, createMachine); empty for every other action. */
+    requestedGroups: { type: 'Set', element: { type: 'Entity', name: 'Group' } },
   },
 } as const;
 
@@ -51,7 +55,7 @@ function buildSchema(): SchemaJson<string> {
   for (const a of ACTIONS) {
     actions[a.id] = {
       memberOf: [{ id: a.group }],
-      appliesTo: { principalTypes: [...PRINCIPAL_TYPES], resourceTypes: [a.resource satisfies ResourceType], context: { type: 'RequestContext' } },
+      appliesTo: { principalTypes: [...PRINCIPAL_TYPES], resourceTypes: [...resourceTypesOf(a)], context: { type: 'RequestContext' } },
     };
   }
   const workloadShape = Object.fromEntries(Object.entries(WORKLOAD_ATTRIBUTES).map(([name, type]) => [name, { type, required: false }]));

@@ -3,7 +3,10 @@
  * the root token and members of the `admins` group may do everything, but
  * destructive actions need a second factor. The root token counts as
  * multi-factor (context.mfa = true) because only a quorum of unseal-share
- * holders can produce one. An attested workload (a role of auth.attestRoles,
+ * holders can produce one. Every signed-in identity may act on its own
+ * session and account (renew, logout, TOTP enrolment: resource == principal);
+ * enrolment itself needs an administrator's single-use code (auth/totp.ts),
+ * so a password alone never becomes a second factor. An attested workload (a role of auth.attestRoles,
  * whose measurements the operator pinned) may read the secrets in the folder
  * named after its role, `web/...` for role `web`, and nothing else. Everything
  * else is denied (Cedar's default).
@@ -28,6 +31,14 @@ permit(principal in Keyhold::Group::"admins", action, resource);
 forbid(principal, action in Keyhold::Action::"destructive", resource)
 unless { context.mfa };
 
+@id("self-service")
+permit(
+  principal,
+  action in [Keyhold::Action::"renewToken", Keyhold::Action::"logout", Keyhold::Action::"enrollTotp", Keyhold::Action::"confirmTotp"],
+  resource
+)
+when { resource == principal };
+
 @id("workloads-read-own-namespace")
 permit(principal is Keyhold::Workload, action == Keyhold::Action::"readSecret", resource is Keyhold::Secret)
 when { principal has role && resource.namespace == principal.role };
@@ -43,7 +54,7 @@ when { context.apiSurface == "vssm" };
 @id("vssm-admin")
 permit(
   principal in Keyhold::Group::"vssm-admins",
-  action in [Keyhold::Action::"createKey", Keyhold::Action::"importKey", Keyhold::Action::"listKeys", Keyhold::Action::"backupKeys", Keyhold::Action::"restoreKeys", Keyhold::Action::"readAuditLog"],
+  action in [Keyhold::Action::"createKey", Keyhold::Action::"importKey", Keyhold::Action::"listKeys", Keyhold::Action::"readKey", Keyhold::Action::"backupKeys", Keyhold::Action::"restoreKeys", Keyhold::Action::"readAuditLog"],
   resource
 )
 when { context.apiSurface == "vssm" };

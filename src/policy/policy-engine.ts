@@ -28,7 +28,7 @@ import { isIP, isIPv4 } from 'node:net';
 import type { Barrier, BarrierView, PolicyState } from '../barrier/barrier.js';
 import { sealScoped } from '../barrier/seal-scoped.js';
 import { KeyholdError } from '../errors.js';
-import { findAction, type ActionDef } from './actions.js';
+import { findAction, resourceTypesOf, type ActionDef } from './actions.js';
 import { bundleSha256, parseBundle, verifyBundle, type PolicyBundle } from './bundle.js';
 import { cedar, describeDiagnostics, type EntityJson } from './cedar-wasm.js';
 import { NAMESPACE, WORKLOAD_ATTRIBUTES, type PrincipalType } from './cedar-schema.js';
@@ -46,7 +46,12 @@ export interface AuthorizationRequest {
   };
   /** A catalogue action id (actions.ts), batch variants already folded. */
   readonly action: string;
-  readonly resource: { readonly type: 'Key' | 'Secret' | 'Policy' | 'System'; readonly id: string };
+  readonly resource: {
+    readonly type: 'Key' | 'Secret' | 'Policy' | 'System' | 'User' | 'Machine' | 'Workload';
+    readonly id: string;
+    /** A User or Machine resource's groups (its Cedar parents), from the identity store or, for one being created, the request. */
+    readonly groups?: readonly string[];
+  };
   readonly context: {
     readonly mfa: boolean;
     readonly authMethods: readonly string[];
@@ -56,6 +61,8 @@ export interface AuthorizationRequest {
     readonly batch: boolean;
     /** The request arrived through the end-to-end encrypted channel (POST /v1/enclave/post). */
     readonly e2e?: boolean;
+    /** The groups a created identity asks for (context.requestedGroups; empty when absent). */
+    readonly requestedGroups?: readonly string[];
   };
 }
 
@@ -207,6 +214,20 @@ function attrsKey(attrs: Readonly<Record<string, string | boolean>> | undefined)
   return `${k}}`;
 }
 
+/** Bundle parents plus the named groups, each once. */
+function mergeGroups(bundled: readonly Uid[], groups: readonly string[]): Uid[] {
+  const parents: Uid[] = [...bundled];
+  const keys = new Set(parents.map(uidKey));
+  for (const g of groups) {
+    const group = { type: GROUP_TYPE, id: g };
+    if (!keys.has(uidKey(group))) {
+      keys.add(uidKey(group));
+      parents.push(group);
+    }
+  }
+  return parents;
+}
+
 const json = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
 const parseJson = <T>(bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)) as T;
 
@@ -328,8 +349,8 @@ export class PolicyEngine {
     const weekday = (Math.floor(now / DAY_MS) + 4) % 7;
     const { principal: p, resource: r, context: c } = req;
     const key =
-      p.type + ls(p.id) + listKey(p.groups) + attrsKey(p.attrs) + ls(req.action) + r.type + ls(r.id) +
-      (c.mfa ? '1' : '0') + listKey(c.authMethods) + ls(c.sourceIp) + ls(c.apiSurface) + (c.batch ? '1' : '0') + (c.e2e === true ? '1' : '0') + hourUtc + ':' + weekday;
+      p.type + ls(p.id) + listKey(p.groups) + attrsKey(p.attrs) + ls(req.action) + r.type + ls(r.id) + listKey(r.groups ?? []) +
+      (c.mfa ? '1' : '0') + listKey(c.authMethods) + ls(c.sourceIp) + ls(c.apiSurface) + (c.batch ? '1' : '0') + (c.e2e === true ? '1' : '0') + listKey(c.requestedGroups ?? []) + hourUtc + ':' + weekday;
     const hit = active.cache.get(key);
     if (hit !== undefined) return hit;
     const decision = this.#decide(active, req, hourUtc, weekday);
@@ -342,7 +363,7 @@ export class PolicyEngine {
     const { principal: p, resource: r, context: c } = req;
     const action = findAction(req.action);
     if (action === undefined || action.id !== req.action) throw new TypeError(`${req.action} is not a policy action`);
-    if (action.resource !== r.type) throw new TypeError(`action ${action.id} applies to ${action.resource} resources, not ${r.type}`);
+    if (!resourceTypesOf(action).includes(r.type as never)) throw new TypeError(`action ${action.id} applies to ${action.resource} resources, not ${r.type}`);
     if (p.type === 'User' && p.id === 'root' && BREAK_GLASS_ACTIONS.has(action.id)) return Object.freeze({ allowed: true, reasons: Object.freeze(['break-glass: root may always show and push policy']) });
 
     checkAttributes(p);
@@ -368,9 +389,10 @@ export class PolicyEngine {
         apiSurface: c.apiSurface,
         batch: c.batch,
         e2e: c.e2e === true,
+        requestedGroups: (c.requestedGroups ?? []).map((id) => ({ __entity: { type: GROUP_TYPE, id } })),
       },
       preparsedPolicySetId: active.psetId,
-      entities: this.#slice(active.set, p, principal, resource, action),
+      entities: this.#slice(active.set, p, principal, r, resource, action),
     });
     if (answer.type === 'failure') return Object.freeze({ allowed: false, reasons: Object.freeze([`request error: ${describeDiagnostics(answer.errors)}`]) });
     const { decision, diagnostics } = answer.response;
@@ -386,18 +408,10 @@ export class PolicyEngine {
    * group; then everything reachable from the principal's parents, the
    * resource and the policies' literals.
    */
-  #slice(set: PolicySet, p: AuthorizationRequest['principal'], principal: Uid, resource: Uid, action: ActionDef): EntityJson[] {
+  #slice(set: PolicySet, p: AuthorizationRequest['principal'], principal: Uid, r: AuthorizationRequest['resource'], resource: Uid, action: ActionDef): EntityJson[] {
     const actionEntities = actionEntitiesOf(action);
     const seen = new Set<string>([uidKey(principal), ...actionEntities.map((e) => uidKey(e.uid as Uid))]);
-    const parents: Uid[] = [...(set.entities.get(uidKey(principal))?.parents ?? [])];
-    const parentKeys = new Set(parents.map(uidKey));
-    for (const g of p.groups) {
-      const group = { type: GROUP_TYPE, id: g };
-      if (!parentKeys.has(uidKey(group))) {
-        parentKeys.add(uidKey(group));
-        parents.push(group);
-      }
-    }
+    const parents = mergeGroups(set.entities.get(uidKey(principal))?.parents ?? [], p.groups);
     const out: EntityJson[] = [{ uid: principal, attrs: { ...p.attrs }, parents }, ...actionEntities];
     const queue: Uid[] = [...parents, resource, ...set.literals];
     if (resource.type === SECRET_TYPE) {
@@ -408,6 +422,12 @@ export class PolicyEngine {
       // `namespace` (the first path segment) lets one policy give each workload role its own folder (default-bundle.ts).
       out.push({ uid: resource, attrs: { path: resource.id, namespace: resource.id.split('/', 1)[0] ?? '' }, parents: [...(bundled?.parents ?? [])] });
       queue.push(...(bundled?.reaches ?? []));
+    } else if (r.groups !== undefined && !seen.has(uidKey(resource))) {
+      // An identity acted on: its groups are request facts (the identity store's), merged with the bundle's parents for it.
+      const groups = mergeGroups(set.entities.get(uidKey(resource))?.parents ?? [], r.groups);
+      seen.add(uidKey(resource));
+      out.push({ uid: resource, attrs: {}, parents: groups });
+      queue.push(...groups);
     }
     for (let u = queue.pop(); u !== undefined; u = queue.pop()) {
       const k = uidKey(u);

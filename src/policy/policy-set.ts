@@ -5,7 +5,10 @@
  *   is one, else `policy<N>` (N = position), so decision reasons name them.
  * - Policies are validated against the server's schema in strict mode, and
  *   validator warnings count as errors; entities are parsed against it. Templates and Action entities are refused
- *   (actions and their groups come from the schema).
+ *   (actions and their groups come from the schema). A policy naming an
+ *   action outside the catalogue is refused with KH_POLICY_ACTION_UNKNOWN
+ *   before Cedar sees it: every catalogue action is asked by a route, so a
+ *   policy about any other would be a rule nobody enforces.
  * - Entities are indexed by uid so each decision passes Cedar only the slice
  *   it can observe: the principal, the resource, the entities named literally
  *   in a policy, and everything reachable from those through parents or
@@ -17,6 +20,7 @@
 import { KeyholdError } from '../errors.js';
 import { cedar, describeDiagnostics, type EntityJson, type PolicyJson } from './cedar-wasm.js';
 import { KEYHOLD_SCHEMA, NAMESPACE, schemaText } from './cedar-schema.js';
+import { ACTION_GROUPS, findAction } from './actions.js';
 
 export interface Uid {
   readonly type: string;
@@ -101,6 +105,17 @@ function splitPolicies(text: string): { policies: Record<string, string>; litera
   return { policies, literals };
 }
 
+const ACTION_TYPE = `${NAMESPACE}::Action`;
+const GROUP_IDS: ReadonlySet<string> = new Set(ACTION_GROUPS);
+
+/** @throws KeyholdError KH_POLICY_ACTION_UNKNOWN for the first Action literal that is neither a catalogue action nor a group. */
+function checkActionsAsked(literals: readonly Uid[]): void {
+  for (const uid of literals) {
+    if (uid.type !== ACTION_TYPE || GROUP_IDS.has(uid.id) || findAction(uid.id)?.id === uid.id) continue;
+    throw new KeyholdError('KH_POLICY_ACTION_UNKNOWN', `The bundle names the action ${JSON.stringify(uid.id.slice(0, 128))}, which no route asks about; the active bundle is unchanged.`);
+  }
+}
+
 function indexEntities(entities: readonly unknown[]): Map<string, IndexedEntity> {
   const index = new Map<string, IndexedEntity>();
   if (entities.length === 0) return index;
@@ -130,6 +145,7 @@ export function compilePolicySet(content: { readonly policies: string; readonly 
   try {
     if (content.schema !== undefined) checkSchemaCopy(content.schema);
     const { policies, literals } = splitPolicies(content.policies);
+    checkActionsAsked(literals);
     const answer = cedar.validate({ schema: KEYHOLD_SCHEMA, policies: { staticPolicies: policies }, validationSettings: { mode: 'strict' } });
     if (answer.type !== 'success') throw invalid(describeDiagnostics(answer.errors));
     // Warnings are refused too: they flag impossible policies (a forbid that can

@@ -15,7 +15,6 @@ import '../../src/api/route-config.js';
 const CHANNEL_ROUTES = ['GET /v1/enclave', 'GET /v1/enclave/attestation', 'POST /v1/enclave/post'];
 /** AWS KMS (JSON 1.1) is one POST / for every operation: it authenticates each with SigV4 and asks the policy engine itself (src/api/compat/kms/kms-plugin.ts). */
 const KMS_ROUTES = ['POST /'];
-const SELF_ROUTES = ['POST /v1/auth/totp/enroll', 'POST /v1/auth/totp/confirm', 'POST /v1/auth/renew', 'POST /v1/auth/logout'];
 const PUBLIC_ROUTES = ['POST /v1/auth/login', 'POST /v1/auth/machine/challenge', 'POST /v1/auth/machine/login', 'POST /v1/auth/cert/login', 'GET /v1/auth/attest/challenge', 'POST /v1/auth/attest/login', 'GET /v1/auth/jwks', 'GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', 'GET /v1/sys/rekey/init', 'POST /v1/sys/rekey/init', 'DELETE /v1/sys/rekey/init', 'POST /v1/sys/rekey/update', 'GET /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/init', 'DELETE /v1/sys/generate-root/init', 'POST /v1/sys/generate-root/update', ...CHANNEL_ROUTES, ...KMS_ROUTES];
 /** The only routes that answer while sealed. */
 const SEALED_ROUTES = ['GET /v1/sys/health', 'GET /v1/sys/seal-status', 'POST /v1/sys/init', 'POST /v1/sys/unseal', ...CHANNEL_ROUTES];
@@ -41,9 +40,8 @@ test('only the expected routes are public or answer while sealed', async (t) => 
   const key = (r: RouteSummary) => `${r.method} ${r.url}`;
   assert.deepEqual(app.routes.filter((r) => r.auth === 'none').map(key).sort(), [...PUBLIC_ROUTES].sort());
   assert.deepEqual(app.routes.filter((r) => r.allowSealed).map(key).sort(), [...SEALED_ROUTES].sort());
-  // 'self' routes skip the policy engine: they may only act on the caller's own session.
-  assert.deepEqual(app.routes.filter((r) => r.auth === 'self').map(key).sort(), [...SELF_ROUTES].sort());
-  // Every other route is authorised by policy, under an action of the catalogue.
+  // Every other route is authorised by policy, under an action of the catalogue: none skips it (issue 15 H4).
+  assert.deepEqual(app.routes.filter((r) => r.auth !== 'none' && r.auth !== 'token').map(key), []);
   for (const r of app.routes.filter((x) => x.auth === 'token')) assert.doesNotThrow(() => authzTarget(r.url, r.operationId), key(r));
 });
 
@@ -61,11 +59,21 @@ test('a route without auth, operationId or response schema is refused at startup
   }
 });
 
-test('access key routes are policy-checked identity actions on System::"auth"', () => {
-  const auth = { type: 'System', id: 'auth' };
-  assert.deepEqual(authzTarget('/v1/auth/access-keys', 'createAccessKey'), { action: 'createAccessKey', batch: false, resource: auth, surface: 'v1' });
-  assert.deepEqual(authzTarget('/v1/auth/access-keys', 'listAccessKeys').resource, auth);
-  assert.deepEqual(authzTarget('/v1/auth/access-keys/:accessKeyId', 'deleteAccessKey').resource, auth);
+test('identity routes are asked about the identity they act on; listings about System::"auth" (issue 15 M5)', () => {
+  const target = { type: 'Target' };
+  assert.deepEqual(authzTarget('/v1/auth/access-keys', 'createAccessKey'), { action: 'createAccessKey', batch: false, resource: target, surface: 'v1' });
+  assert.deepEqual(authzTarget('/v1/auth/access-keys/:accessKeyId', 'deleteAccessKey').resource, target);
+  assert.deepEqual(authzTarget('/v1/auth/users/:name/password', 'setUserPassword').resource, target);
+  assert.deepEqual(authzTarget('/v1/auth/renew', 'renewToken').resource, target);
+  assert.deepEqual(authzTarget('/v1/auth/access-keys', 'listAccessKeys').resource, { type: 'System', id: 'auth' });
+});
+
+test('a route acting on an identity must say which one (config.target), or the server refuses to build', async () => {
+  const { installGates } = await import('../../src/api/hooks.js');
+  const app = Fastify();
+  installGates(app, { seal: undefined as never, tokens: undefined as never, accessTokens: undefined as never, policy: undefined as never, nonces: undefined as never, isShuttingDown: () => false });
+  assert.throws(() => app.post('/v1/auth/users/:name/password', { config: { auth: 'token' }, schema: { operationId: 'setUserPassword' } }, async () => ({})), /names no target/);
+  await app.close();
 });
 
 test('Vault transit routes ask the policy engine the questions of their /v1 equivalents', () => {

@@ -52,7 +52,7 @@ test('a new user is denied by default; admins may act; destructive actions need 
   const denied = await app.api.inject({ method: 'GET', url: '/v1/keys', headers: bearer(alice) });
   assert.equal(denied.statusCode, 403);
   assert.equal(denied.json().error.code, 'KH_AUTH_PERMISSION_DENIED');
-  // Self-service routes need no policy.
+  // Self-service routes: the default bundle lets everyone act on their own session.
   assert.equal((await app.api.inject({ method: 'POST', url: '/v1/auth/renew', headers: bearer(alice) })).statusCode, 200);
 
   const ops = (await login(app, { username: 'ops', password: 'ops-password' })).json().accessToken as string;
@@ -60,7 +60,8 @@ test('a new user is denied by default; admins may act; destructive actions need 
   const del = await app.api.inject({ method: 'DELETE', url: '/v1/keys/k1', headers: bearer(ops) });
   assert.equal(del.json().error.code, 'KH_AUTH_PERMISSION_DENIED', 'scheduling a deletion is destructive: MFA required');
 
-  const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(ops) })).json();
+  const { enrollmentCode } = (await app.api.inject({ method: 'POST', url: '/v1/auth/users/ops/totp-enrollment', headers: bearer(rootToken) })).json() as { enrollmentCode: string };
+  const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(ops), payload: { enrollmentCode } })).json();
   const now = Math.floor(Date.now() / 1000);
   await app.api.inject({ method: 'POST', url: '/v1/auth/totp/confirm', headers: bearer(ops), payload: { code: await generate({ secret: enrol.secret, epoch: now }) } });
   const mfa = (await login(app, { username: 'ops', password: 'ops-password', otp: await generate({ secret: enrol.secret, epoch: now + 30 }) })).json().accessToken as string;

@@ -21,9 +21,10 @@ test('after TOTP enrolment logins need a code, tokens carry amr otp+mfa, codes a
 
   const first = (await login()).json();
   assert.deepEqual(claimsOf(first.accessToken).amr, ['pwd']);
-  const rootEnroll = await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(init.rootToken) });
+  const { enrollmentCode } = (await app.api.inject({ method: 'POST', url: '/v1/auth/users/ops/totp-enrollment', headers: bearer(init.rootToken) })).json() as { enrollmentCode: string };
+  const rootEnroll = await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(init.rootToken), payload: { enrollmentCode } });
   assert.equal(rootEnroll.json().error.code, 'KH_AUTH_SESSION_REQUIRED');
-  const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(first.accessToken) })).json();
+  const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(first.accessToken), payload: { enrollmentCode } })).json();
   assert.match(enrol.uri, /^otpauth:\/\/totp\/keyhold:ops\?/);
   assert.equal(enrol.recoveryCodes.length, 10);
   const bad = await app.api.inject({ method: 'POST', url: '/v1/auth/totp/confirm', headers: bearer(first.accessToken), payload: { code: '000000' } });
@@ -38,7 +39,7 @@ test('after TOTP enrolment logins need a code, tokens carry amr otp+mfa, codes a
   const withRecovery = (await login({ recoveryCode: enrol.recoveryCodes[3] })).json();
   assert.deepEqual(claimsOf(withRecovery.accessToken).amr, ['pwd', 'mfa']);
   assert.equal((await login({ recoveryCode: enrol.recoveryCodes[3] })).json().error.code, 'KH_AUTH_MFA_FAILED', 'a recovery code works once');
-  const again = await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(withRecovery.accessToken) });
+  const again = await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(withRecovery.accessToken), payload: { enrollmentCode } });
   assert.equal(again.json().error.code, 'KH_AUTH_MFA_STATE');
 });
 
@@ -49,7 +50,8 @@ test('a later TOTP code logs in with amr pwd, otp, mfa', async (t) => {
   const init = await initVault(app, 1, 1);
   await unsealVault(app, init.shares);
   const token = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw' } })).json().accessToken as string;
-  const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(token) })).json();
+  const { enrollmentCode } = (await app.api.inject({ method: 'POST', url: '/v1/auth/users/ops/totp-enrollment', headers: bearer(init.rootToken) })).json() as { enrollmentCode: string };
+  const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(token), payload: { enrollmentCode } })).json();
   // Confirm with the current period's code, log in with the next period's (accepted within the 30 s tolerance).
   const now = Math.floor(Date.now() / 1000);
   const current = await generate({ secret: enrol.secret, epoch: now });

@@ -506,8 +506,10 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('POST', '/v1/auth/introspect', { body: { token: accessToken } });
   await s.ok('POST', '/v1/auth/signing-key/rotate');
   const rootToken = s.token;
+  const { enrollmentCode } = await s.ok('POST', '/v1/auth/users/ops/totp-enrollment');
+  s.callerSecrets.push(needle('TOTP enrolment code', Buffer.from(String(enrollmentCode)), [String(enrollmentCode)]));
   s.token = accessToken;
-  const enrol = await s.ok('POST', '/v1/auth/totp/enroll');
+  const enrol = await s.ok('POST', '/v1/auth/totp/enroll', { body: { enrollmentCode } });
   s.callerSecrets.push(needle('TOTP secret', Buffer.from(String(enrol.secret)), [String(enrol.secret)]));
   await s.ok('POST', '/v1/auth/totp/confirm', { body: { code: await generate({ secret: String(enrol.secret) }) } });
   const renewed = await s.ok('POST', '/v1/auth/renew');

@@ -19,7 +19,7 @@ test('the default bundle is version 0 and validates against the schema', async (
   assert.equal(active.source, 'default');
   assert.equal(active.policies, DEFAULT_POLICIES);
   assert.equal(active.sha256, bundleSha256(DEFAULT_BUNDLE_BYTES));
-  assert.deepEqual(Object.keys(compilePolicySet({ policies: DEFAULT_POLICIES, entities: [] }).policies), ['root', 'admins', 'destructive-needs-mfa', 'workloads-read-own-namespace', 'vssm-clients', 'vssm-admin']);
+  assert.deepEqual(Object.keys(compilePolicySet({ policies: DEFAULT_POLICIES, entities: [] }).policies), ['root', 'admins', 'destructive-needs-mfa', 'self-service', 'workloads-read-own-namespace', 'vssm-clients', 'vssm-admin']);
 });
 
 test('root may do everything, destructive actions included (the root token counts as MFA)', async (t) => {

@@ -1,4 +1,9 @@
-/** /v1/keys: key lifecycle (create, list, read, configure, rotate, trim, enable/disable, deletion). */
+/**
+ * /v1/keys: key lifecycle (create, list, read, configure, rotate, trim,
+ * enable/disable, deletion). The listing shows only keys the caller may
+ * readKey; lifting or replacing a release policy is asked as
+ * changeKeyReleasePolicy on top of updateKey (release-policy-change.ts).
+ */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { KeyManager } from '../../keys/key-manager.js';
@@ -8,6 +13,8 @@ import { KEY_NAME_PATTERN } from '../../keys/key-name.js';
 import { responses } from '../schemas.js';
 import type { WrappingKey } from '../../keys/wrapping-key.js';
 import { KeyholdError } from '../../errors.js';
+import { mayDo, permittedItems, type PolicyAsker } from '../policy-ask.js';
+import { releasePolicyChangeNeedsAction } from '../release-policy-change.js';
 import { b64 } from './inputs.js';
 import { CreateKeyBody, KeyMetadata, KeyNameParams, UpdateKeyBody } from './key-schemas.js';
 
@@ -38,7 +45,7 @@ export function metadataOf(key: ManagedKey) {
   };
 }
 
-export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping: WrappingKey }> = async (app, { keys, wrapping }) => {
+export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping: WrappingKey; policy: PolicyAsker }> = async (app, { keys, wrapping, policy }) => {
   app.addSchema(KeyMetadata);
   const Meta = Type.Ref(KeyMetadata);
   const one = { 200: Meta };
@@ -57,7 +64,7 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
       schema: {
         operationId: 'listKeys',
         tags: ['keys'],
-        summary: 'List keys by name (paged)',
+        summary: 'List the keys the caller may read (readKey), by name (paged; a page may hold fewer than limit)',
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' })),
@@ -70,7 +77,8 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
     },
     async (req) => {
       const { keys: page, next } = await keys.list({ limit: Number(req.query.limit ?? 100), ...(req.query.after !== undefined ? { after: req.query.after } : {}) });
-      return { keys: page.map(metadataOf), ...(next !== undefined ? { next } : {}) };
+      const visible = await permittedItems(policy, req, 'v1', 'readKey', page, (k) => ({ type: 'Key', id: k.record.name }));
+      return { keys: visible.map(metadataOf), ...(next !== undefined ? { next } : {}) };
     },
   );
 
@@ -83,7 +91,13 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
   app.patch(
     '/v1/keys/:name',
     { config, schema: { operationId: 'updateKey', tags: ['keys'], summary: 'Change description, tags, version limits, rotation period', params: KeyNameParams, body: UpdateKeyBody, response: responses(one) } },
-    async (req) => metadataOf(await keys.update(req.params.name, req.body)),
+    async (req) => {
+      if (releasePolicyChangeNeedsAction((await keys.get(req.params.name)).record.releasePolicy, req.body.releasePolicy)) {
+        if (!(await mayDo(policy, req, 'v1', 'changeKeyReleasePolicy', { type: 'Key', id: req.params.name })))
+          throw new KeyholdError('KH_AUTH_PERMISSION_DENIED', 'removing or replacing a release policy needs changeKeyReleasePolicy (by default: a second factor)');
+      }
+      return metadataOf(await keys.update(req.params.name, req.body));
+    },
   );
 
   app.post(

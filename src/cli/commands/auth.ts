@@ -80,14 +80,24 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
 
   totp
     .command('enroll')
-    .description('start enrolment: prints the secret, an otpauth:// URI for an authenticator app and one-time recovery codes (shown once)')
-    .action(async () => {
+    .description('start enrolment with the code an administrator issued (keyhold auth totp issue USER): prints the secret, an otpauth:// URI for an authenticator app and one-time recovery codes (shown once)')
+    .argument('<enrollment-code>', 'the single-use enrolment code from an administrator')
+    .action(async (enrollmentCode: string) => {
       const g = globals();
-      const result = (await call(clientOptions(g), 'POST', '/v1/auth/totp/enroll')) as { secret: string; uri: string; recoveryCodes: string[] };
+      const result = (await call(clientOptions(g), 'POST', '/v1/auth/totp/enroll', { enrollmentCode })) as { secret: string; uri: string; recoveryCodes: string[] };
       if (g.format === 'json') return print('json', result);
       process.stdout.write(`Secret: ${result.secret}\nURI:    ${result.uri}\n\nRecovery codes (each works once; store them now, they are not shown again):\n`);
       for (const code of result.recoveryCodes) process.stdout.write(`  ${code}\n`);
       process.stdout.write('\nFinish with: keyhold auth totp confirm CODE\n');
+    });
+
+  totp
+    .command('issue')
+    .description("issue a single-use enrolment code (24 h) for a user's first TOTP enrolment; needs a second factor or the root token under the default policy")
+    .argument('<user>', 'the user who will enrol')
+    .action(async (user: string) => {
+      const g = globals();
+      print(g.format, await call(clientOptions(g), 'POST', `/v1/auth/users/${encodeURIComponent(user)}/totp-enrollment`));
     });
 
   totp

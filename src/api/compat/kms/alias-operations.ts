@@ -95,10 +95,13 @@ export const ListAliases = operation({
   }),
   action: 'listKeys',
   target: { system: 'keys' },
-  async run(deps, input) {
+  async run(deps, input, _names, caller) {
     const only = input.KeyId === undefined ? undefined : deps.ids.parseKeyOnly(input.KeyId, 'KeyId');
     const exists = async (target: string) => KEY_NAME.test(target) && (await deps.keys.store.get(target)) !== undefined;
-    const all = (await deps.aliases.list(exists)).filter((a) => only === undefined || a.target === only);
+    const matching = (await deps.aliases.list(exists)).filter((a) => only === undefined || a.target === only);
+    // An alias names its key: listed only when the caller may read that key (readKey).
+    const readable = new Set(await caller.readable([...new Set(matching.map((a) => a.target))]));
+    const all = matching.filter((a) => readable.has(a.target));
     const start = input.Marker === undefined ? 0 : all.findIndex((a) => a.alias > input.Marker!);
     const limit = input.Limit ?? 50;
     const page = start < 0 ? [] : all.slice(start, start + limit);

@@ -115,11 +115,13 @@ export const ListKeys = operation({
   input: Input({ Limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })), Marker: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })) }),
   action: 'listKeys',
   target: { system: 'keys' },
-  async run(deps, input) {
+  async run(deps, input, _names, caller) {
     if (input.Marker !== undefined && !KEY_NAME.test(input.Marker)) throw new KmsError('InvalidMarkerException', 'The marker is not valid', 'KH_BAD_REQUEST');
     const page = await deps.keys.list({ limit: input.Limit ?? 100, ...(input.Marker !== undefined && { after: input.Marker }) });
+    // Only keys the caller may DescribeKey (readKey); a page may hold fewer than Limit, as KMS allows.
+    const visible = await caller.readable(page.keys.map((k) => k.name));
     return {
-      Keys: page.keys.map((k) => ({ KeyId: k.name, KeyArn: deps.ids.keyArn(k.name) })),
+      Keys: visible.map((name) => ({ KeyId: name, KeyArn: deps.ids.keyArn(name) })),
       Truncated: page.next !== undefined,
       ...(page.next !== undefined && { NextMarker: page.next }),
     };

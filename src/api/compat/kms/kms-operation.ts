@@ -35,7 +35,13 @@ export interface KmsOperation<S extends TObject = TObject> {
    * Runs the operation. `names` are the resolved key names, in the order
    * `target.keys` returned them (every one exists as a name; the key itself may not).
    */
-  run(deps: KmsDeps, input: Static<S>, names: readonly string[]): Promise<Record<string, unknown>>;
+  run(deps: KmsDeps, input: Static<S>, names: readonly string[], caller: KmsCaller): Promise<Record<string, unknown>>;
+}
+
+/** What a listing needs to know about its caller: the keys it may read (a listing shows no others; issue 15 L3). */
+export interface KmsCaller {
+  /** The subset of `names` the caller may readKey, in order. */
+  readable(names: readonly string[]): Promise<string[]>;
 }
 
 /** Types an operation's definition against its own schema. */

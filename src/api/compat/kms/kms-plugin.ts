@@ -23,6 +23,7 @@ import type { Principal } from '../../../auth/principal.js';
 import { hasMfa } from '../../../auth/principal.js';
 import type { SigV4Request } from '../../../auth/access-keys.js';
 import type { PolicyEngine } from '../../../policy/policy-engine.js';
+import { permittedItems } from '../../policy-ask.js';
 import { KmsError, sendKmsError } from './kms-errors.js';
 import { checkInput } from './kms-inputs.js';
 import type { KmsDeps, KmsOperation } from './kms-operation.js';
@@ -160,7 +161,8 @@ export const kmsPlugin: FastifyPluginAsync<KmsPluginOptions> = async (app, optio
         for (const n of call.names) (await deps.keys.get(n)).checkUsable();
         throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.', 'KH_BAD_REQUEST');
       }
-      const output = await call.op.run(deps, call.input, call.names);
+      const caller = { readable: (names: readonly string[]) => permittedItems(policy, request, 'aws-kms', 'readKey', names, (id) => ({ type: 'Key', id })) };
+      const output = await call.op.run(deps, call.input, call.names, caller);
       return reply.code(200).header('cache-control', 'no-store').type(KMS_CONTENT_TYPE).serializer(JSON.stringify).send(output);
     },
   );

@@ -12,6 +12,7 @@ import { fromBase64Strict } from '../../../crypto/bytes.js';
 import { createPrivateKey } from 'node:crypto';
 import { KeyInfo, keyholdType, keyInfo, vaultPublicKey, vaultType } from './key-types.js';
 import { badRequest, envelope, TransitError, vaultResponses } from './vault-shape.js';
+import { permittedItems, type PolicyAsker } from '../../policy-ask.js';
 
 export const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false });
 const config = { auth: 'token' } as const;
@@ -25,7 +26,7 @@ function seconds(d: number | string): number {
   return d.endsWith('h') ? n * 3600 : d.endsWith('m') ? n * 60 : n;
 }
 
-export const transitKeysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager }> = async (app, { keys }) => {
+export const transitKeysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; policy: PolicyAsker }> = async (app, { keys, policy }) => {
   const info = (request: Parameters<typeof envelope>[0], key: ManagedKey) => envelope(request, keyInfo(key));
 
   app.post(
@@ -97,7 +98,7 @@ export const transitKeysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager }> 
       let after: string | undefined;
       for (;;) {
         const page = await keys.list({ limit: 1000, ...(after !== undefined && { after }) });
-        names.push(...page.keys.map((k) => k.name));
+        names.push(...(await permittedItems(policy, request, 'vault-transit', 'readKey', page.keys.map((k) => k.name), (id) => ({ type: 'Key', id }))));
         if (page.next === undefined) break;
         after = page.next;
       }

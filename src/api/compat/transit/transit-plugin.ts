@@ -17,6 +17,7 @@ import { transitToolsRoutes } from './tools-routes.js';
 import { transitImportRoutes } from './import-routes.js';
 import type { WrappingKey } from '../../../keys/wrapping-key.js';
 import { sendVaultError } from './vault-shape.js';
+import type { PolicyAsker } from '../../policy-ask.js';
 
 export const TRANSIT_PREFIX = '/v1/transit';
 
@@ -25,10 +26,12 @@ export interface TransitOptions {
   limits: TransitLimits;
   recipients: RecipientVerifier;
   wrapping: WrappingKey;
+  /** For listings: a key list shows only the keys the caller may readKey. */
+  policy: PolicyAsker;
 }
 
 /** Register with `{ prefix: TRANSIT_PREFIX }`. */
-export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (app, { keys, limits, recipients, wrapping }) => {
+export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (app, { keys, limits, recipients, wrapping, policy }) => {
   app.setErrorHandler((error, request, reply) => sendVaultError(request, reply, error));
   app.setNotFoundHandler((request, reply) => sendVaultError(request, reply, new KeyholdError('KH_NOT_FOUND')));
   // Vault's CLI and Go client write with PUT; Vault treats PUT and POST alike.
@@ -39,7 +42,7 @@ export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (a
   app.addHook('preValidation', async (request) => {
     if ((request.method === 'POST' || request.method === 'PUT') && (request.body === undefined || request.body === null)) request.body = {};
   });
-  await app.register(transitKeysRoutes, { keys });
+  await app.register(transitKeysRoutes, { keys, policy });
   await app.register(transitImportRoutes, { keys, wrapping });
   await app.register(transitCryptoRoutes, { keys, limits, recipients });
   await app.register(transitSignRoutes, { keys, limits });

@@ -17,7 +17,7 @@
  * PKCS#1 v1.5 encryption and SHA-1.
  */
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { KeyManager } from '../../../keys/key-manager.js';
 import type { ManagedKey } from '../../../keys/managed-key.js';
 import type { KeyType } from '../../../keys/key-type-names.js';
@@ -34,6 +34,7 @@ import { KeyholdError } from '../../../errors.js';
 import { bytesOut, compact, int64Out, type MessageShape } from './proto-json.js';
 import { reply, vssmRoute } from './vssm-route.js';
 import { vssmBadRequest, VssmError } from './vssm-shape.js';
+import { permittedItems, type PolicyAsker } from '../../policy-ask.js';
 
 /** VSSM keeps at most this many log lines (logging_impl.go MAX_LOGS). */
 const MAX_LOG_LINES = 10_000;
@@ -149,10 +150,13 @@ export interface AdminDeps {
   barrier: Barrier;
   audit: AuditLog;
   transport: TransportKey | undefined;
+  /** listkeys shows only the keys the caller may readKey (issue 15 L3). */
+  policy: PolicyAsker;
 }
 
 export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void {
-  const { keys, barrier, audit, transport } = deps;
+  const { keys, barrier, audit, transport, policy } = deps;
+  const readable = async (request: FastifyRequest, names: readonly string[]) => new Set(await permittedItems(policy, request, 'vssm', 'readKey', names, (id) => ({ type: 'Key', id })));
   const admin = { gate: 'admin', maxBytes: MAX_KEY_BYTES } as const;
   const needTransport = (): TransportKey => {
     if (transport === undefined)
@@ -229,14 +233,16 @@ export function registerAdminRoutes(app: FastifyInstance, deps: AdminDeps): void
           throw e;
         });
         const view = key === undefined ? undefined : vssmView(key);
-        if (key === undefined || view?.type !== m.keyType) throw new VssmError('KH_KEY_NOT_FOUND', 404, 'No key by that name exists.');
+        if (key === undefined || view?.type !== m.keyType || !(await readable(request, [m.keyName])).has(m.keyName)) throw new VssmError('KH_KEY_NOT_FOUND', 404, 'No key by that name exists.');
         bucket[view.type].push(listEntry(key, view));
         return compact(out);
       }
       let after: string | undefined;
       for (;;) {
         const page = await keys.list({ limit: 1000, ...(after !== undefined && { after }) });
+        const visible = await readable(request, page.keys.map((k) => k.name));
         for (const key of page.keys) {
+          if (!visible.has(key.name)) continue;
           const view = vssmView(key);
           if (view !== undefined && key.record.state !== 'pending-import') bucket[view.type].push(listEntry(key, view));
         }

@@ -100,7 +100,7 @@ export const vssmPlugin: FastifyPluginAsync<VssmOptions> = async (app, options) 
   });
 
   registerServiceRoutes(app, { keys: options.keys, maxBytes: options.maxBytes });
-  registerAdminRoutes(app, { keys: options.keys, barrier: options.barrier, audit: options.audit, transport: options.transport });
+  registerAdminRoutes(app, { keys: options.keys, barrier: options.barrier, audit: options.audit, transport: options.transport, policy: options.policy });
 };
 
 /** Whether a router-level failure (before any route is found) concerns a VSSM path, so it answers in VSSM's shape. */

@@ -9,10 +9,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { AccessKeys } from '../../../auth/access-keys.js';
 import { MAX_DESCRIPTION_LENGTH } from '../../../auth/access-keys.js';
 import { responses } from '../../schemas.js';
+import { permittedItems, type PolicyAsker } from '../../policy-ask.js';
 import { IdentityName } from './auth-schemas.js';
+import { accessKeyOwnerTarget, accessKeyTarget, identityGroups, type IdentityDirectory } from './identity-targets.js';
 
-export interface AccessKeyRouteDeps {
+export interface AccessKeyRouteDeps extends IdentityDirectory {
   accessKeys: AccessKeys;
+  policy: PolicyAsker;
 }
 
 const PrincipalType = Type.Union([Type.Literal('User'), Type.Literal('Machine')], { description: 'Kind of identity the key acts as' });
@@ -33,13 +36,15 @@ const CreatedBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const accessKeyRoutes: FastifyPluginAsyncTypebox<AccessKeyRouteDeps> = async (app, { accessKeys }) => {
+export const accessKeyRoutes: FastifyPluginAsyncTypebox<AccessKeyRouteDeps> = async (app, { accessKeys, policy, users, machines }) => {
   const tags = ['identities'];
+  const dir = { users, machines };
 
   app.post(
     '/v1/auth/access-keys',
     {
-      config: { auth: 'token' },
+      // Authorised on the identity the key will act as: minting a key for an identity is acting as it.
+      config: { auth: 'token', target: accessKeyOwnerTarget(dir) },
       schema: {
         operationId: 'createAccessKey',
         tags,
@@ -69,17 +74,28 @@ export const accessKeyRoutes: FastifyPluginAsyncTypebox<AccessKeyRouteDeps> = as
       schema: {
         operationId: 'listAccessKeys',
         tags,
-        summary: 'Every access key, without secrets',
+        summary: 'Every access key of an identity the caller may read (readUser / readMachine), without secrets',
         response: responses({ 200: Type.Object({ accessKeys: Type.Array(AccessKeyBody) }, { additionalProperties: false }) }),
       },
     },
-    async () => ({ accessKeys: await accessKeys.list() }),
+    async (request) => {
+      const all = await accessKeys.list();
+      const groups = new Map<string, readonly string[]>();
+      for (const k of all) {
+        const id = `${k.principalType}:${k.principalName}`;
+        if (!groups.has(id)) groups.set(id, await identityGroups(dir, k.principalType, k.principalName));
+      }
+      const readable = async (type: 'User' | 'Machine') =>
+        permittedItems(policy, request, 'v1', type === 'User' ? 'readUser' : 'readMachine', all.filter((k) => k.principalType === type), (k) => ({ type, id: k.principalName, groups: groups.get(`${type}:${k.principalName}`) ?? [] }));
+      const visible = new Set([...(await readable('User')), ...(await readable('Machine'))]);
+      return { accessKeys: all.filter((k) => visible.has(k)) };
+    },
   );
 
   app.delete(
     '/v1/auth/access-keys/:accessKeyId',
     {
-      config: { auth: 'token' },
+      config: { auth: 'token', target: accessKeyTarget(dir, accessKeys) },
       schema: {
         operationId: 'deleteAccessKey',
         tags,

@@ -1,7 +1,9 @@
 /**
  * /v1/auth/users and /v1/auth/machines: managing the identities that can log
  * in. Deleting an identity or changing a password also revokes its sessions,
- * so the change takes effect on the next request.
+ * so the change takes effect on the next request. Each route is authorised
+ * on the identity it acts on (identity-targets.ts), and listings show only
+ * the identities the caller may read.
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -11,13 +13,16 @@ import type { Users } from '../../../auth/users.js';
 import type { Machines } from '../../../auth/machines.js';
 import { subjectOf } from '../../../auth/principal.js';
 import { responses } from '../../schemas.js';
+import { permittedItems, type PolicyAsker } from '../../policy-ask.js';
 import { GroupList, IdentityName, NameParams, PublicJwk } from './auth-schemas.js';
+import { namedTarget, newIdentityTarget } from './identity-targets.js';
 
 export interface IdentityDeps {
   users: Users;
   machines: Machines;
   sessions: Sessions;
   totp: Totp;
+  policy: PolicyAsker;
 }
 
 const Password = Type.String({ minLength: 8, maxLength: 1024, description: 'at least 8 characters' });
@@ -28,13 +33,16 @@ const MachineBody = Type.Object(
 );
 const Revoked = Type.Object({ deleted: Type.Literal(true), sessionsRevoked: Type.Integer() }, { additionalProperties: false });
 
-export const identityRoutes: FastifyPluginAsyncTypebox<IdentityDeps> = async (app, { users, machines, sessions, totp }) => {
+export const identityRoutes: FastifyPluginAsyncTypebox<IdentityDeps> = async (app, { users, machines, sessions, totp, policy }) => {
   const tags = ['identities'];
+  const dir = { users, machines };
+  const onUser = { auth: 'token', target: namedTarget(dir, 'User') } as const;
+  const onMachine = { auth: 'token', target: namedTarget(dir, 'Machine') } as const;
 
   app.post(
     '/v1/auth/users',
     {
-      config: { auth: 'token' },
+      config: { auth: 'token', target: newIdentityTarget('User') },
       schema: {
         operationId: 'createUser',
         tags,
@@ -48,20 +56,20 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityDeps> = async (ap
 
   app.get(
     '/v1/auth/users',
-    { config: { auth: 'token' }, schema: { operationId: 'listUsers', tags, summary: 'Every user, the configured admin included', response: responses({ 200: Type.Object({ users: Type.Array(UserBody) }, { additionalProperties: false }) }) } },
-    async () => ({ users: await users.list() }),
+    { config: { auth: 'token' }, schema: { operationId: 'listUsers', tags, summary: 'Every user the caller may read (readUser), the configured admin included', response: responses({ 200: Type.Object({ users: Type.Array(UserBody) }, { additionalProperties: false }) }) } },
+    async (request) => ({ users: await permittedItems(policy, request, 'v1', 'readUser', await users.list(), (u) => ({ type: 'User', id: u.name, groups: u.groups })) }),
   );
 
   app.get(
     '/v1/auth/users/:name',
-    { config: { auth: 'token' }, schema: { operationId: 'readUser', tags, summary: 'One user', params: NameParams, response: responses({ 200: UserBody }) } },
+    { config: onUser, schema: { operationId: 'readUser', tags, summary: 'One user', params: NameParams, response: responses({ 200: UserBody }) } },
     async (request) => users.read(request.params.name),
   );
 
   app.post(
     '/v1/auth/users/:name/password',
     {
-      config: { auth: 'token' },
+      config: onUser,
       schema: {
         operationId: 'setUserPassword',
         tags,
@@ -77,9 +85,27 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityDeps> = async (ap
     },
   );
 
+  app.post(
+    '/v1/auth/users/:name/totp-enrollment',
+    {
+      config: onUser,
+      schema: {
+        operationId: 'issueTotpEnrollment',
+        tags,
+        summary: 'Issue a single-use code (24 h) with which the user enrols TOTP; replaces an unused one. The default policy asks for a second factor',
+        params: NameParams,
+        response: responses({ 200: Type.Object({ enrollmentCode: Type.String(), expiresAt: Type.String({ description: 'ISO 8601' }) }, { additionalProperties: false }) }),
+      },
+    },
+    async (request) => {
+      await users.read(request.params.name);
+      return totp.issueEnrollmentCode(request.params.name);
+    },
+  );
+
   app.delete(
     '/v1/auth/users/:name',
-    { config: { auth: 'token' }, schema: { operationId: 'deleteUser', tags, summary: 'Delete a user, its second factor and its sessions', params: NameParams, response: responses({ 200: Revoked }) } },
+    { config: onUser, schema: { operationId: 'deleteUser', tags, summary: 'Delete a user, its second factor and its sessions', params: NameParams, response: responses({ 200: Revoked }) } },
     async (request) => {
       const { name } = request.params;
       await users.delete(name);
@@ -91,7 +117,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityDeps> = async (ap
   app.post(
     '/v1/auth/machines',
     {
-      config: { auth: 'token' },
+      config: { auth: 'token', target: newIdentityTarget('Machine') },
       schema: {
         operationId: 'createMachine',
         tags,
@@ -105,19 +131,19 @@ export const identityRoutes: FastifyPluginAsyncTypebox<IdentityDeps> = async (ap
 
   app.get(
     '/v1/auth/machines',
-    { config: { auth: 'token' }, schema: { operationId: 'listMachines', tags, summary: 'Every machine identity', response: responses({ 200: Type.Object({ machines: Type.Array(MachineBody) }, { additionalProperties: false }) }) } },
-    async () => ({ machines: await machines.list() }),
+    { config: { auth: 'token' }, schema: { operationId: 'listMachines', tags, summary: 'Every machine identity the caller may read (readMachine)', response: responses({ 200: Type.Object({ machines: Type.Array(MachineBody) }, { additionalProperties: false }) }) } },
+    async (request) => ({ machines: await permittedItems(policy, request, 'v1', 'readMachine', await machines.list(), (m) => ({ type: 'Machine', id: m.name, groups: m.groups })) }),
   );
 
   app.get(
     '/v1/auth/machines/:name',
-    { config: { auth: 'token' }, schema: { operationId: 'readMachine', tags, summary: 'One machine identity', params: NameParams, response: responses({ 200: MachineBody }) } },
+    { config: onMachine, schema: { operationId: 'readMachine', tags, summary: 'One machine identity', params: NameParams, response: responses({ 200: MachineBody }) } },
     async (request) => machines.read(request.params.name),
   );
 
   app.delete(
     '/v1/auth/machines/:name',
-    { config: { auth: 'token' }, schema: { operationId: 'deleteMachine', tags, summary: 'Delete a machine identity and its sessions', params: NameParams, response: responses({ 200: Revoked }) } },
+    { config: onMachine, schema: { operationId: 'deleteMachine', tags, summary: 'Delete a machine identity and its sessions', params: NameParams, response: responses({ 200: Revoked }) } },
     async (request) => {
       await machines.delete(request.params.name);
       return { deleted: true as const, sessionsRevoked: await sessions.revoke({ sub: subjectOf({ type: 'Machine', id: request.params.name }) }) };

@@ -14,6 +14,7 @@ import { responses } from '../../schemas.js';
 import type { Principal } from '../../../auth/principal.js';
 import { TokenBody } from './auth-schemas.js';
 import { tokenAnswer } from './token-answer.js';
+import { selfTarget } from './identity-targets.js';
 
 export interface SessionDeps {
   sessions: Sessions;
@@ -36,24 +37,28 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionDeps> = async (app,
     return p.id;
   };
 
+  // The caller's own account and session: asked about with the caller as the resource (the default bundle's self-service policy).
+  const self = { auth: 'token', target: selfTarget } as const;
+
   app.post(
     '/v1/auth/totp/enroll',
     {
-      config: { auth: 'self' },
+      config: self,
       schema: {
         operationId: 'enrollTotp',
         tags: ['auth'],
-        summary: "Start TOTP enrolment for the caller's account: secret, otpauth:// URI and recovery codes, shown once",
+        summary: "Start TOTP enrolment for the caller's account with an administrator's enrolment code: secret, otpauth:// URI and recovery codes, shown once",
+        body: Type.Object({ enrollmentCode: Type.String({ minLength: 1, maxLength: 64, description: 'The single-use code from POST /v1/auth/users/{name}/totp-enrollment' }) }, { additionalProperties: false }),
         response: responses({ 200: Type.Object({ secret: Type.String(), uri: Type.String(), recoveryCodes: Type.Array(Type.String()) }, { additionalProperties: false }) }),
       },
     },
-    async (request) => totp.enroll(userOf(request)),
+    async (request) => totp.enroll(userOf(request), request.body.enrollmentCode),
   );
 
   app.post(
     '/v1/auth/totp/confirm',
     {
-      config: { auth: 'self' },
+      config: self,
       schema: {
         operationId: 'confirmTotp',
         tags: ['auth'],
@@ -71,7 +76,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionDeps> = async (app,
   app.post(
     '/v1/auth/renew',
     {
-      config: { auth: 'self' },
+      config: self,
       schema: { operationId: 'renewToken', tags: ['auth'], summary: 'A fresh access token for the same (live) session', response: responses({ 200: TokenBody }) },
     },
     async (request) => {
@@ -84,7 +89,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionDeps> = async (app,
   app.post(
     '/v1/auth/logout',
     {
-      config: { auth: 'self' },
+      config: self,
       schema: { operationId: 'logout', tags: ['auth'], summary: "Revoke the caller's own session", response: responses({ 200: Type.Object({ revoked: Type.Integer() }, { additionalProperties: false }) }) },
     },
     async (request) => {

@@ -18,6 +18,8 @@ import type { PolicyEngine } from '../../../policy/policy-engine.js';
 import { hasMfa } from '../../../auth/principal.js';
 import { toBase64, utf8 } from '../../../crypto/bytes.js';
 import { responses } from '../../schemas.js';
+import { mayDo, permittedItems } from '../../policy-ask.js';
+import { releasePolicyChangeNeedsAction } from '../../release-policy-change.js';
 import { b64 } from '../inputs.js';
 import { deliverAs, releaseGate } from '../recipient-fields.js';
 import {
@@ -198,7 +200,14 @@ export const secretsRoutes: FastifyPluginAsyncTypebox<SecretsRouteDeps> = async 
         response: responses({ 200: SecretMetadataAnswer }),
       },
     },
-    async (req) => metadataAnswer(await secrets.updateMetadata(pathOf(req), req.body)),
+    async (req) => {
+      const current = req.body.releasePolicy === undefined ? undefined : await secrets.metadata(pathOf(req)).catch((e: unknown) => (e instanceof KeyholdError && e.code === 'KH_SECRET_NOT_FOUND' ? undefined : Promise.reject(e)));
+      if (releasePolicyChangeNeedsAction(current?.releasePolicy, req.body.releasePolicy)) {
+        if (!(await mayDo(policy, req, 'v1', 'changeSecretReleasePolicy', { type: 'Secret', id: pathOf(req) })))
+          throw new KeyholdError('KH_AUTH_PERMISSION_DENIED', 'removing or replacing a release policy needs changeSecretReleasePolicy (by default: a second factor)');
+      }
+      return metadataAnswer(await secrets.updateMetadata(pathOf(req), req.body));
+    },
   );
 
   app.delete(
@@ -226,11 +235,18 @@ export const secretsRoutes: FastifyPluginAsyncTypebox<SecretsRouteDeps> = async 
       schema: {
         operationId: 'listSecrets',
         tags,
-        summary: 'Names under a folder (one level; sub-folders end with "/"); /v1/secrets/list/ lists the top',
+        summary: 'Names under a folder (one level; sub-folders end with "/"); /v1/secrets/list/ lists the top. Only names the caller may read (readSecretMetadata; listSecrets for sub-folders)',
         params: SecretPathParams,
         response: responses({ 200: ListAnswer }),
       },
     },
-    async (req) => secrets.list(pathOf(req)),
+    async (req) => {
+      const prefix = pathOf(req);
+      const folder = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+      const { keys } = await secrets.list(prefix);
+      const leaves = await permittedItems(policy, req, 'v1', 'readSecretMetadata', keys.filter((k) => !k.endsWith('/')), (k) => ({ type: 'Secret', id: folder + k }));
+      const folders = await permittedItems(policy, req, 'v1', 'listSecrets', keys.filter((k) => k.endsWith('/')), (k) => ({ type: 'Secret', id: folder + k }));
+      return { keys: [...leaves, ...folders].sort() };
+    },
   );
 };
