@@ -19,7 +19,7 @@ test('the example bundle validates against the schema', () => {
   const [policies] = blocks('Example bundle', 'cedar');
   const [entities] = blocks('Example bundle', 'json');
   const set = compilePolicySet({ policies: policies!, entities: JSON.parse(entities!) as unknown[] });
-  assert.deepEqual(Object.keys(set.policies), ['root', 'admins', 'destructive-needs-mfa', 'payments-service', 'devs-use', 'prod-enclave', 'export-office-hours']);
+  assert.deepEqual(Object.keys(set.policies), ['root', 'admins', 'self-service', 'destructive-needs-mfa', 'payments-service', 'devs-use', 'prod-enclave', 'export-office-hours']);
 });
 
 test('the default bundle shown is the built-in one', () => {
