@@ -288,8 +288,9 @@ export class Barrier {
         state = decodeState(stateBytes);
         await this.#verifyStorage(state, digestKey, generations);
       }
-      anchorBits = await this.#anchors.check(ring.indexKey, state.generation, state.anchors);
+      // Sealing first: it stops the anchor writers that check() is about to install.
       this.seal();
+      anchorBits = await this.#anchors.check(ring.indexKey, state.generation, state.anchors);
       this.#keyring = ring;
       this.#rootKey = rootKey.slice();
       this.#storedKeys = storedKeys;

@@ -211,7 +211,7 @@ test('bootstrap of an operator-initialised vault installs the transport key; bac
   const gcm = createDecipheriv('aes-256-gcm', aesKey, state.subarray(0, 12));
   gcm.setAuthTag(state.subarray(state.length - 16));
   const inner = Buffer.concat([gcm.update(state.subarray(12, state.length - 16)), gcm.final()]);
-  assert.equal(inner[0], 1, 'a barrier record (version 1)');
+  assert.equal(inner[0], 2, 'a barrier record (version 2: path, term and storage generation authenticated)');
   assert.ok(!inner.includes(Buffer.from('"records"')) && !inner.includes(Buffer.from('"secret"')), 'the records are encrypted inside');
 
   // No answer of the admin API carries key material, in any encoding.

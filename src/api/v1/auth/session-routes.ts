@@ -10,6 +10,7 @@ import type { AccessTokens } from '../../../auth/access-tokens.js';
 import type { Sessions } from '../../../auth/sessions.js';
 import type { SigningKeys } from '../../../auth/signing-keys.js';
 import type { Totp } from '../../../auth/totp.js';
+import type { RootTokens } from '../../../auth/root-token.js';
 import { responses } from '../../schemas.js';
 import type { Principal } from '../../../auth/principal.js';
 import { TokenBody } from './auth-schemas.js';
@@ -21,9 +22,10 @@ export interface SessionDeps {
   accessTokens: AccessTokens;
   signingKeys: SigningKeys;
   totp: Totp;
+  rootTokens: RootTokens;
 }
 
-export const sessionRoutes: FastifyPluginAsyncTypebox<SessionDeps> = async (app, { sessions, accessTokens, signingKeys, totp }) => {
+export const sessionRoutes: FastifyPluginAsyncTypebox<SessionDeps> = async (app, { sessions, accessTokens, signingKeys, totp, rootTokens }) => {
   /** The caller's session; routes about "my session" refuse the root token. */
   const sessionOf = (request: { principal?: Principal }): Principal & { sid: string } => {
     const p = request.principal;
@@ -104,7 +106,7 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionDeps> = async (app,
       schema: {
         operationId: 'revokeSessions',
         tags: ['auth'],
-        summary: 'Revoke one session, every session of a subject, or all sessions; effective on the next request',
+        summary: 'Revoke one session, every session of a subject, or all sessions and every root token; effective on the next request',
         body: Type.Union([
           Type.Object({ sessionId: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
           Type.Object({ subject: Type.String({ minLength: 1, maxLength: 256 }) }, { additionalProperties: false }),
@@ -115,7 +117,9 @@ export const sessionRoutes: FastifyPluginAsyncTypebox<SessionDeps> = async (app,
     },
     async (request) => {
       const b = request.body;
-      return { revoked: await sessions.revoke('sessionId' in b ? { sid: b.sessionId } : 'subject' in b ? { sub: b.subject } : { all: true }) };
+      if (!('all' in b)) return { revoked: await sessions.revoke('sessionId' in b ? { sid: b.sessionId } : { sub: b.subject }) };
+      // "All" means every credential that is not a share: root tokens too, the caller's own included (issue 15 M7).
+      return { revoked: (await sessions.revoke({ all: true })) + (await rootTokens.revokeAll()) };
     },
   );
 
