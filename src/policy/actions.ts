@@ -82,6 +82,9 @@ export const ACTIONS: readonly ActionDef[] = Object.freeze([
   ...def('manage', 'Secret', ['writeSecret', 'deleteSecret', 'undeleteSecret', 'writeSecretMetadata']),
   ...def('destructive', 'Secret', ['destroySecret', 'deleteSecretMetadata', 'changeSecretReleasePolicy']),
   ...def('destructive', 'System', ['seal', 'rotate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy']),
+  // Root tokens (src/api/sys/root-token-routes.ts): listed by accessor, revoked by the token itself or by accessor.
+  ...def('read', 'System', ['listRootTokens', 'lookupRootTokenSelf']),
+  ...def('destructive', 'System', ['revokeRootToken', 'revokeRootTokenSelf']),
   ...def('destructive', 'User', ['deleteUser']),
   ...def('destructive', 'Machine', ['deleteMachine']),
   ...def('destructive', 'Identity', ['deleteAccessKey']),
