@@ -6,9 +6,9 @@ import { KEYHOLD_SCHEMA, schemaText } from '../../src/policy/cedar-schema.js';
 
 const EXPECTED: Record<string, string[]> = {
   use: ['encrypt', 'decrypt', 'rewrap', 'generateDataKey', 'sign', 'verify', 'hmac', 'verifyHmac', 'deriveSharedSecret', 'encapsulate', 'decapsulate', 'getPublicKey', 'random', 'hash', 'readSecret'],
-  read: ['listKeys', 'readKey', 'keyStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'listAccessKeys', 'showPolicy', 'auditHash', 'auditPublicKey', 'readSecretMetadata', 'listSecrets', 'readAuditLog'],
+  read: ['listKeys', 'readKey', 'keyStatus', 'getWrappingKey', 'introspectToken', 'listUsers', 'readUser', 'listMachines', 'readMachine', 'listAccessKeys', 'showPolicy', 'auditHash', 'auditPublicKey', 'readSecretMetadata', 'listSecrets', 'readAuditLog', 'listRootTokens', 'lookupRootTokenSelf'],
   manage: ['createKey', 'updateKey', 'rotateKey', 'enableKey', 'disableKey', 'importKey', 'importKeyVersion', 'exportKey', 'cancelKeyDeletion', 'createUser', 'setUserPassword', 'createMachine', 'createAccessKey', 'enrollTotp', 'confirmTotp', 'renewToken', 'logout', 'writeSecret', 'deleteSecret', 'undeleteSecret', 'writeSecretMetadata', 'backupKeys', 'restoreKeys'],
-  destructive: ['trimKey', 'scheduleKeyDeletion', 'changeKeyReleasePolicy', 'seal', 'rotate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine', 'deleteAccessKey', 'issueTotpEnrollment', 'destroySecret', 'deleteSecretMetadata', 'changeSecretReleasePolicy'],
+  destructive: ['trimKey', 'scheduleKeyDeletion', 'changeKeyReleasePolicy', 'seal', 'rotate', 'revokeSessions', 'rotateSigningKey', 'pushPolicy', 'deleteUser', 'deleteMachine', 'deleteAccessKey', 'issueTotpEnrollment', 'destroySecret', 'deleteSecretMetadata', 'changeSecretReleasePolicy', 'revokeRootToken', 'revokeRootTokenSelf'],
 };
 
 test('every operation is in exactly the group it belongs to', () => {
