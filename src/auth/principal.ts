@@ -34,6 +34,23 @@ export interface Principal {
  */
 export const ROOT_PRINCIPAL: Principal = Object.freeze({ type: 'User', id: 'root', groups: Object.freeze([]), amr: Object.freeze(['root', 'mfa']) });
 
+/** The VSSM API's administrator (src/api/compat/vssm/vssm-auth.ts): whoever knows VSSM's rootPassword. */
+export const VSSM_ADMIN_USER_ID = 'vssm-admin';
+
+/**
+ * User ids of built-in principals. Policies name principals by id
+ * (`Keyhold::User::"root"` is the root token in the default bundle), so a
+ * configured admin or stored user of one of these names would be granted
+ * whatever the built-in one is (issue 15 L4): they are reserved, compared
+ * case-insensitively so a look-alike cannot confuse a reader of the audit log either.
+ */
+export const RESERVED_USER_IDS: readonly string[] = Object.freeze([ROOT_PRINCIPAL.id, VSSM_ADMIN_USER_ID]);
+
+export function isReservedUserId(name: string): boolean {
+  const lower = name.toLowerCase();
+  return RESERVED_USER_IDS.includes(lower);
+}
+
 export function hasMfa(p: Principal): boolean {
   return p.amr.includes('mfa');
 }

@@ -5,12 +5,14 @@
  *
  * The configured admin (auth.admin) is a built-in user in group "admins":
  * it comes from the configuration file, cannot be created or deleted here,
- * and a stored user can never take its name.
+ * and a stored user can never take its name, nor that of a built-in
+ * principal (root, vssm-admin: principal.ts RESERVED_USER_IDS).
  */
 import { KeyholdError } from '../errors.js';
 import type { Barrier, BarrierView } from '../barrier/barrier.js';
 import { constantTimeEqual, utf8 } from '../crypto/bytes.js';
 import { hashPassword, verifyPassword } from './password.js';
+import { isReservedUserId, RESERVED_USER_IDS } from './principal.js';
 
 export interface UserRecord {
   name: string;
@@ -83,7 +85,8 @@ export class Users {
   async create(name: string, password: string, groups: readonly string[]): Promise<UserInfo> {
     checkIdentityName(name);
     const clean = checkGroups(groups);
-    if (this.#isAdmin(name) || name === 'root' || (await this.#get(name)) !== undefined) throw new KeyholdError('KH_IDENTITY_EXISTS');
+    if (isReservedUserId(name)) throw new KeyholdError('KH_IDENTITY_NAME_RESERVED', `"${name}" is the name of a built-in principal (${RESERVED_USER_IDS.join(', ')})`);
+    if (this.#isAdmin(name) || (await this.#get(name)) !== undefined) throw new KeyholdError('KH_IDENTITY_EXISTS');
     const record: UserRecord = { name, passwordHash: await hashPassword(password), groups: clean, createdAt: new Date().toISOString() };
     await this.#view.put(this.#path(name), utf8(JSON.stringify(record)));
     return { name, groups: clean, createdAt: record.createdAt, builtIn: false };

@@ -9,6 +9,7 @@ import { parse as parseYaml } from 'yaml';
 import { KeyholdError } from '../errors.js';
 import { ConfigSchema, type KeyholdConfig } from './config-schema.js';
 import { vssmConfigProblem } from './vssm-config.js';
+import { isReservedUserId, RESERVED_USER_IDS } from '../auth/principal.js';
 
 /** Environment variables that override file values (documented in docs/configuration.md). */
 export const ENV_OVERRIDES: Record<string, { path: string[]; type: 'string' | 'int' | 'bool' }> = {
@@ -92,6 +93,10 @@ export function resolveConfig(raw: unknown, env: NodeJS.ProcessEnv = {}): Keyhol
     throw invalid('listeners.api.tls.requireClientCert needs listeners.api.tls.clientCaFile');
   const vssm = vssmConfigProblem(config);
   if (vssm !== undefined) throw invalid(vssm);
+  const admin = config.auth.admin?.username;
+  // Policies name principals by id: an admin called "root" would be the root token to every policy (issue 15 L4).
+  if (admin !== undefined && isReservedUserId(admin))
+    throw invalid(`auth.admin.username "${admin}" is the name of a built-in principal (${RESERVED_USER_IDS.join(', ')}); choose another`);
   for (const [name, role] of Object.entries(config.auth.attestRoles)) {
     // The AWS Nitro root is always trusted: a role that pins nothing would admit every enclave anyone can build.
     if (Object.keys(role.pcrs ?? {}).length === 0 && role.moduleIdPrefix === undefined && role.allowAnyMeasurement !== true)

@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest } from 'fastify';
 import { KeyholdError } from '../../../errors.js';
-import type { Principal } from '../../../auth/principal.js';
+import { VSSM_ADMIN_USER_ID, type Principal } from '../../../auth/principal.js';
 import { verifyPassword } from '../../../auth/password.js';
 import type { LoginThrottle } from '../../../auth/login-throttle.js';
 import type { PolicyEngine } from '../../../policy/policy-engine.js';
@@ -25,7 +25,7 @@ import { VssmError } from './vssm-shape.js';
 
 export const VSSM_CLIENT_GROUP = 'vssm-clients';
 export const VSSM_ADMIN_GROUP = 'vssm-admins';
-export const VSSM_ADMIN_ID = 'vssm-admin';
+export const VSSM_ADMIN_ID = VSSM_ADMIN_USER_ID;
 const MAX_CN = 200;
 
 const clients = new WeakMap<object, Principal | null>();
