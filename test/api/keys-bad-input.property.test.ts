@@ -1527,3 +1527,34 @@ test('model: ciphertexts stay decryptable to their plaintext until minDecryption
     { numRuns: 100 },
   );
 });
+
+test('issue 15: oversized, huge and deep batch bodies are refused before any item runs (KH_BATCH_TOO_LARGE, 413, KH_BODY_TOO_DEEP), and change no key', async () => {
+  const fx = await sharedFixture();
+  const opRoutes = ROUTES.filter((r) => r.op !== undefined && r.batch);
+  const before = await keysState(fx.app);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...opRoutes),
+      fc.constantFrom(...fx.names),
+      fc.oneof(
+        fc.integer({ min: MAX_BATCH_ITEMS + 1, max: 200_000 }).map((n) => ({ kind: 'items' as const, n })),
+        fc.integer({ min: 33, max: 5_000 }).map((n) => ({ kind: 'deep' as const, n })),
+      ),
+      async (route, name, shape) => {
+        const url = route.url.replace(':name', name);
+        const payload =
+          shape.kind === 'items' ? `{"items":[${Array(shape.n).fill('{"plaintext":"AAAA"}').join(',')}]}` : `{"items":[${'['.repeat(shape.n)}${']'.repeat(shape.n)}]}`;
+        const sent: Sent = { method: 'POST', url, headers: { ...bearer(fx.token), 'content-type': 'application/json' }, payload };
+        const t0 = performance.now();
+        const res = await send(fx.app, sent);
+        const outcome = checkAnswer(sent, res, route);
+        assert.ok(!outcome.ok, describe(sent, res));
+        const allowed: ErrorCode[] = shape.kind === 'deep' ? ['KH_BODY_TOO_DEEP'] : ['KH_BATCH_TOO_LARGE', 'KH_PAYLOAD_TOO_LARGE'];
+        assert.ok(allowed.includes(outcome.code), `${outcome.code}: ${describe(sent, res)}`);
+        assert.ok(performance.now() - t0 < 5_000, 'refused without per-item work');
+      },
+    ),
+    { numRuns: 40 },
+  );
+  assert.equal(await keysState(fx.app), before, 'no key changed');
+});

@@ -16,9 +16,16 @@ export interface TestVault {
   dbPath: string;
 }
 
+/**
+ * The fuzzers send thousands of requests a second to public routes from one
+ * address (inject's 127.0.0.1); the per-address limit of public routes is
+ * tested on its own (test/api/request-limits.test.ts), so these vaults lift it.
+ */
+export const TEST_LIMITS = { publicRequests: { burst: 1_000_000, perSecond: 1_000_000 } };
+
 export async function testVault(t: Pick<TestContext, 'after'>, dir = tempDir(t)): Promise<TestVault> {
   const dbPath = join(dir, 'keyhold.db');
-  const config = resolveConfig({ storage: { path: dbPath }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } });
+  const config = resolveConfig({ storage: { path: dbPath }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' }, limits: TEST_LIMITS });
   const app = await buildKeyhold(config, { logger: false });
   t.after(() => app.close());
   return { app, dir, dbPath };
@@ -59,7 +66,7 @@ export async function runningVault(
 ): Promise<{ server: RunningKeyhold; dir: string; shares: string[]; rootToken: string }> {
   const dir = tempDir(t);
   const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' }, ...overrides }),
+    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' }, limits: TEST_LIMITS, ...overrides }),
     { logger: false },
   );
   t.after(() => server.close());
