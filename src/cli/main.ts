@@ -9,6 +9,7 @@ import { registerSecret } from './commands/secret.js';
 import { registerServer } from './commands/server.js';
 import { registerAudit } from './commands/audit.js';
 import { registerAuth } from './commands/auth.js';
+import { registerToken } from './commands/token.js';
 import { registerPolicy } from './commands/policy.js';
 import { collectPcr, registerAttest } from './commands/attest.js';
 import { registerAgent } from './commands/agent.js';
@@ -57,6 +58,7 @@ function globals(): GlobalFlags {
 registerOperator(program, globals);
 registerAudit(program, () => globals().format);
 registerAuth(program, globals);
+registerToken(program, globals);
 registerKey(program, globals);
 registerSecret(program, globals);
 registerPolicy(program, globals);

@@ -15,3 +15,38 @@ export async function readSecretLine(prompt: string): Promise<string> {
     if (tty) process.stderr.write('\n');
   }
 }
+
+/**
+ * Reads secrets (shares) one per line from stdin: hidden with a prompt before
+ * each on a terminal, where an empty line ends the input; from a pipe until
+ * it ends (blank lines skipped). The caller stops early by breaking out of the loop.
+ */
+export async function* readSecretLines(prompt: string): AsyncGenerator<string> {
+  const tty = process.stdin.isTTY === true;
+  const muted = new Writable({ write: (_chunk, _enc, cb) => cb() });
+  const rl = createInterface({ input: process.stdin, output: tty ? muted : undefined, terminal: tty });
+  try {
+    if (tty) process.stderr.write(prompt);
+    for await (const raw of rl) {
+      const line = raw.trim();
+      if (tty) process.stderr.write('\n');
+      if (line === '') {
+        if (tty) return;
+        continue;
+      }
+      yield line;
+      if (tty) process.stderr.write(prompt);
+    }
+  } finally {
+    rl.close();
+  }
+}
+
+/**
+ * Said when a secret was given as a command-line argument: any local user
+ * can read it in the process list (/proc/<pid>/cmdline, `ps`) while the
+ * command runs, and it stays in the shell history (issue 15 L6).
+ */
+export function warnSecretArguments(what: string): void {
+  process.stderr.write(`Warning: ${what} given as arguments are visible to other users of this machine (process list) and kept in your shell history; pipe them on stdin instead, one per line.\n`);
+}

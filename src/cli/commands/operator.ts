@@ -6,8 +6,9 @@
 import type { Command } from 'commander';
 import { call, CliError, type ClientOptions } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
-import { parseShareCount } from '../parse.js';
-import { readSecretLine } from '../read-secret.js';
+import { parseIntInRange, parseShareCount } from '../parse.js';
+import { MAX_ROOT_TTL_SECONDS } from '../../auth/root-token.js';
+import { readSecretLine, readSecretLines, warnSecretArguments } from '../read-secret.js';
 
 export interface GlobalFlags {
   address: string;
@@ -36,6 +37,24 @@ export function clientOptions(flags: GlobalFlags): ClientOptions {
     signingKey: flags.signingKey,
     e2e: flags.e2e,
   };
+}
+
+/**
+ * Submits shares from the arguments, or else from stdin (one per line) until
+ * the server says the operation is complete or the input ends.
+ * @throws CliError KH_CLI_USAGE when no share was given at all
+ */
+async function submitShares(fromArguments: string[], prompt: string, submit: (share: string) => Promise<unknown>): Promise<unknown> {
+  let last: unknown;
+  const shares: AsyncIterable<string> | string[] = fromArguments.length > 0 ? fromArguments : readSecretLines(prompt);
+  for await (const share of shares) {
+    last = await submit(share);
+    const step = last as { complete?: boolean; progress?: number; required?: number };
+    if (step.complete === true) break;
+    if (process.stdin.isTTY === true && fromArguments.length === 0) process.stderr.write(`Progress ${step.progress}/${step.required}\n`);
+  }
+  if (last === undefined) throw new CliError('KH_CLI_USAGE', 'no share given: pipe the shares on stdin, one per line', 2);
+  return last;
 }
 
 /** Sets process.exitCode for `status` so scripts can test sealed state. */
@@ -74,12 +93,13 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
 
   operator
     .command('unseal')
-    .argument('[share]', 'one unseal share (read from stdin, not echoed, when omitted)')
+    .argument('[share]', 'one unseal share (better omitted: then read from stdin, not echoed; an argument is visible in the process list)')
     .option('--reset', 'discard the shares submitted so far')
     .option('--migrate', 'migrate to the seal this server is configured for (Shamir <-> pkcs11 or enclave), or re-bind the enclave seal to this build, when the threshold is reached')
     .description('submit one unseal share (a recovery share with an HSM seal) and show progress')
     .action(async (share: string | undefined, opts: { reset?: boolean; migrate?: boolean }) => {
       const g = globals();
+      if (share !== undefined) warnSecretArguments('unseal shares');
       const key = opts.reset === true ? undefined : (share ?? (await readSecretLine('Unseal share (hidden): ')));
       const body = key === undefined ? { reset: true } : { key, ...(opts.migrate === true ? { migrate: true } : {}) };
       print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/unseal', body));
@@ -121,8 +141,8 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
 
   operator
     .command('rekey')
-    .description('issue new unseal shares given a threshold of the current ones')
-    .argument('[shares...]', 'current shares to submit (each a separate argument)')
+    .description('issue new unseal shares given a threshold of the current ones (read from stdin, one per line)')
+    .argument('[shares...]', 'current shares (deprecated: visible in the process list; pipe them on stdin instead)')
     .option('--init', 'start a rekey (with --shares/--threshold)')
     .option('--shares <n>', 'new number of shares', parseShareCount)
     .option('--threshold <t>', 'new threshold', parseShareCount)
@@ -134,17 +154,16 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
       const c = clientOptions(g);
       if (opts.cancel === true) return print(g.format, await call(c, 'DELETE', '/v1/sys/rekey/init'));
       if (opts.status === true) return print(g.format, await call(c, 'GET', '/v1/sys/rekey/init'));
+      if (shares.length > 0) warnSecretArguments('shares');
       let nonce = opts.nonce;
       if (opts.init === true || (nonce === undefined && opts.shares !== undefined)) {
         if (opts.shares === undefined || opts.threshold === undefined) throw new CliError('KH_CLI_USAGE', 'rekey --init needs --shares and --threshold', 2);
         const started = (await call(c, 'POST', '/v1/sys/rekey/init', { shares: opts.shares, threshold: opts.threshold })) as { nonce: string };
         nonce = started.nonce;
-        if (shares.length === 0) return print(g.format, started);
+        if (opts.init === true && shares.length === 0) return print(g.format, started);
       }
       if (nonce === undefined) throw new CliError('KH_CLI_USAGE', 'give --nonce (from `rekey --init`) or start one with --shares and --threshold', 2);
-      if (shares.length === 0) shares = [await readSecretLine('Current unseal share (hidden): ')];
-      let last: unknown;
-      for (const share of shares) last = await call(c, 'POST', '/v1/sys/rekey/update', { key: share, nonce });
+      const last = await submitShares(shares, 'Current unseal share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/rekey/update', { key, nonce }));
       const result = last as { complete?: boolean; shares?: string[] };
       if (result.complete === true && g.format === 'human') {
         result.shares?.forEach((s, i) => process.stdout.write(`New unseal share ${i + 1}: ${s}\n`));
@@ -157,21 +176,23 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
   operator
     .command('generate-root')
     .description('mint a new root token from a threshold of unseal shares (recovery shares with an HSM seal)')
-    .argument('[shares...]', 'shares to submit (each a separate argument; read from stdin when omitted)')
+    .argument('[shares...]', 'shares (deprecated: visible in the process list; read from stdin, one per line, when omitted)')
     .option('--nonce <nonce>', 'nonce of the generation in progress (otherwise a new one is started)')
+    .option('--ttl <seconds>', 'the new root token stops working after this many seconds (revoke it after use either way)', parseIntInRange(1, MAX_ROOT_TTL_SECONDS))
     .option('--cancel', 'cancel the generation in progress')
     .option('--status', 'show the generation in progress')
-    .action(async (shares: string[], opts: { nonce?: string; cancel?: boolean; status?: boolean }) => {
+    .action(async (shares: string[], opts: { nonce?: string; ttl?: number; cancel?: boolean; status?: boolean }) => {
       const g = globals();
       const c = clientOptions(g);
       if (opts.cancel === true) return print(g.format, await call(c, 'DELETE', '/v1/sys/generate-root/init'));
       if (opts.status === true) return print(g.format, await call(c, 'GET', '/v1/sys/generate-root/init'));
-      const nonce = opts.nonce ?? ((await call(c, 'POST', '/v1/sys/generate-root/init')) as { nonce: string }).nonce;
-      if (shares.length === 0) shares = [await readSecretLine('Share (hidden): ')];
-      let last: unknown;
-      for (const share of shares) last = await call(c, 'POST', '/v1/sys/generate-root/update', { key: share, nonce });
+      if (shares.length > 0) warnSecretArguments('shares');
+      const init = `/v1/sys/generate-root/init${opts.ttl === undefined ? '' : `?ttlSeconds=${opts.ttl}`}`;
+      const nonce = opts.nonce ?? ((await call(c, 'POST', init)) as { nonce: string }).nonce;
+      const last = await submitShares(shares, 'Share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/generate-root/update', { key, nonce }));
       const result = last as { complete?: boolean; rootToken?: string; progress?: number; required?: number };
-      if (g.format === 'human' && result.complete === true) return void process.stdout.write(`New root token: ${result.rootToken}\n`);
+      if (g.format === 'human' && result.complete === true)
+        return void process.stdout.write(`New root token: ${result.rootToken}\n\nRevoke it when the task is done: KEYHOLD_TOKEN=... keyhold token revoke-self\n`);
       if (g.format === 'human') return void process.stdout.write(`Progress ${result.progress}/${result.required}; continue with --nonce ${nonce}\n`);
       print(g.format, result);
     });
