@@ -179,7 +179,8 @@ export class FileAuditDevice {
     const device = new FileAuditDevice(path, options.now ?? (() => new Date()), options.checkpoints);
     try {
       device.#handle = await open(path, 'a+', 0o600);
-      await device.#inspect(undefined);
+      const damage = await device.#inspect(undefined);
+      if (damage !== undefined) device.#report(damage);
     } catch (e) {
       await device.#handle?.close();
       throw new KeyholdError('KH_AUDIT_UNAVAILABLE', `the audit file ${path} cannot be used`, { cause: e });
@@ -221,14 +222,14 @@ export class FileAuditDevice {
   /**
    * Reads the tail and checks it: the chain alone without a key, and with the
    * key also the last checkpoint's signature and every later entry's MAC.
-   * Sets the device's head on success, its damage otherwise.
+   * Sets the device's head on success; returns the damage otherwise.
    */
-  async #inspect(key: CheckpointKey | undefined, chainKey?: Uint8Array): Promise<void> {
+  async #inspect(key: CheckpointKey | undefined, chainKey?: Uint8Array): Promise<AuditDamage | undefined> {
     const handle = this.#handle!;
     const { size } = await handle.stat();
     if (size === 0) {
       this.#state = 'fresh';
-      return;
+      return undefined;
     }
     let validEnd = await lastNewlineEnd(handle, size);
     if (validEnd < size) {
@@ -245,11 +246,13 @@ export class FileAuditDevice {
       }
     }
     const tail = await readTail(handle, validEnd);
-    if (tail.lines.length === 0) {
+    // Blank lines carry nothing and are skipped by verification too.
+    const lines = tail.lines.filter((l) => l !== '');
+    if (tail.fromStart && lines.length === 0) {
       this.#state = 'fresh';
-      return;
+      return undefined;
     }
-    const result = verifyLines(tail.lines, {
+    const result = verifyLines(lines, {
       tail: !tail.fromStart,
       ...(key !== undefined && { publicKey: key.verifier }),
       ...(chainKey !== undefined && { chainKey }),
@@ -260,33 +263,32 @@ export class FileAuditDevice {
     if (problems.length > 0) {
       this.#state = 'damaged';
       const first = problems[0]!;
-      this.#report({
+      return {
         code: 'KH_AUDIT_LOG_UNVERIFIABLE',
         file: this.path,
         setAsideAs: undefined,
         lastCheckpoint: result.lastCheckpoint,
         // Line numbers are counted from the last checkpoint; the reason is ours, never the line's content.
         reason: `${first.reason}${problems.length > 1 ? ` (and ${problems.length - 1} more)` : ''}`,
-      });
-      return;
+      };
     }
-    const last = JSON.parse(tail.lines.at(-1)!) as AuditEntry;
-    const checkpoint = JSON.parse(tail.lines[0]!) as AuditEntry;
+    const last = JSON.parse(lines.at(-1)!) as AuditEntry;
+    const checkpoint = JSON.parse(lines[0]!) as AuditEntry;
     this.#seq = last.seq;
     this.#prev = last.hash;
     this.#checkpointSeq = checkpoint.seq;
     // Honour the cadence the last checkpoint signed, even if the configuration now says more.
     this.#due = Math.min(this.#checkpoints.every, Number(checkpoint.every));
     this.#state = key === undefined ? 'unverified' : 'ready';
+    return undefined;
   }
 
   /** First write while unsealed: verify with the keys, or set the file aside and start a new segment. */
   async #verifyOrSetAside(key: CheckpointKey): Promise<void> {
     const chainKey = key.chainKey();
     if (chainKey === undefined) throw new KeyholdError('KH_SEALED');
-    await this.#inspect(key, chainKey);
-    if (this.#state === 'damaged') {
-      const damage = this.#damage!;
+    const damage = await this.#inspect(key, chainKey);
+    if (damage !== undefined) {
       const aside = `${this.path}.damaged-${this.#now().toISOString().replace(/[:.]/g, '-')}`;
       await this.#handle!.close();
       this.#handle = undefined;

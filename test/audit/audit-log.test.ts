@@ -86,6 +86,13 @@ test('a torn last line (crash mid-write) is cut off at open; a whole entry missi
   assert.equal(kept.head.seq, 3);
   assert.equal(kept.damage, undefined);
   await kept.close();
+  // Blank lines carry nothing: skipped, not damage.
+  appendFileSync(v.file, '\n\n');
+  const blank = await v.openDevice(1000);
+  assert.equal(blank.damage, undefined);
+  await blank.append({ type: 'after blank lines' });
+  await blank.close();
+  assert.ok(verifyLines(lines(v.file), { publicKey: await pinned(v.signingKey) }).ok);
 });
 
 async function auditedVault(t: Parameters<typeof tempDir>[0], auditFile: string) {

@@ -92,7 +92,7 @@ export class Metrics {
   watchAudit(device: { readonly damage: { setAsideAs: string | undefined } | undefined; onDamage(listener: (d: { setAsideAs: string | undefined }) => void): void }): void {
     const found = new Counter({
       name: 'keyhold_audit_log_damage_total',
-      help: 'Audit log files that did not verify: stage "found" (checked at open or before the first write), "set_aside" (renamed, a new segment started)',
+      help: 'Audit log files that did not verify: stage "found" (at start, while sealed), "set_aside" (checked with the keys before the first write, renamed, a new log started)',
       labelNames: ['stage'],
       registers: [this.registry],
     });
