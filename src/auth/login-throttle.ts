@@ -1,5 +1,5 @@
 /**
- * Login throttling, in memory, per node (docs/security.md "Login abuse").
+ * Login throttling, in memory, per node (docs/authentication.md "Login abuse").
  *
  * Two counters per attempt, never one per account alone:
  * - per (account, source address): 3 free failures, then a lock of

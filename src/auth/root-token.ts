@@ -7,7 +7,7 @@
  * comparison is the storage lookup itself; no secret is compared in JS).
  *
  * As in Vault, a root token should live only as long as the task that needs
- * it (docs/security.md "Root tokens"): every root token has an accessor that
+ * it (docs/authentication.md "Root tokens"): every root token has an accessor that
  * names it without granting anything (listed, and revocable by an
  * authorised caller), can revoke itself, may carry a TTL, and is revoked by
  * `revoke --all` with every session.

@@ -93,7 +93,7 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
     let credentials: DevCredentials;
     if (!(await seal.status()).initialized) {
       const rootToken = options.rootToken ?? generateRootToken();
-      const { shares } = await seal.initialize({ shares: 1, threshold: 1 }, (barrier) => [RootTokens.seedOp(barrier, rootToken)]);
+      const { shares } = await seal.initialize({ shares: 1, threshold: 1 }, (barrier) => [RootTokens.seedOp(barrier, rootToken, { origin: 'dev' })]);
       credentials = { unsealKey: shares[0]!, rootToken };
       writeCredentials(credsFile, credentials);
     } else {
@@ -101,7 +101,7 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
     }
     await seal.unseal(credentials.unsealKey);
     if (options.rootToken !== undefined && options.rootToken !== credentials.rootToken) {
-      await tokens.create(options.rootToken);
+      await tokens.create(options.rootToken, { origin: 'dev' });
       credentials = { ...credentials, rootToken: options.rootToken };
     }
     writeAgentExample(dataDir, server.apiUrl, buildPcr0);
@@ -169,6 +169,7 @@ WARNING: dev mode keeps its unseal key in the data dir. Never use it for real ke
   Data dir:    ${dev.dataDir}    (audit log: ${dev.server.config.audit.file ?? 'off'})
   Unseal key:  ${dev.credentials.unsealKey}
   Root token:  ${token}
+               (outside dev mode a root token is for the task at hand: revoke it after use with "keyhold token revoke-self")
 
 Try it (in another terminal):
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { LoginThrottle, throttleAddress } from '../../src/auth/login-throttle.js';
 import { KeyholdError } from '../../src/errors.js';
 import { HashingLimit } from '../../src/auth/hashing-limit.js';
+import fc from 'fast-check';
 
 test('addresses are grouped as allocated: IPv4 as is, IPv6 by /64, IPv4-mapped IPv6 as IPv4', () => {
   assert.equal(throttleAddress('192.0.2.1'), '192.0.2.1');
@@ -62,4 +63,35 @@ test('password hashing is bounded: extra work waits in a short queue, past it KH
   assert.ok(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason.code === 'KH_AUTH_BUSY'));
   assert.equal(peak, 2);
   assert.equal(await work(), 'done', 'slots are given back');
+});
+
+test('property: whatever hostile attempts arrive at one instant, each (account, address) gets at most 3 checks, each address at most 20, and the owner at a fresh address is never refused', async () => {
+  const address = fc.oneof(
+    fc.constantFrom('192.0.2.1', '::ffff:192.0.2.1', '192.0.2.2'),
+    fc.tuple(fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff })).map(([a, b]) => `2001:db8:7:1:${a.toString(16)}::${b.toString(16)}`),
+  );
+  const attempt = fc.record({ account: fc.constantFrom('user:ops', 'user:alice', 'machine:m', 'user:vssm-admin'), address, outcome: fc.constantFrom('fail', 'busy', 'mfa') });
+  await fc.assert(
+    fc.asyncProperty(fc.array(attempt, { maxLength: 120 }), async (attempts) => {
+      const throttle = new LoginThrottle();
+      const now = 1_700_000_000_000;
+      const checks = new Map<string, number>();
+      const perAddress = new Map<string, number>();
+      const codes = { fail: 'KH_AUTH_LOGIN_FAILED', busy: 'KH_AUTH_BUSY', mfa: 'KH_AUTH_MFA_REQUIRED' } as const;
+      await Promise.allSettled(
+        attempts.map((a) =>
+          throttle.attempt({ account: a.account, address: a.address }, async () => {
+            const unit = throttleAddress(a.address);
+            checks.set(`${a.account}@${unit}`, (checks.get(`${a.account}@${unit}`) ?? 0) + (a.outcome === 'fail' ? 1 : 0));
+            perAddress.set(unit, (perAddress.get(unit) ?? 0) + (a.outcome === 'fail' ? 1 : 0));
+            throw new KeyholdError(codes[a.outcome]);
+          }, now),
+        ),
+      );
+      for (const [k, n] of checks) assert.ok(n <= 3, `${k}: ${n} counted checks`);
+      for (const [k, n] of perAddress) assert.ok(n <= 20, `${k}: ${n} counted checks`);
+      for (const account of ['user:ops', 'user:alice', 'machine:m', 'user:vssm-admin']) throttle.check({ account, address: '198.51.100.77' }, now);
+    }),
+    { numRuns: 200 },
+  );
 });
