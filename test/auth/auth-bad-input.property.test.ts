@@ -21,7 +21,7 @@ test('any request to a /v1/auth route answers with a registered code, never 5xx,
   const { shares, rootToken } = await initVault(app, 1, 1);
   await unsealVault(app, shares);
   const routes = app.routes.filter((r) => r.url.startsWith('/v1/auth/'));
-  assert.equal(routes.length, 26, 'a new /v1/auth route: check it is fuzzed here');
+  assert.equal(routes.length, 27, 'a new /v1/auth route: check it is fuzzed here');
   await app.api.inject({ method: 'POST', url: '/v1/auth/users', headers: { authorization: `Bearer ${rootToken}` }, payload: { name: 'alice', password: 'alice-password' } });
   const good = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw-for-fuzz' } })).json().accessToken as string;
 
@@ -49,6 +49,8 @@ test('any request to a /v1/auth route answers with a registered code, never 5xx,
       principalName: fc.oneof(fc.constantFrom('alice', 'ops', 'root'), fc.string({ maxLength: 140 })),
       description: fc.option(fc.string({ maxLength: 300 }), { nil: undefined }),
     }),
+    // TOTP enrolment codes (issue 15 H4): guessed, malformed, oversized.
+    fc.record({ enrollmentCode: fc.oneof(fc.string({ maxLength: 80 }), fc.stringMatching(/^[0-9a-f]{32}$/), fc.constant(' ')) }),
     fc.record({ username: fc.constant('ops'), password: fc.constant('pw-for-fuzz'), bindKey: fc.record({ kty: fc.constantFrom('OKP', 'EC'), crv: fc.constantFrom('Ed25519', 'P-256'), x: fc.base64String({ maxLength: 60 }) }) }),
   );
   const nameParam = fc.oneof(fc.constant('alice'), fc.constant('ops'), fc.string({ maxLength: 150 }).map(encodeURIComponent));

@@ -97,3 +97,19 @@ forbid(principal, action == Keyhold::Action::"enrollTotp", resource) unless { pr
   // renew and logout are asked too: this bundle permits them to admins (ops is one).
   assert.equal((await call(app, ops, 'POST', '/v1/auth/renew')).statusCode, 200);
 });
+
+test('an enrolment code expires after 24 hours and belongs to one user', async (t) => {
+  const { Totp, ENROLLMENT_CODE_TTL_MS } = await import('../../src/auth/totp.js');
+  const { unsealedBarrier } = await import('../policy/policy-fixtures.js');
+  const { barrier } = await unsealedBarrier(t);
+  let now = Date.parse('2026-01-01T00:00:00Z');
+  const totp = new Totp(barrier, 'keyhold', () => now);
+  const { enrollmentCode, expiresAt } = await totp.issueEnrollmentCode('alice');
+  assert.equal(Date.parse(expiresAt), now + ENROLLMENT_CODE_TTL_MS);
+  now += ENROLLMENT_CODE_TTL_MS;
+  await assert.rejects(totp.enroll('alice', enrollmentCode), (e: unknown) => (e as { code?: string }).code === 'KH_AUTH_ENROLLMENT_CODE_INVALID');
+  // A code is for one user: bob cannot use alice's.
+  const fresh = await totp.issueEnrollmentCode('alice');
+  await assert.rejects(totp.enroll('bob', fresh.enrollmentCode), (e: unknown) => (e as { code?: string }).code === 'KH_AUTH_ENROLLMENT_CODE_INVALID');
+  assert.equal((await totp.enroll('alice', fresh.enrollmentCode)).recoveryCodes.length, 10);
+});
