@@ -219,6 +219,9 @@ test('H5: a VSSM AES key (generatekey, injectkey) is a raw AES key: every VSSM m
     const kd = await kms('Decrypt', { CiphertextBlob: b64(encodeBlob(name, `keyhold:v1:${b64(new Uint8Array(40))}`)) });
     assert.equal(kd.status, 400, JSON.stringify(kd.json));
     assert.notEqual(kd.json.__type, 'InvalidCiphertextException', 'refused for the key, not tried');
+    // KMS does not take it for a SYMMETRIC_DEFAULT key either.
+    const described = await kms('DescribeKey', { KeyId: name });
+    assert.equal((described.json.KeyMetadata as Record<string, unknown>).KeySpec, `KEYHOLD_${type.toUpperCase().replace('-', '_')}`, JSON.stringify(described.json));
     const dk = await root('POST', `/v1/keys/${name}/datakey`, {});
     assert.equal(dk.status, 400, JSON.stringify(dk.json));
   }

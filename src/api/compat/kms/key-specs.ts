@@ -71,9 +71,13 @@ export function keySpecOf(type: KeyType): string {
   }
 }
 
-/** Symmetric encryption keys: what KMS calls SYMMETRIC_DEFAULT (every Keyhold AEAD type, software or HSM). */
+/**
+ * Symmetric encryption keys: what KMS calls SYMMETRIC_DEFAULT (every Keyhold
+ * AEAD type, software or HSM). Not the raw AES keys (aes*-raw, VSSM's), which
+ * no KMS operation may use (one key, one mode: keys/operations/block-cipher.ts).
+ */
 export function isSymmetric(type: KeyType): boolean {
-  return type.startsWith('aes') || type.startsWith('chacha') || type.startsWith('xchacha') || type === 'hsm-aes256-gcm';
+  return (type.startsWith('aes') && !type.endsWith('-raw')) || type.startsWith('chacha') || type.startsWith('xchacha') || type === 'hsm-aes256-gcm';
 }
 
 export function isRsa(type: KeyType): boolean {
