@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
+import fc from 'fast-check';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveConfig } from '../../src/config/load-config.js';
@@ -87,4 +88,52 @@ test('malformed framings on a real socket: every audit entry is JSON with its re
   await server.close();
   const again = await runCli(['audit', 'verify', file, '--public-key', pem]);
   assert.equal(again.code, 0, again.stdout + again.stderr);
+});
+
+test('property: random malformed framings on a real socket never put a non-JSON line or an undefined fact in the audit log, nor get a 5xx', async (t) => {
+  const dir = tempDir(t);
+  const file = join(dir, 'audit.log');
+  const config = resolveConfig({
+    storage: { path: join(dir, 'k.db') },
+    listeners: { api: { host: '127.0.0.1', port: 0 }, health: { port: 0 } },
+    log: { level: 'silent' },
+    audit: { file, checkpointEvery: 7 },
+  });
+  const server = await startServer(config, { logger: false });
+  t.after(() => server.close());
+  const { shares, rootToken } = await initVault(server, 1, 1);
+  await unsealVault(server, shares);
+  const port = Number(new URL(server.apiUrl).port);
+  const header = fc.oneof(
+    fc.constantFrom('chunked', 'xchunked', 'chunked, identity', ' chunked', 'CHUNKED', 'gzip, chunked', 'identity', 'chunked\tx').map((v) => `Transfer-Encoding: ${v}`),
+    fc.constantFrom('0', '5', '-1', 'abc', '99999', '1, 2', '+3').map((v) => `Content-Length: ${v}`),
+    fc.constantFrom('application/json', 'text/plain', 'application/json; charset=x', '').map((v) => `Content-Type: ${v}`),
+    fc.constant(`Authorization: Bearer ${rootToken}`),
+  );
+  const request = fc.record({
+    method: fc.constantFrom('POST', 'GET', 'PUT', 'DELETE'),
+    path: fc.constantFrom('/v1/auth/login', '/v1/keys', '/v1/keys/k/encrypt', '/v1/sys/rotate', '/v1/secrets/data/a'),
+    headers: fc.array(header, { maxLength: 4 }),
+    body: fc.string({ maxLength: 40 }),
+  });
+  const answers: string[] = [];
+  await fc.assert(
+    fc.asyncProperty(request, async ({ method, path, headers, body }) => {
+      answers.push(await raw(port, `${method} ${path} HTTP/1.1\r\nHost: x\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n${body}`, 250));
+    }),
+    { numRuns: 40 },
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  for (const a of answers) assert.doesNotMatch(a, /^HTTP\/1\.1 5\d\d/, a.slice(0, 200));
+  for (const line of readLog(file)) {
+    const entry = JSON.parse(line) as Record<string, unknown>;
+    if (entry.type === 'refused' || entry.type === 'request') for (const f of ['requestId', 'method', 'route']) assert.equal(typeof entry[f], 'string', line);
+    if (entry.type === 'refused' || entry.type === 'request') assert.ok(typeof entry.remoteAddress === 'string' || entry.remoteAddress === null, line);
+  }
+  const { publicKey } = (await server.api.inject({ method: 'GET', url: '/v1/sys/audit/public-key', headers: bearer(rootToken) })).json() as { publicKey: string };
+  await server.close();
+  const { verifyLines } = await import('../../src/audit/audit-chain.js');
+  const { checkpointVerifier } = await import('../../src/audit/checkpoint.js');
+  const r = verifyLines(readLog(file), { publicKey: checkpointVerifier(publicKey) });
+  assert.ok(r.ok, JSON.stringify(r.damaged.slice(0, 5)));
 });
