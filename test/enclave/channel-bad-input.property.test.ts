@@ -218,3 +218,36 @@ test('correctly encrypted arbitrary plaintexts (strings and raw bytes): 400 or a
   );
   await stillServing(c);
 });
+
+test('issue 15: huge and deep outer bodies, and deep inner requests, get a 4xx with a registered code, never a 5xx', async (t) => {
+  const c = await channel(t);
+  // Outer: deep JSON (refused before parsing) and bodies with huge fields (read within the limit, then refused).
+  const outer = fc.oneof(
+    fc.integer({ min: 33, max: 20_000 }).map((n) => ({ raw: '['.repeat(n) + ']'.repeat(n), codes: ['KH_BODY_TOO_DEEP'] })),
+    fc.integer({ min: 33, max: 5_000 }).map((n) => ({ raw: `{"ciphertext":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}`, codes: ['KH_BODY_TOO_DEEP'] })),
+    fc
+      .tuple(fc.integer({ min: 64 * 1024, max: 1024 * 1024 }), fc.constantFrom('a', 'z', '0'))
+      .map(([n, ch]) => ({ raw: JSON.stringify({ ciphertext: ch.repeat(n), nonce: '00', ephemeralPublicKey: '00' }), codes: ['KH_E2E_ENVELOPE_INVALID'] })),
+  );
+  await fc.assert(
+    fc.asyncProperty(outer, async ({ raw, codes }) => {
+      const answer = await postRaw(c, raw);
+      assertOuterError(answer, `outer body of ${raw.length} bytes`);
+      const code = (JSON.parse(answer.text) as { error: { code: string } }).error.code;
+      assert.ok(codes.includes(code), `${code} for an outer body of ${raw.length} bytes`);
+    }),
+    { numRuns: 20 },
+  );
+  // Inner: a real envelope around a deep request (oversized inner batches: test/api/request-limits.test.ts and the /v1/keys fuzzer).
+  await fc.assert(
+    fc.asyncProperty(fc.integer({ min: 32, max: 3_000 }), async (n) => {
+      const json = innerRequestJson({ method: 'POST', path: '/v1/keys', headers: bearer(c.rootToken), body: JSON.parse('['.repeat(n) + ']'.repeat(n)) as unknown }, Date.now());
+      const { envelope } = freshEnvelope(c, json);
+      const answer = await postRaw(c, JSON.stringify(envelope));
+      assertOuterError(answer, 'deep inner request');
+      assert.equal((JSON.parse(answer.text) as { error: { code: string } }).error.code, 'KH_BODY_TOO_DEEP');
+    }),
+    { numRuns: 12 },
+  );
+  await stillServing(c);
+});
