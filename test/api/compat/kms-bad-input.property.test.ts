@@ -192,3 +192,22 @@ test('oversized inputs are ValidationException (KMS limits), not 5xx or 413 in a
     { numRuns: 25 },
   );
 });
+
+test('issue 15: deep and huge signed bodies are refused in KMS shape (SerializationException, 400), never a 5xx', async (t) => {
+  const { app, sign, send } = await setup(t);
+  const body = fc.oneof(
+    fc.integer({ min: 33, max: 5_000 }).map((n) => ({ text: `{"KeyId":"k","EncryptionContext":${'{"a":'.repeat(n)}"x"${'}'.repeat(n)}}`, deep: true })),
+    fc.integer({ min: 33, max: 20_000 }).map((n) => ({ text: `{"GrantTokens":${'['.repeat(n)}${']'.repeat(n)}}`, deep: true })),
+    fc.integer({ min: 64 * 1024, max: 1024 * 1024 }).map((n) => ({ text: JSON.stringify({ KeyId: 'k', Plaintext: 'A'.repeat(n) }), deep: false })),
+  );
+  await fc.assert(
+    fc.asyncProperty(fc.constantFrom('Encrypt', 'Decrypt', 'GenerateDataKey', 'ListKeys'), body, async (operation, { text, deep }) => {
+      const res = await send(app, await sign({ 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': `TrentService.${operation}` }, text));
+      const context = `${operation} with ${text.length} bytes`;
+      assertKmsShape(res, context);
+      assert.equal(res.statusCode, 400, `${context}: ${res.body.slice(0, 200)}`);
+      if (deep && text.length <= 64 * 1024) assert.equal((JSON.parse(res.body) as { __type: string }).__type, 'SerializationException', context);
+    }),
+    { numRuns: 30 },
+  );
+});

@@ -135,3 +135,25 @@ test('refusals on transit routes are audited with their code', async (t) => {
   assert.ok(entries.some((e) => e.type === 'request' && e.operation === 'transitEncrypt'), text);
   assert.ok(entries.some((e) => e.type === 'response' && e.status === 400), text);
 });
+
+test('issue 15: oversized batch_input, huge and deep bodies on transit are refused in Vault shape before any item runs, never a 5xx', async (t) => {
+  const { app, rootToken } = await unsealedVault(t);
+  const headers = { 'x-vault-token': rootToken, 'content-type': 'application/json' };
+  assert.equal((await app.api.inject({ method: 'POST', url: '/v1/transit/keys/aes', headers, payload: { type: 'aes256-gcm96' } })).statusCode, 200);
+  const route = fc.constantFrom('/v1/transit/encrypt/aes', '/v1/transit/decrypt/aes', '/v1/transit/rewrap/aes', '/v1/transit/sign/aes', '/v1/transit/verify/aes', '/v1/transit/hmac/aes');
+  const shape = fc.oneof(
+    fc.integer({ min: 1_001, max: 100_000 }).map((n) => ({ payload: `{"batch_input":[${Array(n).fill('{"plaintext":"AAAA","input":"AAAA"}').join(',')}]}`, status: [400, 413] })),
+    fc.integer({ min: 33, max: 5_000 }).map((n) => ({ payload: `{"batch_input":[${'['.repeat(n)}${']'.repeat(n)}]}`, status: [400] })),
+    fc.integer({ min: 12 * 1024 * 1024, max: 16 * 1024 * 1024 }).map((n) => ({ payload: JSON.stringify({ plaintext: 'A'.repeat(n) }), status: [413] })),
+  );
+  await fc.assert(
+    fc.asyncProperty(route, shape, async (url, { payload, status }) => {
+      const res = await app.api.inject({ method: 'POST', url, headers, payload });
+      const where = `POST ${url} (${payload.length} bytes) -> ${res.statusCode} ${res.body.slice(0, 200)}`;
+      assert.ok(status.includes(res.statusCode), where);
+      const answer = res.json<{ errors?: unknown; data?: unknown }>();
+      assert.deepEqual(Object.keys(answer), ['errors'], `Vault's error shape, no batch_results: ${where}`);
+    }),
+    { numRuns: 30 },
+  );
+});
