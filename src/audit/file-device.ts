@@ -148,6 +148,7 @@ export class FileAuditDevice {
   #queue: Pending[] = [];
   #flushing: Promise<void> | undefined;
   #failed: unknown;
+  #closed = false;
   /** Seq of the last checkpoint entry, and the cadence it promised. */
   #checkpointSeq = 0;
   #due: number;
@@ -307,7 +308,8 @@ export class FileAuditDevice {
 
   /** Appends one entry; resolves when it is durable. @throws KeyholdError KH_AUDIT_UNAVAILABLE */
   append(fields: AuditFields): Promise<AuditEntry> {
-    if (this.#handle === undefined || this.#failed !== undefined) return Promise.reject(new KeyholdError('KH_AUDIT_UNAVAILABLE', undefined, { cause: this.#failed }));
+    // Not the handle: it is briefly undefined while a damaged file is set aside, and appends then wait for the new one.
+    if (this.#closed || this.#failed !== undefined) return Promise.reject(new KeyholdError('KH_AUDIT_UNAVAILABLE', undefined, { cause: this.#failed }));
     return new Promise((resolve, reject) => {
       this.#queue.push({ fields, resolve, reject });
       this.#flushing ??= this.#flush();
@@ -414,6 +416,7 @@ export class FileAuditDevice {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     await this.#flushing;
     await this.#handle?.close();
     this.#handle = undefined;

@@ -185,3 +185,23 @@ test('a damaged last line (H1): the node starts, raises the alert and metric at 
   assert.ok(verifyLines(readLog(file), { publicKey: key }).ok);
   assert.equal(readdirSync(dir).filter((n) => n.startsWith('audit.log.damaged-')).length, 1);
 });
+
+test('concurrent first writes on a damaged file: all of them land in the new log, the old file is set aside once', async (t) => {
+  const v = await signingVault(t);
+  let device = await v.openDevice(4);
+  for (let i = 0; i < 6; i++) await device.append({ type: 'request', operation: `op${i}` });
+  await device.close();
+  writeLog(v.file, [...readLog(v.file), '{"seq":99,"remoteAddress":undefined}']);
+  device = await v.openDevice(4);
+  assert.match(device.damage?.reason ?? '', /not JSON/);
+  const written = await Promise.all(Array.from({ length: 20 }, (_, i) => device.append({ type: 'request', operation: `after${i}` })));
+  await device.close();
+  assert.deepEqual(
+    readLog(v.file).map(parse).filter((e) => e.type === 'request').map((e) => e.seq),
+    written.map((e) => e.seq),
+    'every append is in the new log, in order',
+  );
+  const aside = readdirSync(v.dir).filter((n) => n.startsWith('audit.log.damaged-'));
+  assert.equal(aside.length, 1);
+  assert.ok(verifyLines(readLog(v.file), { publicKey: await pinned(v.signingKey) }).ok);
+});
