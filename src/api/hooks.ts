@@ -101,9 +101,9 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
   // the recursive walks that come after parsing (json-limits.ts).
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    if (jsonDepthExceeds(body as Buffer)) return done(new KeyholdError('KH_BODY_TOO_DEEP'), undefined);
     if (request.digestRequired === true) request.rawBody = body as Buffer;
     parseJson(request, body as unknown as string, done);
-    if (jsonDepthExceeds(body as Buffer)) return done(new KeyholdError('KH_BODY_TOO_DEEP'), undefined);
   });
 
   app.addHook('onRequest', async (request) => {

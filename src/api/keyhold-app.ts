@@ -326,9 +326,9 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     reply.header('x-request-id', request.id).header('cache-control', 'no-store');
   });
   installGates(api, { seal, tokens, accessTokens, policy, nonces: new NonceCache(), isShuttingDown: () => shuttingDown });
-  // Answers sent while shutting down close their connection, so idle keep-alive
   // After the gates: token routes reach the large-body budget only once authenticated and authorised.
   const requestLimits = installRequestLimits(api, { ...config.limits, defaultBodyLimit: DEFAULT_BODY_LIMIT });
+  // Answers sent while shutting down close their connection, so idle keep-alive
   // sockets do not hold the process open until keepAliveTimeout.
   api.addHook('onSend', async (_request, reply) => {
     if (shuttingDown) reply.header('connection', 'close');

@@ -11,6 +11,7 @@ import { buildKeyhold } from '../../src/api/keyhold-app.js';
 import { hashPassword, scryptEvaluations } from '../../src/auth/password.js';
 import { initVault, unsealVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import fc from 'fast-check';
 
 const PASSWORD = 'correct horse battery staple';
 let passwordHash: string | undefined;
@@ -94,4 +95,31 @@ test('M2: failures from one address do not use up another address\'s allowance f
   for (let i = 0; i < 3; i++) await login('203.0.113.5', 'ops', 'guess');
   for (let i = 0; i < 2; i++) assert.equal((await login('198.51.100.9', 'ops', 'typo')).json().error.code, 'KH_AUTH_LOGIN_FAILED');
   assert.equal((await login('198.51.100.9')).statusCode, 200);
+});
+
+test('property: concurrent logins from arbitrary addresses (IPv4, IPv6, mapped) answer 200/401/429/503 with a stable code and Retry-After when refused, never a 500', async (t) => {
+  const { login } = await vaultWithAdmin(t);
+  const address = fc.oneof(
+    fc.tuple(fc.nat(255), fc.nat(255)).map(([a, b]) => `10.9.${a}.${b}`),
+    fc.tuple(fc.nat(0xffff), fc.nat(0xffff)).map(([a, b]) => `2001:db8:${a.toString(16)}::${b.toString(16)}`),
+    fc.nat(255).map((a) => `::ffff:10.8.0.${a}`),
+  );
+  const attempt = fc.record({ address, username: fc.constantFrom('ops', 'nobody', 'root', 'vssm-admin'), right: fc.boolean() });
+  const allowed: Record<number, string[]> = { 401: ['KH_AUTH_LOGIN_FAILED'], 429: ['KH_AUTH_LOCKED', 'KH_RATE_LIMITED'], 503: ['KH_AUTH_BUSY'] };
+  await fc.assert(
+    fc.asyncProperty(fc.array(attempt, { minLength: 1, maxLength: 30 }), async (batch) => {
+      const answers = await Promise.all(batch.map((a) => login(a.address, a.username, a.right ? PASSWORD : 'wrong')));
+      for (const [i, r] of answers.entries()) {
+        if (r.statusCode === 200) {
+          assert.equal(batch[i]!.username, 'ops');
+          continue;
+        }
+        const code = r.json().error.code as string;
+        assert.ok(allowed[r.statusCode]?.includes(code), `${r.statusCode} ${code}`);
+        if (r.statusCode !== 401) assert.ok(Number(r.headers['retry-after']) >= 1, `${code} without Retry-After`);
+      }
+    }),
+    // Each run hashes up to 18 passwords: keep it short on a shared CI machine.
+    { numRuns: 4 },
+  );
 });

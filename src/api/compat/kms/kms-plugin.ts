@@ -28,8 +28,8 @@ import { KmsError, sendKmsError } from './kms-errors.js';
 import { checkInput } from './kms-inputs.js';
 import type { KmsDeps, KmsOperation } from './kms-operation.js';
 import { kmsOperation } from './kms-operations.js';
-
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../json-limits.js';
+
 export const KMS_CONTENT_TYPE = 'application/x-amz-json-1.1';
 /** The SigV4 service name of the KMS API. */
 export const KMS_SERVICE = 'kms';
@@ -119,8 +119,8 @@ export const kmsPlugin: FastifyPluginAsync<KmsPluginOptions> = async (app, optio
       KMS_SERVICE,
     );
     request.principal = principal;
-    const parsed = raw.length === 0 ? {} : await json(request, raw.toString('utf8'));
     if (jsonDepthExceeds(raw)) throw new KmsError('SerializationException', `The request body nests more than ${MAX_JSON_DEPTH} levels deep`, 'KH_BODY_TOO_DEEP');
+    const parsed = raw.length === 0 ? {} : await json(request, raw.toString('utf8'));
     if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new KmsError('SerializationException', 'The request body must be a JSON object', 'KH_BAD_REQUEST');
     const input = checkInput(op.input, parsed) as Record<string, unknown>;
     request.body = input;
