@@ -61,6 +61,8 @@ import { installRequestLimits } from './request-limits.js';
 import { enforceRouteContract, type RouteSummary } from './route-contract.js';
 import { Metrics } from './health/metrics.js';
 import { FileAnchor } from '../storage/file-anchor.js';
+import type { RollbackAnchor } from '../storage/rollback-anchor.js';
+import { HsmCounterAnchor } from '../seal/pkcs11/hsm-counter-anchor.js';
 import { buildHealthApp } from './health/health-app.js';
 import { healthRoutes } from './health/health-routes.js';
 import { sealRoutes } from './sys/seal-routes.js';
@@ -198,8 +200,6 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   const barrier = new Barrier(backend);
   // Storage rollback (docs/storage-rollback.md): events are logged by the API logger once it exists.
   const storageLog = { error: (_m: string): void => {}, warn: (_m: string): void => {} };
-  const anchorFile = config.storage.rollbackAnchor?.file;
-  if (anchorFile !== undefined) barrier.setRollbackAnchors([new FileAnchor(anchorFile)], { error: (m) => storageLog.error(m), warn: (m) => storageLog.warn(m) });
   // One HSM connection serves the pkcs11 seal, entropy augmentation and HSM-backed keys; it opens on demand.
   const p11 = config.seal.pkcs11;
   const wantsHsm = p11 !== undefined;
@@ -211,6 +211,16 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     throw e;
   }
   const hsmSeal = hsm !== undefined && config.seal.type === 'pkcs11' ? new Pkcs11Seal(hsm, p11!) : undefined;
+  const anchors: RollbackAnchor[] = [];
+  if (config.storage.rollbackAnchor?.file !== undefined) anchors.push(new FileAnchor(config.storage.rollbackAnchor.file));
+  if (config.storage.rollbackAnchor?.hsmCounter === true) {
+    if (hsm === undefined) {
+      await backend.close();
+      throw new KeyholdError('KH_CONFIG_INVALID', 'invalid configuration: storage.rollbackAnchor.hsmCounter needs seal.pkcs11');
+    }
+    anchors.push(new HsmCounterAnchor(() => hsm.client()));
+  }
+  if (anchors.length > 0) barrier.setRollbackAnchors(anchors, { error: (m) => storageLog.error(m), warn: (m) => storageLog.warn(m) });
   // Critical records are seal-wrapped under the HSM seal; a disabled one (migrating away) still unwraps them.
   if (hsmSeal !== undefined) barrier.setSealWrapper(hsmSealWrapper(hsmSeal), !config.seal.disabled);
   // The attestation provider comes first: the enclave seal derives its key from the measurements it reports.
@@ -286,8 +296,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   channelKeys.start();
   const metrics = new Metrics(seal);
   if (mixer !== undefined) metrics.watchEntropy(mixer.stats);
-  metrics.watchStorage(barrier, policy);
   if (device !== undefined) metrics.watchAudit(device);
+  metrics.watchStorage(barrier, policy);
   let shuttingDown = false;
   // VSSM mode (compat.vssm.rpcCertificate): the API port's TLS is the transport key's, once bootstrap gives it.
   const vssm = config.compat.vssm;
@@ -337,7 +347,6 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   storageLog.error = (m) => api.log.error(m);
   storageLog.warn = (m) => api.log.warn(m);
   installAudit(api, { audit, barrier });
-
   // A damaged audit log never stops the node: it is reported here, set aside at the first unsealed write (docs/configuration.md, Audit log).
   device?.onDamage((d) =>
     api.log.error(
@@ -345,6 +354,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
       d.setAsideAs === undefined ? 'the audit log does not verify; it will be set aside at the first audited request' : 'the audit log did not verify: set aside, a new log started',
     ),
   );
+
   await api.register(swagger, {
     openapi: {
       info: { title: 'Keyhold API', version: VERSION, description: 'Confidential key vault. Errors: see docs/errors.md.' },

@@ -32,6 +32,12 @@ function blob(key: Uint8Array, generation: number): Uint8Array {
   return concatBytes(body, hmacSha256(key, body));
 }
 
+/** The generation a blob claims, unauthenticated (to pick the newest of several; check() authenticates it). */
+export function blobGeneration(bytes: Uint8Array): number | undefined {
+  if (bytes.length !== BLOB_BYTES) return undefined;
+  return getU64(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), MAGIC.length);
+}
+
 /** The generation a blob names, or undefined when it is not this vault's authentic blob. */
 function openBlob(key: Uint8Array, bytes: Uint8Array): number | undefined {
   if (bytes.length !== BLOB_BYTES || !constantTimeEqual(bytes.subarray(0, MAGIC.length), MAGIC)) return undefined;

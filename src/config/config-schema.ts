@@ -63,6 +63,9 @@ export const ConfigSchema = Type.Object(
               file: Type.Optional(
                 Type.String({ minLength: 1, description: 'A file on another mount than the database that records the latest storage generation, so a rollback of the whole database is detected (docs/storage-rollback.md)' }),
               ),
+              hsmCounter: Type.Optional(
+                Type.Boolean({ description: "Keep the latest storage generation in a data object on the pkcs11 seal's token as well (needs seal.pkcs11)" }),
+              ),
             },
             { additionalProperties: false },
           ),

@@ -239,6 +239,39 @@ export class Pkcs11Client {
   }
 
   /**
+   * The values of the token's data objects (CKO_DATA, application
+   * "keyhold") with this label: none, one, or two when a write was cut
+   * between its create and its destroy. Used for the storage rollback
+   * counter (seal/pkcs11/hsm-counter-anchor.ts).
+   */
+  async readDataObjects(label: string): Promise<Uint8Array[]> {
+    validateLabel(label);
+    return this.#run((rec) => {
+      const found = this.#findObjects(rec, dataTemplate(label), 8);
+      if (found.length === 0) this.#probeToken();
+      return found.map((h) => new Uint8Array(this.#attributes(rec, h, [P.CKA_VALUE])[0]!));
+    });
+  }
+
+  /**
+   * Replaces the data objects with this label by one holding `value`: a new
+   * private token object is created first, then the old ones are destroyed,
+   * so a crash in between leaves both, never none. (SoftHSM2 refuses
+   * C_SetAttributeValue on CKA_VALUE, CKR_ATTRIBUTE_READ_ONLY, and offers no
+   * CKH_MONOTONIC_COUNTER hardware feature.)
+   */
+  async writeDataObject(label: string, value: Uint8Array): Promise<void> {
+    validateLabel(label);
+    await this.#run((rec) => {
+      const old = this.#findObjects(rec, dataTemplate(label), 8);
+      this.#call('C_CreateObject', () =>
+        this.#api.C_CreateObject(rec.handle, [...dataTemplate(label), { type: P.CKA_TOKEN, value: true }, { type: P.CKA_PRIVATE, value: true }, { type: P.CKA_VALUE, value: Buffer.from(value) }]),
+      );
+      for (const h of old) this.#call('C_DestroyObject', () => this.#api.C_DestroyObject(rec.handle, h));
+    });
+  }
+
+  /**
    * Generates an AES key on the token (CKM_AES_KEY_GEN): a private token
    * object, CKA_SENSITIVE, not CKA_EXTRACTABLE, for ENCRYPT/DECRYPT/WRAP/UNWRAP only.
    *
@@ -694,11 +727,11 @@ export class Pkcs11Client {
     }
   }
 
-  #findObjects(rec: SessionRec, template: Template): Buffer[] {
+  #findObjects(rec: SessionRec, template: Template, max = 2): Buffer[] {
     this.#call('C_FindObjectsInit', () => this.#api.C_FindObjectsInit(rec.handle, template));
     try {
       // Two are enough to tell "one" from "ambiguous".
-      return this.#call('C_FindObjects', () => this.#api.C_FindObjects(rec.handle, 2));
+      return this.#call('C_FindObjects', () => this.#api.C_FindObjects(rec.handle, max));
     } finally {
       try {
         this.#api.C_FindObjectsFinal(rec.handle);
@@ -868,6 +901,15 @@ function validateOpenOptions(options: Pkcs11OpenOptions): Selector {
   // CK_TOKEN_INFO.label is 32 bytes, blank padded (base spec §3.2).
   if (typeof label !== 'string' || label.length === 0 || Buffer.byteLength(label) > 32) throw new TypeError('tokenLabel must be 1..32 bytes');
   return { tokenLabel: label };
+}
+
+/** A keyhold data object by label (CKO_DATA, CKA_APPLICATION "keyhold"). */
+function dataTemplate(label: string): Template {
+  return [
+    { type: P.CKA_CLASS, value: P.CKO_DATA },
+    { type: P.CKA_APPLICATION, value: 'keyhold' },
+    { type: P.CKA_LABEL, value: label },
+  ];
 }
 
 function validateLabel(label: string): void {
