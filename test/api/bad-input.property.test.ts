@@ -56,6 +56,10 @@ const ROUTES: readonly Route[] = [
   { method: 'GET', url: '/v1/sys/health', auth: 'none', allowSealed: true },
   { method: 'POST', url: '/v1/sys/policy', auth: 'token', allowSealed: false },
   { method: 'GET', url: '/v1/sys/policy', auth: 'token', allowSealed: false },
+  { method: 'GET', url: '/v1/sys/root-tokens', auth: 'token', allowSealed: false },
+  { method: 'GET', url: '/v1/sys/root-token/lookup-self', auth: 'token', allowSealed: false },
+  { method: 'POST', url: '/v1/sys/root-token/revoke-self', auth: 'token', allowSealed: false },
+  { method: 'POST', url: '/v1/sys/root-token/revoke-accessor', auth: 'token', allowSealed: false },
 ];
 const KNOWN_PATHS = [...new Set(ROUTES.map((r) => r.url))];
 const HEALTH_PATH = '/v1/sys/health';
