@@ -392,10 +392,12 @@ export class Barrier {
    */
   async rewrapAll(): Promise<number> {
     const plain = this.#ring().serialize();
+    const keys = await this.sealWrapValue(KEYRING_PATH, plain);
     try {
-      await this.#commit([], { keys: await this.sealWrapValue(KEYRING_PATH, plain) });
+      await this.#commit([], { keys });
     } finally {
-      wipe(plain);
+      // Unwrapped, `keys` is `plain` itself and now the cached stored keys: only a wrapped copy leaves `plain` spare.
+      if (keys !== plain) wipe(plain);
     }
     let n = 0;
     for (const prefix of this.#wrappedPrefixes) {

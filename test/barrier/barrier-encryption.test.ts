@@ -131,3 +131,15 @@ test('index paths are keyed HMACs: stable per vault, distinct per namespace and 
   // namespace/name boundary is unambiguous
   assert.notEqual(one.barrier.indexPath('ke', 'ypayments'), p);
 });
+
+test('rewrapAll and rotate keep the keyring record whole: later writes and a fresh unseal still read every record', async (t) => {
+  const { backend, barrier, rootKey } = await unsealedBarrier(t);
+  await barrier.put('a', enc('1'));
+  await barrier.rewrapAll();
+  await barrier.put('b', enc('2'));
+  await barrier.rotate();
+  await barrier.put('c', enc('3'));
+  const other = new Barrier(backend);
+  await other.unseal(rootKey);
+  assert.deepEqual([dec(await other.get('a')), dec(await other.get('b')), dec(await other.get('c'))], ['1', '2', '3']);
+});
