@@ -51,6 +51,9 @@ const body = fc.oneof(
   message.map((m) => JSON.stringify({ adminPassword: ADMIN_PASSWORD, ...m })),
   fc.jsonValue({ maxDepth: 2 }).map((j) => JSON.stringify(j)),
   fc.constantFrom('', '{', 'null', '[]', '"str"', '{"input":', 'keyName=aes&algorithm=AES', '\u0000'),
+  // Issue 15: bodies nested past the depth limit (refused before parsing) and bodies past the route limit.
+  fc.integer({ min: 33, max: 3_000 }).map((n) => `{"keyName":"aes","input":${'['.repeat(n)}${']'.repeat(n)}}`),
+  fc.integer({ min: 64 * 1024, max: 2 * 1024 * 1024 }).map((n) => JSON.stringify({ keyName: 'aes', algorithm: 'AES/GCM/NoPadding', input: 'A'.repeat(n) })),
 );
 const path = fc.oneof({ weight: 6, arbitrary: fc.constantFrom(...PATHS) }, { weight: 1, arbitrary: fc.constantFrom('/admin/frobnicate', '/symmetric', '/', '/hmac/create/extra', '/healthcheck', '/admin/bootstrap%') });
 const contentType = fc.constantFrom('application/json', 'application/x-www-form-urlencoded', 'text/plain', 'application/json; charset=utf-8', 'application/octet-stream');
