@@ -299,4 +299,8 @@ test('whole-file rollback after 8 security changes (the pentest H3 scenario) is 
   const login = await rolledBack.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'alice', password: 'old-password-123456' } });
   assert.notEqual(login.statusCode, 200);
   assert.ok(login.statusCode < 500 || login.statusCode === 503, login.body);
+  // The metrics of this finding are exposed (M6: the untrusted-bundle gauge; the anchor's health).
+  const metrics = (await rolledBack.health.inject({ url: '/metrics' })).body;
+  assert.match(metrics, /^keyhold_policy_bundle_untrusted 0$/m);
+  assert.match(metrics, /^keyhold_storage_anchor_failing 0$/m);
 });
