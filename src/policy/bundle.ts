@@ -17,6 +17,21 @@ export const MAX_BUNDLE_BYTES = 1024 * 1024;
 export const MAX_SIGNATURE_CHARS = 4096;
 export const MAX_ENTITIES = 10_000;
 export const SIGNATURE_ALG = 'EdDSA';
+/**
+ * The largest step a push may take past the highest version accepted so far
+ * (issue 15, review 14). Without it one push signed with a leaked key at
+ * 2^53-1 could never be beaten by a later push, and storage rollback
+ * detection forbids undoing it by editing the database.
+ */
+export const MAX_VERSION_STEP = 1_000_000;
+
+/**
+ * @throws KeyholdError KH_POLICY_VERSION_JUMP when `version` is more than MAX_VERSION_STEP past `highest`.
+ */
+export function checkVersionStep(version: number, highest: number): void {
+  if (version - highest > MAX_VERSION_STEP)
+    throw new KeyholdError('KH_POLICY_VERSION_JUMP', `The bundle's version ${version} is more than ${MAX_VERSION_STEP} past ${highest}, the highest accepted; the active bundle is unchanged.`);
+}
 
 export interface PolicyBundle {
   /** Increases with every bundle; a push must carry a greater version than the active one. */

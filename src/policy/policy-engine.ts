@@ -29,7 +29,7 @@ import type { Barrier, BarrierView, PolicyState } from '../barrier/barrier.js';
 import { sealScoped } from '../barrier/seal-scoped.js';
 import { KeyholdError } from '../errors.js';
 import { findAction, resourceTypesOf, type ActionDef } from './actions.js';
-import { bundleSha256, parseBundle, verifyBundle, type PolicyBundle } from './bundle.js';
+import { bundleSha256, checkVersionStep, parseBundle, verifyBundle, type PolicyBundle } from './bundle.js';
 import { cedar, describeDiagnostics, type EntityJson } from './cedar-wasm.js';
 import { NAMESPACE, WORKLOAD_ATTRIBUTES, type PrincipalType } from './cedar-schema.js';
 import { DEFAULT_BUNDLE_BYTES, DEFAULT_BUNDLE_ISSUED_AT, DEFAULT_BUNDLE_VERSION, DEFAULT_POLICIES } from './default-bundle.js';
@@ -459,6 +459,7 @@ export class PolicyEngine {
     if (bundle.version <= floor) {
       throw new KeyholdError('KH_POLICY_ROLLBACK', `The bundle's version ${bundle.version} is not greater than ${floor}, the highest accepted; the active bundle is unchanged.`);
     }
+    checkVersionStep(bundle.version, floor);
     const next = pushedActive(compilePolicySet(bundle), { version: bundle.version, issuedAt: bundle.issuedAt, sha256, policies: bundle.policies });
     try {
       const record: StoredBundle = { bundle: Buffer.from(bytes).toString('base64'), signature: signature.trim() };
