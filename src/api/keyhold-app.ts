@@ -311,6 +311,9 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     bodyLimit: DEFAULT_BODY_LIMIT,
     genReqId: () => randomUUID(),
     requestIdHeader: false,
+    // Only listed proxies are believed: X-Forwarded-For is read from the right, stopping at the first untrusted hop,
+    // so the login throttle and per-address limits count the real client, and nobody else can pick their address.
+    ...(config.listeners.api.trustProxy.length === 0 ? {} : { trustProxy: config.listeners.api.trustProxy }),
     return503OnClosing: true,
     // Router-level failures answer in the shape of the API the path belongs to.
     frameworkErrors: (error, request, reply) =>

@@ -80,6 +80,12 @@ export const ConfigSchema = Type.Object(
             host: Type.String({ minLength: 1, default: '127.0.0.1' }),
             port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
             tls: Type.Optional(TlsSchema),
+            trustProxy: Type.Array(Type.String({ minLength: 2, maxLength: 64, pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$' }), {
+              maxItems: 64,
+              default: [],
+              description:
+                'Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed, read from the right: the client address is the first one not in this list. Default none: the TCP peer is the client (docs/configuration.md)',
+            }),
           },
           { additionalProperties: false, default: {} },
         ),
