@@ -93,6 +93,9 @@ export class RootTokens {
   readonly #view: BarrierView;
   // Verified token paths -> until when they may be trusted without a storage read; cleared whenever the barrier is sealed.
   readonly #known = new Map<string, number>();
+  // Bumped by every revocation. A verify() whose storage read started before a revocation must not cache what it
+  // read (the record may have been deleted meanwhile): it would put a revoked token back in #known for 5 s.
+  #revocations = 0;
 
   constructor(barrier: Barrier) {
     this.#view = barrier.view(VIEW_PREFIX);
@@ -123,7 +126,10 @@ export class RootTokens {
     const path = this.#view.indexPath(INDEX_NAMESPACE, token);
     if ((this.#known.get(path) ?? 0) > now) return true;
     this.#known.delete(path);
-    const record = await this.#record(path);
+    const epoch = this.#revocations;
+    let record = await this.#record(path);
+    // A revocation ran while the record was being read: read again, now that it has (or is about to have) deleted it.
+    if (epoch !== this.#revocations) record = await this.#record(path);
     if (record === undefined) return false;
     const expires = record.expiresAt === undefined ? Infinity : Date.parse(record.expiresAt);
     if (expires <= now) {
@@ -131,7 +137,8 @@ export class RootTokens {
       await this.#view.delete(path);
       return false;
     }
-    this.#known.set(path, Math.min(expires, now + KNOWN_FOR_MS));
+    // Cached only when no revocation started since the read began; otherwise the answer holds for this request alone.
+    if (epoch === this.#revocations) this.#known.set(path, Math.min(expires, now + KNOWN_FOR_MS));
     return true;
   }
 
@@ -180,9 +187,12 @@ export class RootTokens {
   }
 
   async #revokePath(path: string): Promise<boolean> {
+    // Bumped before and after the delete: a read in flight on either side of it is never cached.
+    this.#revocations++;
     this.#known.delete(path);
     if ((await this.#view.get(path)) === undefined) return false;
     await this.#view.delete(path);
+    this.#revocations++;
     this.#known.delete(path);
     return true;
   }
