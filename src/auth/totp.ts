@@ -16,6 +16,12 @@
  * out of band. A confirmed factor is never replaced through enrolment.
  * Records at auth/totp/<HMAC(index key, "totp-enrol" user)> hold the code's
  * SHA-256 and its expiry.
+ *
+ * Everything that reads a user's record or enrolment code and then writes
+ * or deletes it (spending a code, recording the last time step, dropping a
+ * recovery code) runs under a per-user lock: without it, concurrent requests
+ * all read the unspent state and all pass (review finding 11). The lock is
+ * per process; nodes sharing storage have no compare-and-set to lean on.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { generateURI, ScureBase32Plugin, verify } from 'otplib';
@@ -45,11 +51,26 @@ export class Totp {
   readonly #view: BarrierView;
   readonly #issuer: string;
   readonly #now: () => number;
+  // The tail of each user's chain of read-then-write steps; an entry is dropped when its chain drains.
+  readonly #locks = new Map<string, Promise<unknown>>();
 
   constructor(barrier: Barrier, issuer: string, now: () => number = Date.now) {
     this.#view = barrier.view('auth/totp/', { sealWrap: true });
     this.#issuer = issuer;
     this.#now = now;
+  }
+
+  /** Runs `work` after every earlier read-then-write step on `user` has finished. */
+  async #exclusive<T>(user: string, work: () => Promise<T>): Promise<T> {
+    const before = this.#locks.get(user) ?? Promise.resolve();
+    const mine = before.then(work, work);
+    const tail = mine.catch(() => undefined);
+    this.#locks.set(user, tail);
+    try {
+      return await mine;
+    } finally {
+      if (this.#locks.get(user) === tail) this.#locks.delete(user);
+    }
   }
 
   #path(user: string): string {
@@ -72,8 +93,10 @@ export class Totp {
 
   /** Removes the user's second factor and any unused enrolment code (when the user is deleted). */
   async forget(user: string): Promise<void> {
-    await this.#view.delete(this.#path(user));
-    await this.#view.delete(this.#codePath(user));
+    await this.#exclusive(user, async () => {
+      await this.#view.delete(this.#path(user));
+      await this.#view.delete(this.#codePath(user));
+    });
   }
 
   #codePath(user: string): string {
@@ -86,6 +109,10 @@ export class Totp {
    * @throws KeyholdError KH_AUTH_MFA_STATE when the user already has a confirmed factor
    */
   async issueEnrollmentCode(user: string): Promise<{ enrollmentCode: string; expiresAt: string }> {
+    return this.#exclusive(user, () => this.#issueEnrollmentCode(user));
+  }
+
+  async #issueEnrollmentCode(user: string): Promise<{ enrollmentCode: string; expiresAt: string }> {
     if (await this.required(user)) throw new KeyholdError('KH_AUTH_MFA_STATE', 'TOTP is already enrolled for this user');
     const enrollmentCode = randomBytes(16).toString('hex');
     const expiresAt = this.#now() + ENROLLMENT_CODE_TTL_MS;
@@ -108,6 +135,10 @@ export class Totp {
    * @throws KeyholdError KH_AUTH_MFA_STATE when a factor is already confirmed, KH_AUTH_ENROLLMENT_CODE_INVALID
    */
   async enroll(user: string, enrollmentCode: string): Promise<{ secret: string; uri: string; recoveryCodes: string[] }> {
+    return this.#exclusive(user, () => this.#enroll(user, enrollmentCode));
+  }
+
+  async #enroll(user: string, enrollmentCode: string): Promise<{ secret: string; uri: string; recoveryCodes: string[] }> {
     if (await this.required(user)) throw new KeyholdError('KH_AUTH_MFA_STATE', 'TOTP is already enrolled for this user');
     await this.#spendEnrollmentCode(user, enrollmentCode);
     // 160-bit secret (RFC 4226's recommendation) from the vault's entropy source, so HSM augmentation covers it.
@@ -119,6 +150,10 @@ export class Totp {
 
   /** Confirms an enrolment with a first code. */
   async confirm(user: string, code: string): Promise<void> {
+    await this.#exclusive(user, () => this.#confirm(user, code));
+  }
+
+  async #confirm(user: string, code: string): Promise<void> {
     const record = await this.#get(user);
     if (record === undefined || record.confirmed) throw new KeyholdError('KH_AUTH_MFA_STATE', 'no TOTP enrolment is waiting for confirmation');
     const step = await this.#check(record, code);
@@ -137,6 +172,10 @@ export class Totp {
    * once) or an unused recovery code (then spent). Returns the amr values to add.
    */
   async verifySecondFactor(user: string, factor: { otp?: string | undefined; recoveryCode?: string | undefined }): Promise<string[] | undefined> {
+    return this.#exclusive(user, () => this.#verifySecondFactor(user, factor));
+  }
+
+  async #verifySecondFactor(user: string, factor: { otp?: string | undefined; recoveryCode?: string | undefined }): Promise<string[] | undefined> {
     const record = await this.#get(user);
     if (record === undefined || !record.confirmed) return undefined;
     if (factor.otp !== undefined) {
