@@ -13,7 +13,8 @@ import { KEY_NAME_PATTERN } from '../../keys/key-name.js';
 import { responses } from '../schemas.js';
 import type { WrappingKey } from '../../keys/wrapping-key.js';
 import { KeyholdError } from '../../errors.js';
-import { mayDo, permittedItems, type PolicyAsker } from '../policy-ask.js';
+import { mayDo, permittedPage, type PolicyAsker } from '../policy-ask.js';
+import { isSealedMarker, openMarker, sealMarker, SEALED_MARKER_PATTERN } from '../list-marker.js';
 import { releasePolicyChangeNeedsAction } from '../release-policy-change.js';
 import { b64 } from './inputs.js';
 import { CreateKeyBody, KeyMetadata, KeyNameParams, UpdateKeyBody } from './key-schemas.js';
@@ -45,6 +46,9 @@ export function metadataOf(key: ManagedKey) {
   };
 }
 
+/** Scope of this listing's sealed markers. */
+const LIST_SCOPE = 'v1/keys';
+
 export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping: WrappingKey; policy: PolicyAsker }> = async (app, { keys, wrapping, policy }) => {
   app.addSchema(KeyMetadata);
   const Meta = Type.Ref(KeyMetadata);
@@ -68,7 +72,7 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
         querystring: Type.Object(
           {
             limit: Type.Optional(Type.String({ pattern: '^(?:[1-9][0-9]{0,2}|1000)$', description: '1-1000, default 100' })),
-            after: Type.Optional(Type.String({ pattern: KEY_NAME_PATTERN, description: 'Return names after this one' })),
+            after: Type.Optional(Type.String({ pattern: `^(?:${KEY_NAME_PATTERN.slice(1, -1)}|${SEALED_MARKER_PATTERN})$`, description: 'Return names after this one (a name, or the sealed `next` of the previous page)' })),
           },
           { additionalProperties: false },
         ),
@@ -76,9 +80,13 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
       },
     },
     async (req) => {
-      const { keys: page, next } = await keys.list({ limit: Number(req.query.limit ?? 100), ...(req.query.after !== undefined ? { after: req.query.after } : {}) });
-      const visible = await permittedItems(policy, req, 'v1', 'readKey', page, (k) => ({ type: 'Key', id: k.record.name }));
-      return { keys: visible.map(metadataOf), ...(next !== undefined ? { next } : {}) };
+      const { after } = req.query;
+      const from = after === undefined ? undefined : isSealedMarker(after) ? openMarker(LIST_SCOPE, after) : after;
+      // Every key after the marker, filtered here: `next` is the last key shown, never one the caller cannot read.
+      const { keys: candidates } = await keys.list({ limit: Number.MAX_SAFE_INTEGER, ...(from !== undefined && { after: from }) });
+      const page = await permittedPage(policy, req, 'v1', 'readKey', candidates, { limit: Number(req.query.limit ?? 100), nameOf: (k) => k.name, resourceOf: (k) => ({ type: 'Key', id: k.name }) });
+      const next = page.next === undefined ? undefined : 'visible' in page.next ? page.next.visible : sealMarker(LIST_SCOPE, page.next.scanned);
+      return { keys: page.items.map(metadataOf), ...(next !== undefined && { next }) };
     },
   );
 

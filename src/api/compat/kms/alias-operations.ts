@@ -91,7 +91,7 @@ export const ListAliases = operation({
   input: Input({
     KeyId: Type.Optional(KeyId),
     Limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-    Marker: Type.Optional(Type.String({ minLength: 1, maxLength: 320 })),
+    Marker: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
   }),
   action: 'listKeys',
   target: { system: 'keys' },
@@ -99,15 +99,14 @@ export const ListAliases = operation({
     const only = input.KeyId === undefined ? undefined : deps.ids.parseKeyOnly(input.KeyId, 'KeyId');
     const exists = async (target: string) => KEY_NAME.test(target) && (await deps.keys.store.get(target)) !== undefined;
     const matching = (await deps.aliases.list(exists)).filter((a) => only === undefined || a.target === only);
-    // An alias names its key: listed only when the caller may read that key (readKey).
-    const readable = new Set(await caller.readable([...new Set(matching.map((a) => a.target))]));
-    const all = matching.filter((a) => readable.has(a.target));
-    const start = input.Marker === undefined ? 0 : all.findIndex((a) => a.alias > input.Marker!);
-    const limit = input.Limit ?? 50;
-    const page = start < 0 ? [] : all.slice(start, start + limit);
-    const truncated = start >= 0 && start + limit < all.length;
+    // An alias names its key: listed only when the caller may read that key (readKey), and
+    // NextMarker is the last alias shown (or sealed), never one whose key the caller cannot read.
+    const after = input.Marker === undefined ? undefined : caller.resumeAfter('kms/ListAliases', input.Marker);
+    const candidates = matching.filter((a) => after === undefined || a.alias > after).sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
+    const page = await caller.page('kms/ListAliases', candidates, input.Limit ?? 50, (a) => a.alias, (a) => a.target);
+    const truncated = page.next !== undefined;
     return {
-      Aliases: page.map((a) => ({
+      Aliases: page.items.map((a) => ({
         AliasName: a.alias,
         AliasArn: deps.ids.aliasArn(a.alias),
         TargetKeyId: a.target,
@@ -115,7 +114,7 @@ export const ListAliases = operation({
         LastUpdatedDate: epochSeconds(a.updatedAt),
       })),
       Truncated: truncated,
-      ...(truncated && { NextMarker: page[page.length - 1]!.alias }),
+      ...(page.next !== undefined && { NextMarker: page.next }),
     };
   },
 });

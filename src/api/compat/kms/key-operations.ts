@@ -116,12 +116,14 @@ export const ListKeys = operation({
   action: 'listKeys',
   target: { system: 'keys' },
   async run(deps, input, _names, caller) {
-    if (input.Marker !== undefined && !KEY_NAME.test(input.Marker)) throw new KmsError('InvalidMarkerException', 'The marker is not valid', 'KH_BAD_REQUEST');
-    const page = await deps.keys.list({ limit: input.Limit ?? 100, ...(input.Marker !== undefined && { after: input.Marker }) });
-    // Only keys the caller may DescribeKey (readKey); a page may hold fewer than Limit, as KMS allows.
-    const visible = await caller.readable(page.keys.map((k) => k.name));
+    const after = input.Marker === undefined ? undefined : caller.resumeAfter('kms/ListKeys', input.Marker);
+    if (after !== undefined && !KEY_NAME.test(after)) throw new KmsError('InvalidMarkerException', 'The marker is not valid', 'KH_BAD_REQUEST');
+    const { keys: candidates } = await deps.keys.list({ limit: Number.MAX_SAFE_INTEGER, ...(after !== undefined && { after }) });
+    // Only keys the caller may DescribeKey (readKey); NextMarker is the last key shown (or sealed), never
+    // a key the caller cannot read. A page may hold fewer than Limit, as KMS allows.
+    const page = await caller.page('kms/ListKeys', candidates.map((k) => k.name), input.Limit ?? 100, (n) => n, (n) => n);
     return {
-      Keys: visible.map((name) => ({ KeyId: name, KeyArn: deps.ids.keyArn(name) })),
+      Keys: page.items.map((name) => ({ KeyId: name, KeyArn: deps.ids.keyArn(name) })),
       Truncated: page.next !== undefined,
       ...(page.next !== undefined && { NextMarker: page.next }),
     };

@@ -42,6 +42,15 @@ export interface KmsOperation<S extends TObject = TObject> {
 export interface KmsCaller {
   /** The subset of `names` the caller may readKey, in order. */
   readable(names: readonly string[]): Promise<string[]>;
+  /**
+   * One page of `sorted` (every candidate after the marker) holding up to
+   * `limit` items whose key (`keyOf`) the caller may readKey; `next` is a
+   * visible item's name or a sealed marker, never the name of an item the
+   * caller cannot read (policy-ask.ts permittedPage, list-marker.ts).
+   */
+  page<T>(scope: string, sorted: readonly T[], limit: number, nameOf: (item: T) => string, keyOf: (item: T) => string): Promise<{ items: T[]; next?: string }>;
+  /** The name a caller's Marker resumes after (a name, or a sealed marker of `scope`). @throws KmsError InvalidMarkerException */
+  resumeAfter(scope: string, marker: string): string;
 }
 
 /** Types an operation's definition against its own schema. */

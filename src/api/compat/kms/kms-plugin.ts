@@ -23,10 +23,11 @@ import type { Principal } from '../../../auth/principal.js';
 import { hasMfa } from '../../../auth/principal.js';
 import type { SigV4Request } from '../../../auth/access-keys.js';
 import type { PolicyEngine } from '../../../policy/policy-engine.js';
-import { permittedItems } from '../../policy-ask.js';
+import { permittedItems, permittedPage } from '../../policy-ask.js';
+import { isSealedMarker, openMarker, sealMarker } from '../../list-marker.js';
 import { KmsError, sendKmsError } from './kms-errors.js';
 import { checkInput } from './kms-inputs.js';
-import type { KmsDeps, KmsOperation } from './kms-operation.js';
+import type { KmsCaller, KmsDeps, KmsOperation } from './kms-operation.js';
 import { kmsOperation } from './kms-operations.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../json-limits.js';
 
@@ -161,7 +162,22 @@ export const kmsPlugin: FastifyPluginAsync<KmsPluginOptions> = async (app, optio
         for (const n of call.names) (await deps.keys.get(n)).checkUsable();
         throw new KmsError('DryRunOperationException', 'The request would have succeeded, but the DryRun option is set.', 'KH_BAD_REQUEST');
       }
-      const caller = { readable: (names: readonly string[]) => permittedItems(policy, request, 'aws-kms', 'readKey', names, (id) => ({ type: 'Key', id })) };
+      const caller: KmsCaller = {
+        readable: (names) => permittedItems(policy, request, 'aws-kms', 'readKey', names, (id) => ({ type: 'Key', id })),
+        async page(scope, sorted, limit, nameOf, keyOf) {
+          const page = await permittedPage(policy, request, 'aws-kms', 'readKey', sorted, { limit, nameOf, resourceOf: (item) => ({ type: 'Key', id: keyOf(item) }) });
+          const next = page.next === undefined ? undefined : 'visible' in page.next ? page.next.visible : sealMarker(scope, page.next.scanned);
+          return { items: page.items, ...(next !== undefined && { next }) };
+        },
+        resumeAfter(scope, marker) {
+          if (!isSealedMarker(marker)) return marker;
+          try {
+            return openMarker(scope, marker);
+          } catch {
+            throw new KmsError('InvalidMarkerException', 'The marker is not valid', 'KH_LIST_MARKER_INVALID');
+          }
+        },
+      };
       const output = await call.op.run(deps, call.input, call.names, caller);
       return reply.code(200).header('cache-control', 'no-store').type(KMS_CONTENT_TYPE).serializer(JSON.stringify).send(output);
     },
