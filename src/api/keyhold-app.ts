@@ -15,6 +15,7 @@ import { KeyholdError } from '../errors.js';
 import type { PhysicalBackend } from '../storage/backend.js';
 import { SqliteBackend } from '../storage/sqlite-backend.js';
 import { Barrier } from '../barrier/barrier.js';
+import { DEFAULT_ANCHOR_LAG } from '../barrier/anchors.js';
 import { SealManager } from '../seal/seal-manager.js';
 import { AutoUnsealer } from '../seal/auto-unseal.js';
 import { hsmSealWrapper } from '../seal/seal-wrap.js';
@@ -220,7 +221,14 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     }
     anchors.push(new HsmCounterAnchor(() => hsm.client()));
   }
-  if (anchors.length > 0) barrier.setRollbackAnchors(anchors, { error: (m) => storageLog.error(m), warn: (m) => storageLog.warn(m) });
+  if (anchors.length > 0) {
+    const ra = config.storage.rollbackAnchor;
+    barrier.setRollbackAnchors(
+      anchors,
+      { error: (m) => storageLog.error(m), warn: (m) => storageLog.warn(m) },
+      { maxLagGenerations: ra?.maxLagGenerations ?? DEFAULT_ANCHOR_LAG.maxLagGenerations, maxLagSeconds: ra?.maxLagSeconds ?? DEFAULT_ANCHOR_LAG.maxLagSeconds },
+    );
+  }
   // Critical records are seal-wrapped under the HSM seal; a disabled one (migrating away) still unwraps them.
   if (hsmSeal !== undefined) barrier.setSealWrapper(hsmSealWrapper(hsmSeal), !config.seal.disabled);
   // The attestation provider comes first: the enclave seal derives its key from the measurements it reports.

@@ -13,6 +13,13 @@
  * the next write. So an anchor lags the database by at most the writes of one
  * anchor round trip (milliseconds for a file, one C_SetAttributeValue for the
  * HSM); a rollback to a copy taken inside that window is not detected.
+ *
+ * Bound (issue 15, review 8): an anchor that fails or hangs would stretch
+ * that window without limit, so an attacker who blocks the anchor could then
+ * roll back every later write. Once an anchor lags by more than
+ * maxLagGenerations generations or maxLagSeconds seconds, writes are refused
+ * (KH_STORAGE_ANCHOR_UNAVAILABLE) until it catches up; reads keep working.
+ * A failed write is retried on a timer, since refused writes bump nothing.
  */
 import { KeyholdError } from '../errors.js';
 import { concatBytes, constantTimeEqual, utf8 } from '../crypto/bytes.js';
@@ -46,6 +53,17 @@ function openBlob(key: Uint8Array, bytes: Uint8Array): number | undefined {
   return getU64(new DataView(body.buffer, body.byteOffset, body.byteLength), MAGIC.length);
 }
 
+/** How far an anchor may fall behind the database before writes are refused. */
+export interface AnchorLagBounds {
+  readonly maxLagGenerations: number;
+  readonly maxLagSeconds: number;
+}
+
+export const DEFAULT_ANCHOR_LAG: AnchorLagBounds = Object.freeze({ maxLagGenerations: 1000, maxLagSeconds: 30 });
+
+/** A failed anchor write is retried this often while the vault is unsealed. */
+const RETRY_MS = 1000;
+
 export interface AnchorEvents {
   /** An anchor write failed (the vault keeps serving; the anchor lags until the next write succeeds). */
   error(message: string): void;
@@ -59,6 +77,10 @@ class AnchorWriter {
   #latest = 0;
   #written = 0;
   #running: Promise<void> | undefined;
+  /** When the anchor last fell behind the database (ms since the epoch); undefined while it is current. */
+  #behindSince: number | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #stopped = false;
   failing = false;
 
   constructor(anchor: RollbackAnchor, key: Uint8Array, written: number) {
@@ -68,8 +90,22 @@ class AnchorWriter {
   }
 
   bump(generation: number, events: AnchorEvents): void {
-    if (generation > this.#latest) this.#latest = generation;
+    if (generation > this.#latest) {
+      if (this.#written === this.#latest) this.#behindSince = Date.now();
+      this.#latest = generation;
+    }
     this.#running ??= this.#loop(events).finally(() => (this.#running = undefined));
+  }
+
+  /** How far the anchor is behind: generations, and seconds since it fell behind. */
+  lag(now: number): { generations: number; seconds: number } {
+    return { generations: this.#latest - this.#written, seconds: this.#behindSince === undefined ? 0 : (now - this.#behindSince) / 1000 };
+  }
+
+  /** No more retries (seal); a write in flight still finishes. */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
   }
 
   async #loop(events: AnchorEvents): Promise<void> {
@@ -78,10 +114,16 @@ class AnchorWriter {
       try {
         await this.anchor.write(blob(this.#key, g));
         this.#written = g;
+        this.#behindSince = this.#written < this.#latest ? Date.now() : undefined;
         this.failing = false;
       } catch (e) {
         this.failing = true;
-        events.error(`the ${this.anchor.name} rollback anchor could not be updated to generation ${g} (${e instanceof KeyholdError ? e.code : 'error'}); it lags until the next write succeeds`);
+        events.error(`the ${this.anchor.name} rollback anchor could not be updated to generation ${g} (${e instanceof KeyholdError ? e.code : 'error'}); it lags until a write succeeds (retried every ${RETRY_MS / 1000} s)`);
+        if (!this.#stopped) {
+          clearTimeout(this.#retry);
+          // Unref'd: a lagging anchor must not keep a stopping process alive.
+          this.#retry = setTimeout(() => this.bump(this.#latest, events), RETRY_MS).unref();
+        }
         return;
       }
     }
@@ -95,11 +137,31 @@ class AnchorWriter {
 export class AnchorSet {
   readonly #anchors: readonly RollbackAnchor[];
   readonly #events: AnchorEvents;
+  readonly #bounds: AnchorLagBounds;
   #writers: AnchorWriter[] = [];
 
-  constructor(anchors: readonly RollbackAnchor[], events: AnchorEvents) {
+  constructor(anchors: readonly RollbackAnchor[], events: AnchorEvents, bounds: AnchorLagBounds = DEFAULT_ANCHOR_LAG) {
     this.#anchors = anchors;
     this.#events = events;
+    this.#bounds = bounds;
+  }
+
+  /**
+   * Before a write transaction: refuses it while some anchor lags beyond the
+   * bounds, so that blocking an anchor cannot widen the undetected-rollback
+   * window without limit.
+   * @throws KeyholdError KH_STORAGE_ANCHOR_UNAVAILABLE
+   */
+  assertWritable(): void {
+    const now = Date.now();
+    for (const w of this.#writers) {
+      const { generations, seconds } = w.lag(now);
+      if (generations > this.#bounds.maxLagGenerations || seconds > this.#bounds.maxLagSeconds)
+        throw new KeyholdError(
+          'KH_STORAGE_ANCHOR_UNAVAILABLE',
+          `the ${w.anchor.name} rollback anchor is ${generations} generations (${Math.round(seconds)} s) behind the database, beyond storage.rollbackAnchor.maxLagGenerations/maxLagSeconds: writes are refused until it catches up; reads still work`,
+        );
+    }
   }
 
   get size(): number {
@@ -158,6 +220,7 @@ export class AnchorSet {
 
   /** Forgets the writers (seal); pending writes still finish. */
   stop(): void {
+    for (const w of this.#writers) w.stop();
     this.#writers = [];
   }
 }

@@ -41,7 +41,7 @@ import { concatBytes, constantTimeEqual, toHex, utf8, wipe } from '../crypto/byt
 import { hmacSha256 } from '../crypto/hmac.js';
 import type { PhysicalBackend, StorageOp } from '../storage/backend.js';
 import type { RollbackAnchor } from '../storage/rollback-anchor.js';
-import { AnchorSet, type AnchorEvents } from './anchors.js';
+import { AnchorSet, type AnchorEvents, type AnchorLagBounds } from './anchors.js';
 import { Keyring, type TermInfo } from './keyring.js';
 import { KEYRING_PATH, LOGICAL_PREFIX } from './paths.js';
 import { decodeState, digestKeyOf, encodeState, getU64, initialState, recordTerm, writeU64, xorInto, type PolicyState, type StorageState } from './storage-state.js';
@@ -144,8 +144,8 @@ export class Barrier {
   }
 
   /** Installs the external rollback anchors, checked at every unseal and bumped after writes. */
-  setRollbackAnchors(anchors: readonly RollbackAnchor[], events: AnchorEvents): void {
-    this.#anchors = new AnchorSet(anchors, events);
+  setRollbackAnchors(anchors: readonly RollbackAnchor[], events: AnchorEvents, bounds?: AnchorLagBounds): void {
+    this.#anchors = new AnchorSet(anchors, events, bounds);
   }
 
   /** True while the last write to some rollback anchor failed (a metric). */
@@ -540,6 +540,8 @@ export class Barrier {
 
   async #commitNow(ops: readonly BarrierOp[], change: { policy?: PolicyState; keys?: Uint8Array; ring?: Keyring; anchorBits?: number }): Promise<void> {
     const ring = this.#ring();
+    // Checked here, in commit order, so queued writes cannot slip past a lagging anchor.
+    this.#anchors.assertWritable();
     const epoch = this.#epoch;
     const state = this.#state!;
     const generation = state.generation + 1;

@@ -66,6 +66,12 @@ export const ConfigSchema = Type.Object(
               hsmCounter: Type.Optional(
                 Type.Boolean({ description: "Keep the latest storage generation in a data object on the pkcs11 seal's token as well (needs seal.pkcs11)" }),
               ),
+              maxLagGenerations: Type.Optional(
+                Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Writes are refused (KH_STORAGE_ANCHOR_UNAVAILABLE) while an anchor is more than this many generations behind the database (default 1000)' }),
+              ),
+              maxLagSeconds: Type.Optional(
+                Type.Integer({ minimum: 1, maximum: 86_400, description: 'Writes are refused (KH_STORAGE_ANCHOR_UNAVAILABLE) while an anchor has been behind the database for longer than this (default 30)' }),
+              ),
             },
             { additionalProperties: false },
           ),
