@@ -506,7 +506,7 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('POST', '/v1/auth/introspect', { body: { token: accessToken } });
   await s.ok('POST', '/v1/auth/signing-key/rotate');
   const rootToken = s.token;
-  const { enrollmentCode } = await s.ok('POST', '/v1/auth/users/ops/totp-enrollment');
+  const { enrollmentCode } = await s.ok('POST', '/v1/auth/users/:name/totp-enrollment', { name: 'ops' });
   s.callerSecrets.push(needle('TOTP enrolment code', Buffer.from(String(enrollmentCode)), [String(enrollmentCode)]));
   s.token = accessToken;
   const enrol = await s.ok('POST', '/v1/auth/totp/enroll', { body: { enrollmentCode } });
@@ -516,7 +516,6 @@ test('a non-exportable key never gives its secret away: not in any response body
   s.callerSecrets.push(needle('renewed access token', Buffer.from(String(renewed.accessToken)), [String(renewed.accessToken)]));
   await s.ok('POST', '/v1/auth/logout');
   s.token = rootToken;
-  await s.ok('POST', '/v1/auth/revoke', { body: { all: true } });
   // Identities: users and machines, and the login methods they use.
   s.callerSecrets.push(needle('user password', Buffer.from(USER_PASSWORD), [USER_PASSWORD]), needle('new user password', Buffer.from(`${USER_PASSWORD}!`), [`${USER_PASSWORD}!`]));
   await s.ok('POST', '/v1/auth/users', { body: { name: 'auditor-7', password: USER_PASSWORD, groups: ['admins'] } });
@@ -544,6 +543,10 @@ test('a non-exportable key never gives its secret away: not in any response body
   await s.ok('GET', '/v1/sys/policy');
   assert.equal((await s.call('POST', '/v1/sys/policy', { body: { bundle: Buffer.from('{}').toString('base64'), signature: 'e30..AAAA' } })).statusCode, 400);
 
+  // revoke --all ends every session and every root token, the one in use included (issue 15, M7);
+  // the generated root token below carries on.
+  await s.ok('POST', '/v1/auth/revoke', { body: { all: true } });
+  assert.equal((await s.call('GET', '/v1/auth/users')).statusCode, 401, 'the revoked root token is refused');
   // A new root token from a quorum of shares (the token is a secret too).
   await s.ok('POST', '/v1/sys/generate-root/init', { auth: false });
   await s.ok('DELETE', '/v1/sys/generate-root/init', { auth: false });
@@ -553,6 +556,7 @@ test('a non-exportable key never gives its secret away: not in any response body
   for (const share of shares.slice(0, 2)) generated = await s.ok('POST', '/v1/sys/generate-root/update', { body: { key: share, nonce: generation.nonce }, auth: false });
   assert.equal(generated.complete, true);
   s.callerSecrets.push(needle('generated root token', Buffer.from(String(generated.rootToken)), [String(generated.rootToken)]));
+  s.token = String(generated.rootToken);
 
   await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
   await s.ok('DELETE', '/v1/sys/rekey/init', { auth: false });
@@ -602,6 +606,14 @@ test('a non-exportable key never gives its secret away: not in any response body
   const workloadDoc = await s.app.services.enclave!.provider.attest({ nonce: new Uint8Array(Buffer.from(attestNonce, 'hex')), publicKey: workloadKey });
   // No role is configured here: the login is refused after the document and challenge verified.
   assert.equal((await s.call('POST', '/v1/auth/attest/login', { body: { role: 'web', attestationDocument: b64(workloadDoc) }, auth: false })).statusCode, 403);
+
+  // Root tokens by accessor (issue 15, M7): listed and looked up (never the token itself), an unknown
+  // accessor is a 404, and the token in use revokes itself last.
+  await s.ok('GET', '/v1/sys/root-tokens');
+  await s.ok('GET', '/v1/sys/root-token/lookup-self');
+  assert.equal((await s.call('POST', '/v1/sys/root-token/revoke-accessor', { body: { accessor: 'khra.unknown' } })).statusCode, 404);
+  await s.ok('POST', '/v1/sys/root-token/revoke-self');
+  assert.equal((await s.call('GET', '/v1/sys/root-tokens')).statusCode, 401, 'a root token that revoked itself is refused');
 
   // Every route of the app was called.
   const missing = s.app.routes.map((r) => `${r.method} ${r.url}`).filter((r) => !s.covered.has(r));
