@@ -177,9 +177,10 @@ export class AnchorSet {
    * At unseal: every anchor must name a generation no later than the
    * database's. A first use (or an `adopt`) writes the current generation.
    * @returns the anchor bits the storage state must carry from now on
-   * @throws KeyholdError KH_STORAGE_ROLLBACK when an anchor is ahead of the database; KH_STORAGE_ANCHOR_UNAVAILABLE when one cannot be read, holds no authentic blob, or is empty after this vault wrote it.
+   * `legacy`: the keyring is from before the storage upgrade (no anchor can have seen it).
+   * @throws KeyholdError KH_STORAGE_ROLLBACK when an anchor is ahead of the database, or holds a blob beside a pre-upgrade keyring; KH_STORAGE_ANCHOR_UNAVAILABLE when one cannot be read, holds no authentic blob, or is empty after this vault wrote it.
    */
-  async check(indexKey: Uint8Array, generation: number, knownBits: number): Promise<number> {
+  async check(indexKey: Uint8Array, generation: number, knownBits: number, legacy = false): Promise<number> {
     const key = anchorKeyOf(indexKey);
     const writers: AnchorWriter[] = [];
     let bits = 0;
@@ -196,6 +197,8 @@ export class AnchorSet {
       } else {
         const g = openBlob(key, stored);
         if (g === undefined) throw new KeyholdError('KH_STORAGE_ANCHOR_UNAVAILABLE', `the ${anchor.name} rollback anchor does not hold this vault's anchor (another vault's, or damaged)`);
+        // Anchors exist only since the upgrade: one that holds this vault's blob proves the upgrade happened, so a pre-upgrade keyring is a rollback.
+        if (legacy) throw new KeyholdError('KH_STORAGE_ROLLBACK', `the ${anchor.name} rollback anchor has seen generation ${g}, but the keyring is from before the storage upgrade: the database was rolled back`);
         if (g > generation)
           throw new KeyholdError('KH_STORAGE_ROLLBACK', `the storage is at generation ${generation} but the ${anchor.name} rollback anchor has seen ${g}: the database was rolled back`);
         anchored = g;

@@ -8,8 +8,11 @@
  * another generation, fails authentication. (Version 1 records, without a
  * generation, are only read by the one-time upgrade and in key backups.)
  * The keyring itself is stored at `core/keyring`, encrypted under the root key
- * (AAD "keyhold-keyring-v1"), together with the storage state
- * (storage-state.ts); the root key is held only by the seal.
+ * (AAD "keyhold-keyring-v2"), together with the storage state
+ * (storage-state.ts); the root key is held only by the seal. A keyring from
+ * before the storage state (AAD "keyhold-keyring-v1") is upgraded once and is
+ * never accepted again once anything was written after an upgrade (issue 15,
+ * review 10: the upgrade path must not double as a downgrade).
  *
  * Rollback detection (issue 15, H3): every write transaction bumps the
  * storage generation and, in the same SQLite transaction, rewrites the
@@ -64,7 +67,9 @@ function isSealWrapped(value: Uint8Array): boolean {
 }
 const HEADER_BYTES_V1 = 5;
 const HEADER_BYTES = 13;
-const KEYRING_AAD = utf8('keyhold-keyring-v1');
+/** A distinct AAD per keyring format, so a record of one format never authenticates as the other. */
+const KEYRING_AAD_V1 = utf8('keyhold-keyring-v1');
+const KEYRING_AAD = utf8('keyhold-keyring-v2');
 /**
  * Keyring record plaintext since the storage state: "KHK2" | keys length(u32) |
  * keys (Keyring.serialize(), seal-wrapped when writes wrap) | storage state.
@@ -259,11 +264,18 @@ export class Barrier {
   async unseal(rootKey: Uint8Array): Promise<void> {
     const sealed = await this.#backend.get(KEYRING_PATH);
     if (sealed === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record is missing');
-    const outer = aesGcmDecrypt(rootKey, sealed, KEYRING_AAD);
+    let outer = aesGcmDecrypt(rootKey, sealed, KEYRING_AAD);
+    const legacy = outer === undefined;
+    if (legacy) outer = aesGcmDecrypt(rootKey, sealed, KEYRING_AAD_V1);
     if (outer === undefined) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record failed authentication');
     let storedKeys: Uint8Array;
     let stateBytes: Uint8Array | undefined;
-    if (outer.length >= 8 && constantTimeEqual(outer.subarray(0, 4), KEYRING_V2_MAGIC)) {
+    const framed = outer.length >= 8 && constantTimeEqual(outer.subarray(0, 4), KEYRING_V2_MAGIC);
+    if (framed !== !legacy) {
+      wipe(outer);
+      throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record is malformed');
+    }
+    if (framed) {
       const len = new DataView(outer.buffer, outer.byteOffset, outer.byteLength).getUint32(4);
       if (8 + len > outer.length) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record is malformed');
       storedKeys = outer.slice(8, 8 + len);
@@ -290,7 +302,7 @@ export class Barrier {
       }
       // Sealing first: it stops the anchor writers that check() is about to install.
       this.seal();
-      anchorBits = await this.#anchors.check(ring.indexKey, state.generation, state.anchors);
+      anchorBits = await this.#anchors.check(ring.indexKey, state.generation, state.anchors, stateBytes === undefined);
       this.#keyring = ring;
       this.#rootKey = rootKey.slice();
       this.#storedKeys = storedKeys;
@@ -330,7 +342,10 @@ export class Barrier {
    * record (version 1) is authenticated and re-encrypted at generation 1, and
    * the state is computed over them. The policy state is left undefined for
    * the policy engine to migrate. A record that does not authenticate stops
-   * the upgrade (KH_STORAGE_INTEGRITY): repair or remove it first.
+   * the upgrade (KH_STORAGE_INTEGRITY): repair or remove it first. A record
+   * in the new format beside a pre-upgrade keyring means this store was
+   * upgraded and its keyring put back (KH_STORAGE_ROLLBACK); the anchors
+   * refuse a pre-upgrade keyring too (AnchorSet.check).
    */
   async #upgrade(ring: Keyring, digestKey: Uint8Array, generations: Map<string, number>): Promise<{ state: StorageState; ops: StorageOp[] }> {
     const digest = new Uint8Array(32);
@@ -338,6 +353,7 @@ export class Barrier {
     for (const key of await this.#backend.list(LOGICAL_PREFIX)) {
       const record = (await this.#backend.get(key))!;
       const path = key.slice(LOGICAL_PREFIX.length);
+      if (record[0] === RECORD_VERSION) throw rollback('a keyring from before the storage upgrade beside records written after it');
       const plain = this.#decrypt(ring, path, record, RECORD_VERSION_V1);
       ops.push({ type: 'put', key, value: this.#encrypt(ring, path, plain, 1) });
       wipe(plain);

@@ -310,6 +310,8 @@ export class PolicyEngine {
   async #migrateState(): Promise<PolicyState> {
     const stored = await this.#view.get(BUNDLE_PATH);
     const floorRow = await this.#view.get(LEGACY_VERSION_PATH);
+    // Before the upgrade every push wrote both rows in one transaction: one without the other was edited (issue 15, review 10).
+    if ((stored === undefined) !== (floorRow === undefined)) throw this.#rollback('one of the pre-upgrade policy rows (bundle, version) is missing');
     let highest = floorRow === undefined ? 0 : parseJson<{ highest: number }>(floorRow).highest;
     let state: PolicyState = { highest };
     if (stored !== undefined) {
