@@ -355,10 +355,20 @@ export class KeyManager {
     }, true);
   }
 
-  update(name: string, input: UpdateKeyInput): Promise<ManagedKey> {
+  /**
+   * Changes a key's settings. `authorize` sees the record as it is under the
+   * key's lock, just before the change, so a decision that depends on the
+   * current state (lifting a release policy asks changeKeyReleasePolicy) cannot
+   * be overtaken by a concurrent change (review of issue 15, finding 7). A
+   * change of the release policy must come with one.
+   * @throws whatever `authorize` throws; nothing is written then
+   */
+  update(name: string, input: UpdateKeyInput, authorize?: (current: Readonly<KeyRecord>) => void | Promise<void>): Promise<ManagedKey> {
     checkRotatePeriod(input.autoRotatePeriodSeconds);
+    if (input.releasePolicy !== undefined && authorize === undefined) throw new TypeError('a release policy change needs an authorisation callback');
     const releasePolicy = input.releasePolicy === undefined || input.releasePolicy === null ? input.releasePolicy : checkReleasePolicy(input.releasePolicy);
-    return this.#mutateLive(name, (r) => {
+    return this.#mutateLive(name, async (r) => {
+      await authorize?.(r);
       const next = { ...r };
       if (releasePolicy === null) delete next.releasePolicy;
       else if (releasePolicy !== undefined) next.releasePolicy = releasePolicy;

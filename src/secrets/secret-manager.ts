@@ -248,14 +248,25 @@ export class SecretManager {
    * Creates or changes the metadata of a path (a secret may be configured before its first write).
    * @throws KeyholdError KH_SECRET_PATH_INVALID, KH_SECRET_INVALID, KH_RELEASE_POLICY_INVALID
    */
-  async updateMetadata(path: string, s: SecretSettings): Promise<SecretMetadataRecord> {
+  /**
+   * `authorize` sees the stored metadata (undefined for a new path) under the
+   * path's lock, just before the change, so a decision that depends on it
+   * (lifting a release policy asks changeSecretReleasePolicy) cannot be
+   * overtaken by a concurrent change (review of issue 15, finding 7). A change
+   * of the release policy must come with one.
+   * @throws whatever `authorize` throws; nothing is written then
+   */
+  async updateMetadata(path: string, s: SecretSettings, authorize?: (current: Readonly<SecretMetadataRecord> | undefined) => void | Promise<void>): Promise<SecretMetadataRecord> {
     checkSecretPath(path);
     checkSettings(s);
     if (s.customMetadata !== undefined) checkCustomMetadata(s.customMetadata);
+    if (s.releasePolicy !== undefined && authorize === undefined) throw new TypeError('a release policy change needs an authorisation callback');
     const policy = s.releasePolicy === undefined || s.releasePolicy === null ? s.releasePolicy : checkReleasePolicy(s.releasePolicy);
     return this.#withLock(path, async () => {
       const now = this.#now().toISOString();
-      const meta = (await this.store.metadata(path)) ?? this.#fresh(path, now);
+      const stored = await this.store.metadata(path);
+      await authorize?.(stored);
+      const meta = stored ?? this.#fresh(path, now);
       if (s.maxVersions !== undefined) meta.maxVersions = s.maxVersions;
       if (s.casRequired !== undefined) meta.casRequired = s.casRequired;
       if (s.deleteVersionAfterSeconds !== undefined) meta.deleteVersionAfterSeconds = s.deleteVersionAfterSeconds;

@@ -99,13 +99,15 @@ export const keysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; wrapping:
   app.patch(
     '/v1/keys/:name',
     { config, schema: { operationId: 'updateKey', tags: ['keys'], summary: 'Change description, tags, version limits, rotation period', params: KeyNameParams, body: UpdateKeyBody, response: responses(one) } },
-    async (req) => {
-      if (releasePolicyChangeNeedsAction((await keys.get(req.params.name)).record.releasePolicy, req.body.releasePolicy)) {
-        if (!(await mayDo(policy, req, 'v1', 'changeKeyReleasePolicy', { type: 'Key', id: req.params.name })))
-          throw new KeyholdError('KH_AUTH_PERMISSION_DENIED', 'removing or replacing a release policy needs changeKeyReleasePolicy (by default: a second factor)');
-      }
-      return metadataOf(await keys.update(req.params.name, req.body));
-    },
+    async (req) =>
+      // Decided on the record under the key's lock, so a policy added meanwhile cannot be lifted by a check made before it.
+      metadataOf(
+        await keys.update(req.params.name, req.body, async (current) => {
+          if (!releasePolicyChangeNeedsAction(current.releasePolicy, req.body.releasePolicy)) return;
+          if (!(await mayDo(policy, req, 'v1', 'changeKeyReleasePolicy', { type: 'Key', id: req.params.name })))
+            throw new KeyholdError('KH_AUTH_PERMISSION_DENIED', 'removing or replacing a release policy needs changeKeyReleasePolicy (by default: a second factor)');
+        }),
+      ),
   );
 
   app.post(

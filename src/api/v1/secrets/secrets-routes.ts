@@ -200,14 +200,15 @@ export const secretsRoutes: FastifyPluginAsyncTypebox<SecretsRouteDeps> = async 
         response: responses({ 200: SecretMetadataAnswer }),
       },
     },
-    async (req) => {
-      const current = req.body.releasePolicy === undefined ? undefined : await secrets.metadata(pathOf(req)).catch((e: unknown) => (e instanceof KeyholdError && e.code === 'KH_SECRET_NOT_FOUND' ? undefined : Promise.reject(e)));
-      if (releasePolicyChangeNeedsAction(current?.releasePolicy, req.body.releasePolicy)) {
-        if (!(await mayDo(policy, req, 'v1', 'changeSecretReleasePolicy', { type: 'Secret', id: pathOf(req) })))
-          throw new KeyholdError('KH_AUTH_PERMISSION_DENIED', 'removing or replacing a release policy needs changeSecretReleasePolicy (by default: a second factor)');
-      }
-      return metadataAnswer(await secrets.updateMetadata(pathOf(req), req.body));
-    },
+    async (req) =>
+      // Decided on the metadata under the path's lock, so a policy added meanwhile cannot be lifted by a check made before it.
+      metadataAnswer(
+        await secrets.updateMetadata(pathOf(req), req.body, async (current) => {
+          if (!releasePolicyChangeNeedsAction(current?.releasePolicy, req.body.releasePolicy)) return;
+          if (!(await mayDo(policy, req, 'v1', 'changeSecretReleasePolicy', { type: 'Secret', id: pathOf(req) })))
+            throw new KeyholdError('KH_AUTH_PERMISSION_DENIED', 'removing or replacing a release policy needs changeSecretReleasePolicy (by default: a second factor)');
+        }),
+      ),
   );
 
   app.delete(
