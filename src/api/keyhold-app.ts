@@ -52,6 +52,7 @@ import { WrappingKey } from '../keys/wrapping-key.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { FileAuditDevice } from '../audit/file-device.js';
 import { AuditSigningKey } from '../audit/signing-key.js';
+import { AuditHeadRecord } from '../audit/audit-head.js';
 import { installAudit } from './audit-hooks.js';
 import { auditRoutes } from './sys/audit-routes.js';
 import { VERSION } from '../version.js';
@@ -276,7 +277,11 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     device =
       config.audit.file === undefined
         ? undefined
-        : await FileAuditDevice.open(config.audit.file, { checkpoints: { every: config.audit.checkpointEvery, signer: auditSigningKey } });
+        : await FileAuditDevice.open(config.audit.file, {
+            checkpoints: { every: config.audit.checkpointEvery, signer: auditSigningKey },
+            // The last durable checkpoint, behind the barrier: a deleted or cut log is then damage, not a first start.
+            head: new AuditHeadRecord(barrier),
+          });
   } catch (e) {
     bound?.dispose();
     await provider?.close();

@@ -11,7 +11,8 @@
  *   run, so dropping a checkpoint (and re-chaining) cannot go unnoticed;
  * - genesis (first entry of every log file only): the format, and `previous`:
  *   null, or the file this node set aside because it did not verify, its last
- *   checkpoint and the reason (file-device.ts);
+ *   checkpoint, the reason and the head the node had recorded for it
+ *   (file-device.ts, audit-head.ts);
  * - kid: base64url(SHA-256(SPKI DER)) of the node's audit-signing key;
  * - signature: Ed25519 (RFC 8032) over
  *     "keyhold-audit-checkpoint-v2" 0x00 || canonical JSON of every checkpoint
@@ -68,6 +69,11 @@ export interface PreviousSegment {
   lastCheckpoint: { seq: number; hash: string; verified: boolean } | null;
   code: string;
   reason: string;
+  /**
+   * The head the node had recorded behind the barrier (audit-head.ts) when it
+   * started this log, if any: the checkpoint the old file should have reached.
+   */
+  expectedHead?: { segment: string; seq: number; hash: string };
 }
 
 /** Key id of a public key: base64url(SHA-256(SPKI DER)), as published by GET /v1/sys/audit/public-key. */

@@ -26,6 +26,14 @@
  *   deleted) and a new file starts with a genesis that names it, its last
  *   checkpoint and the reason (KH_AUDIT_LOG_UNVERIFIABLE), so the damage is on
  *   record in the log itself.
+ * - with a head store (audit-head.ts), the same first write also compares the
+ *   file with the last checkpoint the node recorded behind the barrier: a
+ *   missing or empty file, a file whose last checkpoint is behind the recorded
+ *   one, a file whose entry at the recorded seq has another hash, or another
+ *   log altogether (another genesis) is damage too, handled as above, and the
+ *   new genesis also names the head the node expected. The head is recorded
+ *   after each checkpoint's fdatasync, never before, so after a crash the file
+ *   may be ahead of the record (accepted) but never behind it.
  * The chain key is kept by the device from then on, until close, so the
  * answers of requests in flight when the vault seals are still chained and
  * MAC'd (a checkpoint still needs the signing key, which sealing wipes).
@@ -35,7 +43,8 @@ import { basename } from 'node:path';
 import { KeyholdError } from '../errors.js';
 import { wipe } from '../crypto/bytes.js';
 import { GENESIS, sealLine, verifyLines, type AuditEntry, type AuditFields } from './audit-chain.js';
-import { checkpointFields, isCheckpoint, type CheckpointKey, type CheckpointSigner, type PreviousSegment } from './checkpoint.js';
+import { checkCheckpoint, checkpointFields, isCheckpoint, type CheckpointKey, type CheckpointSigner, type PreviousSegment } from './checkpoint.js';
+import type { AuditHead, AuditHeadStore } from './audit-head.js';
 
 export interface CheckpointOptions {
   /** Entries between checkpoints (config audit.checkpointEvery). */
@@ -106,6 +115,60 @@ async function lastNewlineEnd(handle: FileHandle, size: number): Promise<number>
   return 0;
 }
 
+/** The first line of the file (without its newline), or undefined when it has no complete line within the bound. */
+async function readFirstLine(handle: FileHandle, validEnd: number): Promise<string | undefined> {
+  const parts: Buffer[] = [];
+  for (let pos = 0; pos < validEnd && pos < MAX_TAIL_BYTES; pos += CHUNK) {
+    const chunk = Buffer.alloc(Math.min(CHUNK, validEnd - pos));
+    await handle.read(chunk, 0, chunk.length, pos);
+    const i = chunk.indexOf(0x0a);
+    if (i >= 0) return Buffer.concat([...parts, chunk.subarray(0, i)]).toString('utf8');
+    parts.push(chunk);
+  }
+  return undefined;
+}
+
+/**
+ * The hash of the entry at `seq`, read backwards from `validEnd` (undefined when
+ * no line has that seq before an earlier seq, the start of the file or the bound).
+ */
+async function hashAt(handle: FileHandle, validEnd: number, seq: number): Promise<string | undefined> {
+  let pos = validEnd - 1;
+  let rest = Buffer.alloc(0);
+  let read = 0;
+  const check = (line: string): 'found' | 'before' | 'go on' => {
+    try {
+      const e = JSON.parse(line) as { seq?: unknown };
+      if (typeof e !== 'object' || e === null || typeof e.seq !== 'number') return 'go on';
+      return e.seq === seq ? 'found' : e.seq < seq ? 'before' : 'go on';
+    } catch {
+      return 'go on';
+    }
+  };
+  const hashOf = (line: string) => String((JSON.parse(line) as { hash?: unknown }).hash);
+  while (pos > 0 && read < MAX_TAIL_BYTES) {
+    const length = Math.min(CHUNK, pos);
+    pos -= length;
+    read += length;
+    const chunk = Buffer.alloc(length);
+    await handle.read(chunk, 0, length, pos);
+    const buf = Buffer.concat([chunk, rest]);
+    let end = buf.length;
+    let i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
+    while (i >= 0) {
+      const line = buf.toString('utf8', i + 1, end);
+      const c = check(line);
+      if (c === 'found') return hashOf(line);
+      if (c === 'before') return undefined;
+      end = i;
+      i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
+    }
+    rest = Buffer.from(buf.subarray(0, end));
+  }
+  if (pos === 0 && rest.length > 0 && check(rest.toString('utf8')) === 'found') return hashOf(rest.toString('utf8'));
+  return undefined;
+}
+
 /** Reads complete lines backwards from `validEnd` until a checkpoint line, the start of the file, or a bound. */
 async function readTail(handle: FileHandle, validEnd: number): Promise<Tail> {
   const lines: string[] = [];
@@ -149,8 +212,9 @@ export class FileAuditDevice {
   #flushing: Promise<void> | undefined;
   #failed: unknown;
   #closed = false;
-  /** Seq of the last checkpoint entry, and the cadence it promised. */
+  /** Seq and hash of the last checkpoint entry, and the cadence it promised. */
   #checkpointSeq = 0;
+  #checkpointHash = GENESIS;
   #due: number;
   #state: State = 'fresh';
   /** Kept from the first unsealed write to close (see the module comment); wiped on close. */
@@ -160,24 +224,32 @@ export class FileAuditDevice {
   readonly #damageListeners: ((damage: AuditDamage) => void)[] = [];
   readonly #now: () => Date;
   readonly #checkpoints: CheckpointOptions;
+  readonly #headStore: AuditHeadStore | undefined;
+  /** Hash of this file's genesis entry (known once verified with the keys, or once this device wrote it). */
+  #segment: string | undefined;
+  /** Byte length of the file's complete lines, as of the last inspection. */
+  #validEnd = 0;
 
-  private constructor(path: string, now: () => Date, checkpoints: CheckpointOptions) {
+  private constructor(path: string, now: () => Date, checkpoints: CheckpointOptions, headStore: AuditHeadStore | undefined) {
     this.path = path;
     this.#now = now;
     this.#checkpoints = checkpoints;
     this.#due = checkpoints.every;
+    this.#headStore = headStore;
   }
 
   /**
    * Opens (or creates) the file and checks its tail's chain; never fails
-   * because of what the file holds (see `damage`).
+   * because of what the file holds (see `damage`). `head`: where the last
+   * durable checkpoint is recorded and checked (audit-head.ts); without it a
+   * deleted or cut file cannot be told from a first start.
    * @throws KeyholdError KH_AUDIT_UNAVAILABLE when the file cannot be opened or read.
    * @throws TypeError when checkpoints.every is not a positive integer.
    */
-  static async open(path: string, options: { now?: () => Date; checkpoints: CheckpointOptions }): Promise<FileAuditDevice> {
+  static async open(path: string, options: { now?: () => Date; checkpoints: CheckpointOptions; head?: AuditHeadStore }): Promise<FileAuditDevice> {
     const every = options.checkpoints.every;
     if (!Number.isSafeInteger(every) || every < 1) throw new TypeError('checkpoints.every must be a positive integer');
-    const device = new FileAuditDevice(path, options.now ?? (() => new Date()), options.checkpoints);
+    const device = new FileAuditDevice(path, options.now ?? (() => new Date()), options.checkpoints, options.head);
     try {
       device.#handle = await open(path, 'a+', 0o600);
       const damage = await device.#inspect(undefined);
@@ -228,6 +300,7 @@ export class FileAuditDevice {
   async #inspect(key: CheckpointKey | undefined, chainKey?: Uint8Array): Promise<AuditDamage | undefined> {
     const handle = this.#handle!;
     const { size } = await handle.stat();
+    this.#validEnd = 0;
     if (size === 0) {
       this.#state = 'fresh';
       return undefined;
@@ -246,6 +319,7 @@ export class FileAuditDevice {
         await handle.truncate(validEnd);
       }
     }
+    this.#validEnd = validEnd;
     const tail = await readTail(handle, validEnd);
     // Blank lines carry nothing and are skipped by verification too.
     const lines = tail.lines.filter((l) => l !== '');
@@ -278,17 +352,62 @@ export class FileAuditDevice {
     this.#seq = last.seq;
     this.#prev = last.hash;
     this.#checkpointSeq = checkpoint.seq;
+    this.#checkpointHash = checkpoint.hash;
     // Honour the cadence the last checkpoint signed, even if the configuration now says more.
     this.#due = Math.min(this.#checkpoints.every, Number(checkpoint.every));
     this.#state = key === undefined ? 'unverified' : 'ready';
     return undefined;
   }
 
-  /** First write while unsealed: verify with the keys, or set the file aside and start a new segment. */
-  async #verifyOrSetAside(key: CheckpointKey): Promise<void> {
+  /**
+   * Why a file that verified is still not the log the node last recorded
+   * (`recorded`), or undefined when it is, or is ahead of it. Also learns the
+   * file's segment. Only reasons of our own, never a line's content.
+   */
+  async #departsFrom(recorded: AuditHead | undefined, key: CheckpointKey): Promise<string | undefined> {
+    const expected = recorded === undefined ? '' : `the checkpoint at seq ${recorded.seq} the node recorded`;
+    if (this.#state === 'fresh') {
+      this.#segment = undefined;
+      return recorded === undefined ? undefined : `the audit log is missing or empty, but ${expected} (deleted or replaced)`;
+    }
+    const first = await readFirstLine(this.#handle!, this.#validEnd);
+    let genesis: AuditEntry | undefined;
+    try {
+      const e = first === undefined ? undefined : (JSON.parse(first) as AuditEntry);
+      if (typeof e === 'object' && e !== null && e.seq === 1 && e.prev === GENESIS && typeof e.hash === 'string' && isCheckpoint(e)) genesis = e;
+    } catch {
+      genesis = undefined;
+    }
+    this.#segment = genesis?.hash;
+    if (recorded === undefined) return undefined;
+    if (genesis === undefined) return `the audit log does not start with a genesis checkpoint, but ${expected}`;
+    if (genesis.hash !== recorded.segment) {
+      // The node started this log after setting the recorded one aside, and crashed before recording its first
+      // checkpoint: its genesis (signed, so only the node can have written it) names the head it expected.
+      const named = (genesis.genesis as { previous?: { expectedHead?: unknown } } | undefined)?.previous?.expectedHead as AuditHead | undefined;
+      const signed = checkCheckpoint(genesis, key.verifier);
+      if (signed.ok && signed.verified && named?.segment === recorded.segment && named.seq === recorded.seq && named.hash === recorded.hash) return undefined;
+      return `the audit log is not the log in which the node recorded a checkpoint at seq ${recorded.seq} (its genesis differs: replaced)`;
+    }
+    if (this.#checkpointSeq < recorded.seq) return `the audit log's last checkpoint is at seq ${this.#checkpointSeq}, behind ${expected} (cut)`;
+    const hash = this.#checkpointSeq === recorded.seq ? this.#checkpointHash : await hashAt(this.#handle!, this.#validEnd, recorded.seq);
+    if (hash !== recorded.hash) return `the audit log's entry at seq ${recorded.seq} is not ${expected} (rewritten from there)`;
+    return undefined;
+  }
+
+  /** First write while unsealed: verify with the keys and against the recorded head, or set the file aside and start a new segment. */
+  async #verifyOrSetAside(key: CheckpointKey, recorded: AuditHead | undefined): Promise<void> {
     const chainKey = key.chainKey();
     if (chainKey === undefined) throw new KeyholdError('KH_SEALED');
-    const damage = await this.#inspect(key, chainKey);
+    let damage = await this.#inspect(key, chainKey);
+    if (damage === undefined) {
+      const reason = await this.#departsFrom(recorded, key);
+      if (reason !== undefined) {
+        this.#state = 'damaged';
+        const lastCheckpoint = this.#checkpointSeq === 0 ? null : { seq: this.#checkpointSeq, hash: this.#checkpointHash, verified: true };
+        damage = { code: 'KH_AUDIT_LOG_UNVERIFIABLE', file: this.path, setAsideAs: undefined, lastCheckpoint, reason };
+      }
+    }
     if (damage !== undefined) {
       const aside = `${this.path}.damaged-${this.#now().toISOString().replace(/[:.]/g, '-')}`;
       await this.#handle!.close();
@@ -298,8 +417,16 @@ export class FileAuditDevice {
       this.#seq = 0;
       this.#prev = GENESIS;
       this.#checkpointSeq = 0;
+      this.#checkpointHash = GENESIS;
+      this.#segment = undefined;
       this.#due = this.#checkpoints.every;
-      this.#previous = { file: basename(aside), lastCheckpoint: damage.lastCheckpoint, code: damage.code, reason: damage.reason };
+      this.#previous = {
+        file: basename(aside),
+        lastCheckpoint: damage.lastCheckpoint,
+        code: damage.code,
+        reason: damage.reason,
+        ...(recorded !== undefined && { expectedHead: { segment: recorded.segment, seq: recorded.seq, hash: recorded.hash } }),
+      };
       this.#report({ ...damage, setAsideAs: aside });
     }
     this.#chainKey = chainKey;
@@ -329,8 +456,16 @@ export class FileAuditDevice {
           for (const p of batch) refuse(p, 'the audit log is verified and extended only while unsealed');
           continue;
         }
+        let recorded: AuditHead | undefined;
         try {
-          await this.#verifyOrSetAside(key);
+          recorded = await this.#headStore?.get();
+        } catch (e) {
+          // Cannot compare yet (sealed meanwhile, storage fault): nothing is written, the next batch tries again.
+          for (const p of batch) refuse(p, 'the audit head record cannot be read', e);
+          continue;
+        }
+        try {
+          await this.#verifyOrSetAside(key, recorded);
         } catch (e) {
           this.#failed = e;
           for (const p of [...batch, ...this.#queue]) refuse(p, undefined, e);
@@ -345,6 +480,8 @@ export class FileAuditDevice {
       let seq = this.#seq;
       let prev = this.#prev;
       let checkpointSeq = this.#checkpointSeq;
+      let checkpointHash = this.#checkpointHash;
+      let segment = this.#segment;
       let due = this.#due;
       const time = this.#now();
       const checkpoint = (genesis: boolean): boolean => {
@@ -354,6 +491,8 @@ export class FileAuditDevice {
         const { entry, line } = sealLine(fields, ++seq, prev, time, chainKey);
         prev = entry.hash;
         checkpointSeq = entry.seq;
+        checkpointHash = entry.hash;
+        if (genesis) segment = entry.hash;
         due = every;
         lines.push(line);
         return true;
@@ -385,12 +524,17 @@ export class FileAuditDevice {
       try {
         await this.#handle!.appendFile(lines.join(''));
         await this.#handle!.datasync();
+        const newCheckpoint = checkpointSeq !== this.#checkpointSeq;
         this.#seq = seq;
         this.#prev = prev;
         this.#checkpointSeq = checkpointSeq;
+        this.#checkpointHash = checkpointHash;
+        this.#segment = segment;
         this.#due = due;
         if (this.#previous !== null && checkpointSeq > 0) this.#previous = null;
         for (const { p, entry } of written) p.resolve(entry);
+        // Only now, after the fdatasync: the record is never ahead of the durable file.
+        if (newCheckpoint && segment !== undefined) await this.#recordHead({ segment, seq: checkpointSeq, hash: checkpointHash });
       } catch (e) {
         this.#failed = e;
         const err = new KeyholdError('KH_AUDIT_UNAVAILABLE', undefined, { cause: e });
@@ -399,6 +543,19 @@ export class FileAuditDevice {
       }
     }
     this.#flushing = undefined;
+  }
+
+  /**
+   * Records the head behind the barrier. A failure (sealed meanwhile, storage
+   * fault) only leaves the record behind the file, which the next checkpoint
+   * catches up; it never fails the entries already acknowledged.
+   */
+  async #recordHead(head: AuditHead): Promise<void> {
+    try {
+      await this.#headStore?.put(head);
+    } catch {
+      // See above: a lagging record weakens nothing it did not already cover.
+    }
   }
 
   /** Whether a checkpoint falls in the next batch: the key is asked for only then (once per N entries, or while one is overdue). */
