@@ -43,6 +43,7 @@ export const ERROR_CODES = {
   KH_AUTH_NOT_CONFIGURED: { status: 400, summary: 'Password login is not configured (auth.admin in the configuration).' },
   KH_AUTH_MFA_REQUIRED: { status: 401, summary: 'This account needs a second factor: send otp (or recoveryCode) with the login.' },
   KH_AUTH_MFA_FAILED: { status: 401, summary: 'The one-time code is wrong, expired or already used.' },
+  KH_AUTH_MFA_LOCKED: { status: 429, summary: "Too many wrong second-factor codes for this account; its second factor is locked for a while." },
   KH_AUTH_MFA_STATE: { status: 409, summary: 'TOTP is already enrolled, or no enrolment waits for confirmation.' },
   KH_AUTH_ENROLLMENT_CODE_INVALID: { status: 403, summary: 'TOTP enrolment needs a valid, unused enrolment code issued by an administrator for this account.' },
   KH_AUTH_SESSION_REQUIRED: { status: 400, summary: 'This needs an access token from a login, not the root token.' },

@@ -5,38 +5,117 @@
  * (which fs and other crypto share) and a real login waits behind all of it.
  * A few run at once, a short queue waits, and the rest are refused at once
  * with KH_AUTH_BUSY and Retry-After rather than queued without bound.
+ *
+ * First come, first served let 40 concurrent logins from fresh /64s keep the
+ * queue full so that the owner's login was refused 34 times out of 34
+ * (review finding 3). So the bound is shared fairly:
+ * - a caller identified as a stranger (see `asHashingCaller`) may hold at
+ *   most one running-or-queued hash per address block: one attacker's
+ *   allocation gets one place, not all of them;
+ * - callers that logged in from this (account, address) before have slots
+ *   of their own (`reserved`) that strangers never take, and go first when a
+ *   slot frees.
+ * Work run outside any caller context (hashing a new password for an
+ * authenticated administrator) shares the strangers' slots without a block.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { KeyholdError } from '../errors.js';
+
+/** Who the hashing is for: the address block it is counted under, and whether this (account, address) logged in before. */
+export interface HashingCaller {
+  readonly block: string;
+  readonly known: boolean;
+}
+
+const callers = new AsyncLocalStorage<HashingCaller>();
+
+/** Runs `work` with every password hash it starts attributed to `caller`. */
+export function asHashingCaller<T>(caller: HashingCaller, work: () => Promise<T>): Promise<T> {
+  return callers.run(caller, work);
+}
+
+/** Slots only callers known from an earlier login may use. */
+export interface ReservedSlots {
+  readonly running: number;
+  readonly queued: number;
+}
+
+const busy = () => Object.assign(new KeyholdError('KH_AUTH_BUSY'), { retryAfterSeconds: 1 });
 
 export class HashingLimit {
   readonly #maxRunning: number;
   readonly #maxQueued: number;
+  readonly #reserved: ReservedSlots;
   #running = 0;
-  readonly #queue: (() => void)[] = [];
+  #generalRunning = 0;
+  readonly #generalQueue: (() => void)[] = [];
+  readonly #knownQueue: (() => void)[] = [];
+  // Blocks with a stranger's hash running or queued.
+  readonly #blocks = new Set<string>();
 
-  constructor(maxRunning: number, maxQueued: number) {
+  /** `maxRunning` and `maxQueued` are the general share; `reserved` comes on top, for known callers only. */
+  constructor(maxRunning: number, maxQueued: number, reserved: ReservedSlots = { running: 0, queued: 0 }) {
     this.#maxRunning = maxRunning;
     this.#maxQueued = maxQueued;
+    this.#reserved = reserved;
   }
 
   /**
    * Runs `work` when a slot is free.
-   * @throws KeyholdError KH_AUTH_BUSY (retryAfterSeconds 1) when every slot is taken and the queue is full; `work` does not run
+   * @throws KeyholdError KH_AUTH_BUSY (retryAfterSeconds 1) when the caller's share is full, or its block already has a hash running or queued; `work` does not run
    */
   async run<T>(work: () => Promise<T>): Promise<T> {
-    if (this.#running >= this.#maxRunning) {
-      if (this.#queue.length >= this.#maxQueued) throw Object.assign(new KeyholdError('KH_AUTH_BUSY'), { retryAfterSeconds: 1 });
-      await new Promise<void>((resolve) => this.#queue.push(resolve));
+    const caller = callers.getStore();
+    const known = caller?.known === true;
+    const block = caller !== undefined && !known ? caller.block : undefined;
+    if (block !== undefined && this.#blocks.has(block)) throw busy();
+    if (known ? this.#knownCanStart() : this.#generalCanStart()) {
+      this.#take(known);
     } else {
-      this.#running++;
+      const queue = known ? this.#knownQueue : this.#generalQueue;
+      if (queue.length >= (known ? this.#reserved.queued : this.#maxQueued)) throw busy();
+      if (block !== undefined) this.#blocks.add(block);
+      // The slot is taken for this waiter by #dispatch before it is woken, so a newcomer never jumps the queue.
+      await new Promise<void>((resolve) => queue.push(resolve));
     }
+    if (block !== undefined) this.#blocks.add(block);
     try {
       return await work();
     } finally {
-      // The slot passes straight to the next waiter, so the running count never dips and lets a newcomer jump the queue.
-      const next = this.#queue.shift();
-      if (next !== undefined) next();
-      else this.#running--;
+      if (block !== undefined) this.#blocks.delete(block);
+      this.#running--;
+      if (!known) this.#generalRunning--;
+      this.#dispatch();
+    }
+  }
+
+  #total(): number {
+    return this.#maxRunning + this.#reserved.running;
+  }
+
+  #knownCanStart(): boolean {
+    return this.#knownQueue.length === 0 && this.#running < this.#total();
+  }
+
+  #generalCanStart(): boolean {
+    return this.#generalQueue.length === 0 && this.#running < this.#total() && this.#generalRunning < this.#maxRunning;
+  }
+
+  #take(known: boolean): void {
+    this.#running++;
+    if (!known) this.#generalRunning++;
+  }
+
+  /** Hands free slots to waiters: known callers first, then the general queue within its share. */
+  #dispatch(): void {
+    for (;;) {
+      if (this.#knownQueue.length > 0 && this.#running < this.#total()) {
+        this.#take(true);
+        this.#knownQueue.shift()!();
+      } else if (this.#generalQueue.length > 0 && this.#running < this.#total() && this.#generalRunning < this.#maxRunning) {
+        this.#take(false);
+        this.#generalQueue.shift()!();
+      } else return;
     }
   }
 }

@@ -17,9 +17,11 @@ interface ParsedHash {
 
 const HASH_BYTES = 32;
 let evaluations = 0;
-// Two at a time (this is a vault, not a password-hashing service: the libuv pool has 4 threads that fs and
-// other crypto share); sixteen waiting is a few hundred milliseconds, past that the caller is told to come back.
-const limit = new HashingLimit(2, 16);
+// Two at a time for strangers (this is a vault, not a password-hashing service: the libuv pool has 4 threads that fs
+// and other crypto share); sixteen waiting is a few hundred milliseconds, past that the caller is told to come back.
+// One more running and eight more waiting are reserved for (account, address) pairs that logged in before, so a flood
+// of strangers cannot keep the regular users out (review finding 3); it still leaves a libuv thread for fs.
+const limit = new HashingLimit(2, 16, { running: 1, queued: 8 });
 
 /** How many scrypt derivations this process has run (a metric, and how tests count the work an attack costs). */
 export function scryptEvaluations(): number {

@@ -6,6 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { FastifyInstance } from 'fastify';
 import type { SealManager } from '../../seal/seal-manager.js';
 import type { MixerStats } from '../../crypto/entropy-mixer.js';
+import { secondFactorStats } from '../../auth/login-throttle.js';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -41,6 +42,23 @@ export class Metrics {
       registers: [this.registry],
       async collect() {
         this.set((await seal.status()).initialized ? 1 : 0);
+      },
+    });
+    // Process-wide like the login throttle; a rising lock count means someone holds a password and is guessing its codes.
+    new Gauge({
+      name: 'keyhold_login_second_factor_failures_total',
+      help: 'Logins with the right password and a wrong second factor (OTP or recovery code)',
+      registers: [this.registry],
+      collect() {
+        this.set(secondFactorStats().failures);
+      },
+    });
+    new Gauge({
+      name: 'keyhold_login_second_factor_locks_total',
+      help: "Times an account's second factor was locked after repeated wrong codes",
+      registers: [this.registry],
+      collect() {
+        this.set(secondFactorStats().locks);
       },
     });
   }

@@ -68,7 +68,8 @@ export const loginRoutes: FastifyPluginAsyncTypebox<LoginDeps> = async (app, { u
         const methods = ['pwd'];
         if (await totp.required(username)) {
           if (otp === undefined && recoveryCode === undefined) throw new KeyholdError('KH_AUTH_MFA_REQUIRED');
-          const second = await totp.verifySecondFactor(username, { otp, recoveryCode });
+          // Counted per account: only a password holder gets here, and many addresses must not multiply their guesses.
+          const second = await throttle.secondFactor(`user:${username}`, () => totp.verifySecondFactor(username, { otp, recoveryCode }), request.log);
           if (second === undefined) throw new KeyholdError('KH_AUTH_MFA_FAILED');
           methods.push(...second);
         }
