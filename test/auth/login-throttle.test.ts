@@ -95,3 +95,29 @@ test('property: whatever hostile attempts arrive at one instant, each (account, 
     { numRuns: 200 },
   );
 });
+
+test('property (review finding 2): whatever wrong second factors arrive at one instant from any addresses, each account gets at most 5 checks, and a right one after the lock lapses clears it', async () => {
+  const attempt = fc.record({ account: fc.constantFrom('user:ops', 'user:alice', 'user:bob'), right: fc.boolean() });
+  const log = { warn: () => undefined };
+  await fc.assert(
+    fc.asyncProperty(fc.array(attempt, { maxLength: 120 }), async (attempts) => {
+      const throttle = new LoginThrottle();
+      const now = 1_700_000_000_000;
+      const wrong = new Map<string, number>();
+      const answers = await Promise.allSettled(
+        attempts.map((a) =>
+          throttle.secondFactor(a.account, async () => {
+            await Promise.resolve();
+            if (a.right) return ['otp', 'mfa'];
+            wrong.set(a.account, (wrong.get(a.account) ?? 0) + 1);
+            return undefined;
+          }, log, now),
+        ),
+      );
+      assert.ok(answers.every((r) => r.status === 'fulfilled' || (r.reason as KeyholdError).code === 'KH_AUTH_MFA_LOCKED'));
+      for (const [k, n] of wrong) assert.ok(n <= 5, `${k}: ${n} wrong codes checked`);
+      for (const account of ['user:ops', 'user:alice', 'user:bob']) assert.deepEqual(await throttle.secondFactor(account, async () => ['mfa'], log, now + 16 * 60_000), ['mfa']);
+    }),
+    { numRuns: 200 },
+  );
+});
