@@ -143,6 +143,7 @@ export const ERROR_CODES = {
   KH_TRANSPORT_KEY_MISMATCH: { status: 400, summary: "The private key is not the one of this node's transport (VSSM rpc) certificate, or the stored bootstrap share is wrapped to another certificate." },
   KH_TRANSPORT_KEY_MISSING: { status: 409, summary: "This needs the node's transport (VSSM rpc) private key, which it does not hold: configure rpcCertificate and bootstrap the node, or unseal a vault not initialised by bootstrap with its shares." },
   KH_BACKUP_INVALID: { status: 400, summary: 'The backup does not open here: it is malformed, wrapped to another transport certificate, or made by a vault with another keyring (root key).' },
+  KH_BACKUP_KEY_DELETED: { status: 409, summary: 'The backup holds a key that was deleted on this vault; a backup never brings back a deleted key, so nothing was restored.' },
   KH_SECRET_NOT_FOUND: { status: 404, summary: 'No secret at this path.' },
   KH_SECRET_PATH_INVALID: { status: 400, summary: 'Secret paths are 1-256 characters of up to 16 "/"-separated segments of letters, digits and ._@=+- (no empty, "." or ".." segments).' },
   KH_SECRET_VERSION_NOT_FOUND: { status: 404, summary: 'This version of the secret does not exist (or was pruned beyond maxVersions).' },

@@ -7,7 +7,9 @@
  * The blob never holds key material that another vault, or its holder, can read.
  *
  * Restoring adds the keys that are missing and leaves every existing key as
- * it is (a backup never rolls back a key in use).
+ * it is (a backup never rolls back a key in use). A backup holding a key that
+ * was deleted here is refused as a whole (KH_BACKUP_KEY_DELETED): deletion is
+ * crypto-shredding, and restoring needs less permission than deleting.
  */
 import { KeyholdError } from '../errors.js';
 import { utf8, wipe } from '../crypto/bytes.js';
@@ -57,8 +59,12 @@ export async function importKeyRecords(barrier: Barrier, keys: KeyManager, blob:
       throw new KeyholdError('KH_BACKUP_INVALID', 'the backup holds a malformed key record', { cause: e });
     }
   });
+  let deleted = 0;
+  for (const record of checked) if (await keys.wasDeleted(record)) deleted++;
+  if (deleted > 0) throw new KeyholdError('KH_BACKUP_KEY_DELETED', `${deleted} key(s) of the backup were deleted on this vault; a backup never brings back a deleted key, so nothing was restored`);
   const restored: string[] = [];
   const skipped: string[] = [];
-  for (const record of checked) ((await keys.restoreRecord(record)) ? restored : skipped).push(record.name);
+  // restoreRecord checks again under each key's lock (a key deleted meanwhile is skipped, never restored).
+  for (const record of checked) ((await keys.restoreRecord(record)) === 'restored' ? restored : skipped).push(record.name);
   return { restored, skipped };
 }

@@ -155,7 +155,7 @@ export class KeyManager {
       await this.#withLock(name, async () => {
         // HSM objects first: if the HSM cannot destroy them, the record stays and the next access retries.
         await this.#destroyHsmObjects(r.type, r.versions);
-        await this.store.delete(name);
+        await this.store.delete(name, this.#now().toISOString());
       });
       throw new KeyholdError('KH_KEY_NOT_FOUND', `no key named ${name}`);
     }
@@ -447,23 +447,36 @@ export class KeyManager {
       const { record } = await this.store.require(name);
       if (record.deletionAllowed !== true) throw new KeyholdError('KH_KEY_DELETION_NOT_ALLOWED');
       await this.#destroyHsmObjects(record.type, record.versions);
-      await this.store.delete(name);
+      await this.store.delete(name, this.#now().toISOString());
     });
   }
 
   /**
    * Stores a key record from a backup (key-backup.ts) under its name, unless
-   * a key of that name exists: a restore adds what is missing and never
-   * replaces a key that is in use.
-   * @returns false when a key of that name already exists
+   * a key of that name exists (a restore adds what is missing and never
+   * replaces a key that is in use) or a key of that name was deleted here (a
+   * restore never undoes a deletion: that would bring back crypto-shredded
+   * material with less permission than the deletion needed).
+   * @returns 'exists' or 'deleted' when nothing was stored
    */
-  restoreRecord(record: KeyRecord): Promise<boolean> {
+  restoreRecord(record: KeyRecord): Promise<'restored' | 'exists' | 'deleted'> {
     const name = checkKeyName(record.name);
     return this.#withLock(name, async () => {
-      if ((await this.store.get(name)) !== undefined) return false;
+      if ((await this.store.get(name)) !== undefined) return 'exists';
+      if (await this.wasDeleted(record)) return 'deleted';
       await this.store.put(record);
-      return true;
+      return 'restored';
     });
+  }
+
+  /**
+   * Whether this key (the record's instance: created no later than the latest
+   * deletion of its name) was deleted here, so a backup cannot restore it. A
+   * key created under the name after that deletion is another key.
+   */
+  async wasDeleted(record: Pick<KeyRecord, 'name' | 'createdAt'>): Promise<boolean> {
+    const deletedAt = await this.store.deletedAt(checkKeyName(record.name));
+    return deletedAt !== undefined && Date.parse(record.createdAt) <= Date.parse(deletedAt);
   }
 
   /** Keys in name order, paged by `after` (exclusive). Pending deletions past their date are not listed. */

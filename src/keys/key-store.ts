@@ -10,6 +10,14 @@ import { ManagedKey } from './managed-key.js';
 
 const VIEW_PREFIX = 'keys/';
 const INDEX_NAMESPACE = 'key';
+/**
+ * Tombstones of deleted keys (review of issue 15, finding 6): `t/` + the HMAC
+ * of the name under another namespace, holding only the time of the latest
+ * deletion, so a key backup cannot bring back a key that was deleted
+ * (crypto-shredded) here. Written in the same transaction as the deletion.
+ */
+const TOMBSTONE_PREFIX = 't/';
+const TOMBSTONE_NAMESPACE = 'key-tombstone';
 
 export class KeyStore {
   readonly #view: BarrierView;
@@ -65,15 +73,33 @@ export class KeyStore {
     return key;
   }
 
-  async delete(name: string): Promise<void> {
+  #tombstonePath(name: string): string {
+    return TOMBSTONE_PREFIX + this.#view.indexPath(TOMBSTONE_NAMESPACE, name);
+  }
+
+  /** Deletes the key and, in the same transaction, leaves its tombstone (`deletedAt`: ISO time). */
+  async delete(name: string, deletedAt: string): Promise<void> {
     const path = this.#path(name);
-    await this.#view.delete(path);
+    const tombstone = new TextEncoder().encode(JSON.stringify({ format: 1, deletedAt }));
+    await this.#view.transaction([
+      { type: 'delete', path },
+      { type: 'put', path: this.#tombstonePath(name), value: tombstone },
+    ]);
     this.#cache.delete(path);
+  }
+
+  /** When a key of this name was last deleted here, if ever. @throws KeyholdError KH_STORAGE_INTEGRITY for a damaged tombstone */
+  async deletedAt(name: string): Promise<string | undefined> {
+    const bytes = await this.#view.get(this.#tombstonePath(name));
+    if (bytes === undefined) return undefined;
+    const parsed = JSON.parse(new TextDecoder().decode(bytes)) as { deletedAt?: unknown };
+    if (typeof parsed.deletedAt !== 'string' || Number.isNaN(Date.parse(parsed.deletedAt))) throw new KeyholdError('KH_STORAGE_INTEGRITY', undefined, { cause: new Error('malformed key tombstone') });
+    return parsed.deletedAt;
   }
 
   /** Every key (decrypting each record); callers sort and page. */
   async all(): Promise<ManagedKey[]> {
-    const paths = await this.#view.list();
+    const paths = (await this.#view.list()).filter((p) => !p.startsWith(TOMBSTONE_PREFIX));
     const keys: ManagedKey[] = [];
     for (const path of paths) {
       const key = await this.#load(path);
