@@ -27,6 +27,12 @@ export interface ImportMaterial {
 const bad = (why: string) => new KeyholdError('KH_INPUT_INVALID', `imported key material: ${why}`);
 
 export function importVersion(type: KeyType, material: ImportMaterial, version: number, now: string, legacy: boolean): { record: KeyVersionRecord; publicOnly: boolean } {
+  const made = importMaterial(type, material, version, now, legacy);
+  // Recorded per version: rotation of an imported key generates material that is Keyhold's own (block-cipher.ts).
+  return { record: { ...made.record, imported: true }, publicOnly: made.publicOnly };
+}
+
+function importMaterial(type: KeyType, material: ImportMaterial, version: number, now: string, legacy: boolean): { record: KeyVersionRecord; publicOnly: boolean } {
   const spec = specOf(type);
   if (spec.kind === 'hsm') throw new KeyholdError('KH_KEY_OPERATION_UNSUPPORTED', `${type} keys are generated in the HSM and cannot be imported`);
   const { secret, publicKey } = material;

@@ -118,7 +118,10 @@ export class KeyManager {
     // A key of variable length keeps the length it was created with.
     const latest = r.versions.find((v) => v.version === r.latestVersion)?.secret;
     const keyBytes = variableLength(r.type) && latest !== undefined ? Buffer.from(latest, 'base64').length : undefined;
-    return { ...r, latestVersion: version, lastRotatedAt: now, versions: [...r.versions, await this.#newVersion(r.type, version, now, keyBytes)] };
+    const generated = await this.#newVersion(r.type, version, now, keyBytes);
+    // A key whose earlier material was imported marks its generated versions, which then run
+    // with per-mode subkeys (block-cipher.ts); unmarked versions of such a key count as imported.
+    return { ...r, latestVersion: version, lastRotatedAt: now, versions: [...r.versions, r.origin === 'imported' ? { ...generated, imported: false } : generated] };
   }
 
   /**

@@ -23,8 +23,9 @@
  * - Within a raw key each mode runs under its own subkey, HKDF-SHA-256 of the
  *   key with the cipher and mode in the info (RFC 5869), so the CTR oracle of
  *   a raw key forges nothing in its GCM either. The exception is material
- *   brought from elsewhere (origin 'imported': VSSM's injectkey, /v1 import):
- *   it is used as is in every mode, because the data it must read was made
+ *   brought from elsewhere (a version recorded `imported`: VSSM's injectkey,
+ *   /v1 import, import_version; decided per version, so a version generated
+ *   by rotating an injected key gets subkeys): it is used as is in every mode, because the data it must read was made
  *   that way by VSSM, whose keys serve every mode. Such a key is exactly as
  *   strong as it was on VSSM (a caller who may decrypt CTR with it can forge
  *   its GCM output) and no stronger; docs/compat.md#vssm says so.
@@ -92,8 +93,18 @@ function material(key: ManagedKey, spec: RawCipherSpec): { secret: Uint8Array; v
     throw new KeyholdError('KH_KEY_LEGACY_REQUIRED', `${spec.cipher === 'aes' ? 'ECB' : NAMES[spec.cipher]} is allowed only on keys created with legacy: true (use AES/GCM)`);
   const version = current(key);
   const secret = secretOf(key, version);
-  if (key.record.origin === 'imported') return { secret, version, wipe: false };
+  if (importedVersion(key, version)) return { secret, version, wipe: false };
   return { secret: hkdf('sha256', secret, new Uint8Array(0), utf8(`${SUBKEY_INFO}${spec.cipher}/${spec.mode}`), secret.length), version, wipe: true };
+}
+
+/**
+ * Whether a version's material was imported (used as given, for VSSM's
+ * ciphertexts) rather than generated here (per-mode subkeys). Decided per
+ * version (review of issue 15, finding 13): rotating an injected key generates
+ * Keyhold's own material. Versions stored before the flag follow the key's origin.
+ */
+function importedVersion(key: ManagedKey, version: number): boolean {
+  return key.record.versions.find((v) => v.version === version)?.imported ?? key.record.origin === 'imported';
 }
 
 function current(key: ManagedKey): number {
