@@ -47,7 +47,7 @@ import type { RollbackAnchor } from '../storage/rollback-anchor.js';
 import { AnchorSet, type AnchorEvents, type AnchorLagBounds } from './anchors.js';
 import { Keyring, type TermInfo } from './keyring.js';
 import { KEYRING_PATH, LOGICAL_PREFIX } from './paths.js';
-import { decodeState, digestKeyOf, encodeState, getU64, initialState, recordTerm, writeU64, xorInto, type PolicyState, type StorageState } from './storage-state.js';
+import { decodeState, digestKeyOf, encodeState, getU64, initialState, recordTerm, sealedRecordsHash, writeU64, xorInto, type PolicyState, type StorageState } from './storage-state.js';
 
 export type { PolicyState } from './storage-state.js';
 
@@ -76,6 +76,16 @@ const KEYRING_AAD = utf8('keyhold-keyring-v2');
  * A plaintext without the marker is a keyring from before (upgraded at unseal).
  */
 const KEYRING_V2_MAGIC = utf8('KHK2');
+
+/** What a commit changes besides logical records. */
+interface CommitChange {
+  readonly policy?: PolicyState;
+  readonly keys?: Uint8Array;
+  readonly ring?: Keyring;
+  readonly anchorBits?: number;
+  /** Sealed-readable records written in the same transaction (their hash goes into the state). */
+  readonly sealedOps?: readonly StorageOp[];
+}
 
 /** A logical write, as collected for an atomic transaction. */
 export type BarrierOp =
@@ -137,6 +147,8 @@ export class Barrier {
   #wrapper: SealWrapper | undefined;
   #wrapWrites = false;
   readonly #wrappedPrefixes = new Set<string>();
+  /** Physical keys the seal reads while sealed (outside the set hash): their hash is kept in the state instead. */
+  #sealedReadable: readonly string[] = [];
 
   constructor(backend: PhysicalBackend) {
     this.#backend = backend;
@@ -146,6 +158,41 @@ export class Barrier {
   setSealWrapper(wrapper: SealWrapper | undefined, wrapWrites: boolean): void {
     this.#wrapper = wrapper;
     this.#wrapWrites = wrapper !== undefined && wrapWrites;
+  }
+
+  /** Names the seal's records that are read while sealed (the seal calls it once). */
+  protectSealedReadable(keys: readonly string[]): void {
+    this.#sealedReadable = [...keys].sort();
+  }
+
+  async #sealedHash(indexKey: Uint8Array, changes?: ReadonlyMap<string, Uint8Array | undefined>): Promise<Uint8Array> {
+    const records: [string, Uint8Array | undefined][] = [];
+    for (const key of this.#sealedReadable) records.push([key, changes?.has(key) === true ? changes.get(key) : await this.#backend.get(key)]);
+    return sealedRecordsHash(indexKey, records);
+  }
+
+  /**
+   * Checks the sealed-readable records against the hash the keyring records
+   * (before a quorum of shares is accepted for rekey or generate-root: old
+   * records put back would make old shares count).
+   * @throws KeyholdError KH_SEALED; KH_STORAGE_ROLLBACK when they are not the records the keyring names.
+   */
+  async checkSealedReadable(): Promise<void> {
+    const ring = this.#ring();
+    const recorded = this.#state!.sealed;
+    if (recorded === undefined || this.#sealedReadable.length === 0) return;
+    if (!constantTimeEqual(await this.#sealedHash(ring.indexKey), recorded))
+      throw rollback('a record readable while sealed (seal configuration, root key, recovery records) is not the one the keyring records');
+  }
+
+  /**
+   * Writes sealed-readable records (rekey, seal migration) in one transaction
+   * with a keyring record whose hash names them.
+   * @throws KeyholdError KH_SEALED
+   */
+  commitSealedReadable(ops: readonly StorageOp[]): Promise<void> {
+    for (const op of ops) if (!this.#sealedReadable.includes(op.key)) throw new TypeError('not a sealed-readable record');
+    return this.#commit([], { sealedOps: ops });
   }
 
   /** Installs the external rollback anchors, checked at every unseal and bumped after writes. */
@@ -300,6 +347,11 @@ export class Barrier {
         state = decodeState(stateBytes);
         await this.#verifyStorage(state, digestKey, generations);
       }
+      const sealedHash = this.#sealedReadable.length === 0 ? undefined : await this.#sealedHash(ring.indexKey);
+      if (state.sealed !== undefined && (sealedHash === undefined || !constantTimeEqual(sealedHash, state.sealed)))
+        throw rollback('a record readable while sealed (seal configuration, root key, recovery records) is not the one the keyring records');
+      // First unseal since this state existed: record them from now on.
+      if (state.sealed === undefined && sealedHash !== undefined) state = { ...state, sealed: sealedHash };
       // Sealing first: it stops the anchor writers that check() is about to install.
       this.seal();
       anchorBits = await this.#anchors.check(ring.indexKey, state.generation, state.anchors, stateBytes === undefined);
@@ -315,7 +367,7 @@ export class Barrier {
       throw e;
     }
     // The upgrade is one transaction: every record re-encrypted at generation 1 and the keyring with its state.
-    if (upgrade.length > 0 || stateBytes === undefined) await this.#backend.transaction([...upgrade, this.#keyringOp(state, rootKey)]);
+    if (upgrade.length > 0 || stateBytes === undefined || decodeState(stateBytes).sealed === undefined) await this.#backend.transaction([...upgrade, this.#keyringOp(state, rootKey)]);
     // An anchor used for the first time is recorded, so that its later disappearance is an error.
     if ((state.anchors & anchorBits) !== anchorBits) await this.#commit([], { anchorBits });
   }
@@ -546,7 +598,7 @@ export class Barrier {
   }
 
   /** Commits run one at a time: each derives the next storage state from the last. */
-  #commit(ops: readonly BarrierOp[], change: { policy?: PolicyState; keys?: Uint8Array; ring?: Keyring; anchorBits?: number }): Promise<void> {
+  #commit(ops: readonly BarrierOp[], change: CommitChange): Promise<void> {
     for (const op of ops) validatePath(op.path);
     this.#ring();
     const run = this.#commits.then(() => this.#commitNow(ops, change));
@@ -554,7 +606,7 @@ export class Barrier {
     return run;
   }
 
-  async #commitNow(ops: readonly BarrierOp[], change: { policy?: PolicyState; keys?: Uint8Array; ring?: Keyring; anchorBits?: number }): Promise<void> {
+  async #commitNow(ops: readonly BarrierOp[], change: CommitChange): Promise<void> {
     const ring = this.#ring();
     // Checked here, in commit order, so queued writes cannot slip past a lagging anchor.
     this.#anchors.assertWritable();
@@ -576,11 +628,18 @@ export class Barrier {
         physical.push({ type: 'delete', key: LOGICAL_PREFIX + op.path });
       }
     }
+    let sealed = state.sealed;
+    if (change.sealedOps !== undefined) {
+      const values = new Map<string, Uint8Array | undefined>(change.sealedOps.map((op) => [op.key, op.type === 'put' ? op.value : undefined]));
+      sealed = await this.#sealedHash(ring.indexKey, values);
+      physical.push(...change.sealedOps);
+    }
     const next: StorageState = {
       generation,
       digest,
       anchors: state.anchors | (change.anchorBits ?? 0),
       policy: change.policy ?? state.policy,
+      sealed,
     };
     const previousKeys = this.#storedKeys;
     if (change.keys !== undefined) this.#storedKeys = change.keys;

@@ -21,16 +21,25 @@
  *   the rows that hold the bundle. Undefined for a store written before this
  *   state existed (the policy engine migrates it once).
  *
- * Layout: version(1)=1 | generation(u64) | digest(32) | anchors(1) |
- *   policy flag(1) | highest(f64) | active version(f64, 0 = none) | active sha256(32)
+ * - `sealed`: a keyed hash over the records that must be readable while
+ *   sealed (seal configuration, wrapped root key, recovery records: issue 15,
+ *   review 9), checked at unseal and before shares are accepted for rekey or
+ *   generate-root. Undefined until the first unseal records it.
+ *
+ * Layout: version(1)=2 | generation(u64) | digest(32) | anchors(1) |
+ *   policy flag(1) | highest(f64) | active version(f64, 0 = none) | active sha256(32) |
+ *   sealed flag(1) | sealed hash(32). Version 1 lacks the last two fields.
  */
+import { createHash } from 'node:crypto';
 import { KeyholdError } from '../errors.js';
 import { concatBytes, utf8 } from '../crypto/bytes.js';
 import { hmacSha256 } from '../crypto/hmac.js';
 
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION_V1 = 1;
+const FORMAT_VERSION = 2;
 export const DIGEST_BYTES = 32;
-const STATE_BYTES = 1 + 8 + DIGEST_BYTES + 1 + 1 + 8 + 8 + 32;
+const STATE_BYTES_V1 = 1 + 8 + DIGEST_BYTES + 1 + 1 + 8 + 8 + 32;
+const STATE_BYTES = STATE_BYTES_V1 + 1 + DIGEST_BYTES;
 
 export interface PolicyState {
   /** The highest bundle version ever accepted: a push must exceed it. */
@@ -44,6 +53,8 @@ export interface StorageState {
   readonly digest: Uint8Array;
   readonly anchors: number;
   readonly policy: PolicyState | undefined;
+  /** Keyed hash over the sealed-readable records; undefined until first recorded. */
+  readonly sealed?: Uint8Array | undefined;
 }
 
 export const EMPTY_POLICY_STATE: PolicyState = Object.freeze({ highest: 0 });
@@ -72,12 +83,17 @@ export function encodeState(s: StorageState): Uint8Array {
   view.setFloat64(43, s.policy?.highest ?? 0);
   view.setFloat64(51, s.policy?.active?.version ?? 0);
   if (s.policy?.active !== undefined) out.set(Buffer.from(s.policy.active.sha256, 'hex'), 59);
+  if (s.sealed !== undefined) {
+    out[STATE_BYTES_V1] = 1;
+    out.set(s.sealed, STATE_BYTES_V1 + 1);
+  }
   return out;
 }
 
 /** @throws KeyholdError KH_STORAGE_INTEGRITY when the bytes are not a storage state (they authenticated, so this is a bug or a downgrade). */
 export function decodeState(bytes: Uint8Array): StorageState {
-  if (bytes.length !== STATE_BYTES || bytes[0] !== FORMAT_VERSION) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record is malformed');
+  const v2 = bytes.length === STATE_BYTES && bytes[0] === FORMAT_VERSION;
+  if (!v2 && (bytes.length !== STATE_BYTES_V1 || bytes[0] !== FORMAT_VERSION_V1)) throw new KeyholdError('KH_STORAGE_INTEGRITY', 'the keyring record is malformed');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const activeVersion = view.getFloat64(51);
   const policy: PolicyState | undefined =
@@ -87,12 +103,25 @@ export function decodeState(bytes: Uint8Array): StorageState {
           highest: view.getFloat64(43),
           ...(activeVersion > 0 ? { active: { version: activeVersion, sha256: Buffer.from(bytes.subarray(59, 91)).toString('hex') } } : {}),
         };
-  return { generation: getU64(view, 1), digest: bytes.slice(9, 41), anchors: bytes[41]!, policy };
+  const sealed = v2 && bytes[STATE_BYTES_V1] === 1 ? bytes.slice(STATE_BYTES_V1 + 1) : undefined;
+  return { generation: getU64(view, 1), digest: bytes.slice(9, 41), anchors: bytes[41]!, policy, sealed };
 }
 
 /** The key of the set hash, derived from the keyring's index key (never stored). */
 export function digestKeyOf(indexKey: Uint8Array): Uint8Array {
   return hmacSha256(indexKey, 'keyhold-storage-digest-v1');
+}
+
+/**
+ * The keyed hash over the sealed-readable records: HMAC(key, for each path in
+ * order: path 0x00 present(1) SHA-256(value)). An absent record counts, so
+ * deleting one (or bringing back a deleted recovery record) changes it.
+ */
+export function sealedRecordsHash(indexKey: Uint8Array, records: readonly (readonly [string, Uint8Array | undefined])[]): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (const [path, value] of records)
+    parts.push(utf8(path), new Uint8Array([0, value === undefined ? 0 : 1]), value === undefined ? new Uint8Array(32) : new Uint8Array(createHash('sha256').update(value).digest()));
+  return hmacSha256(hmacSha256(indexKey, 'keyhold-sealed-records-v1'), concatBytes(...parts));
 }
 
 /** The set-hash term of one record: HMAC(digest key, path 0x00 generation(u64)). */

@@ -148,6 +148,8 @@ export class SealManager {
     this.#version = options.version;
     this.#auto = options.autoSeal;
     this.#previous = options.previousSeal;
+    // These are read before the keyring is: the barrier keeps their hash in the keyring's state (issue 15, review 9).
+    this.#barrier.protectSealedReadable([SEAL_CONFIG_PATH, ROOT_KEY_PATH, RECOVERY_CHECK_PATH, RECOVERY_ROOT_KEY_PATH]);
   }
 
   /** The seal type this node is configured for. */
@@ -424,8 +426,19 @@ export class SealManager {
             throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', `migrating away from the ${config.parsed.type} seal needs it configured with disabled: true`);
           rootKey = migrating && config.parsed.type === 'enclave' ? await this.#recoveryRootKey(splitKey, config) : await this.#unwrapRootKey(wrapper, config);
         }
-        if (migrating) await this.#migrate(config.parsed, rootKey, splitKey);
-        await this.#unsealWith(rootKey);
+        if (migrating) {
+          // Unsealed first, under the records as they are (checked against the keyring), so the
+          // migration's new records are written with a keyring state that names them.
+          try {
+            await this.#barrier.unseal(rootKey);
+            await this.#migrate(config.parsed, rootKey, splitKey);
+          } catch (e) {
+            this.#barrier.seal();
+            throw e;
+          } finally {
+            wipe(rootKey);
+          }
+        } else await this.#unsealWith(rootKey);
         // Seal wrapping follows the seal: wrap every critical record for the HSM, or unwrap them leaving it.
         if (migrating) await this.#barrier.rewrapAll();
       } finally {
@@ -452,7 +465,7 @@ export class SealManager {
     const configBytes = encodeSealConfig(config);
     try {
       const ops = await this.#wrapOps(config, configBytes, rootKey, splitKey);
-      await this.#backend.transaction([{ type: 'put', key: SEAL_CONFIG_PATH, value: configBytes }, ...ops]);
+      await this.#barrier.commitSealedReadable([{ type: 'put', key: SEAL_CONFIG_PATH, value: configBytes }, ...ops]);
     } catch (e) {
       if (e instanceof KeyholdError && e.code !== 'KH_INTERNAL') throw e;
       throw new KeyholdError('KH_SEAL_MIGRATION_FAILED', undefined, { cause: e });
@@ -519,7 +532,7 @@ export class SealManager {
    * Submits one old share for the rekey in progress. At the threshold the root
    * key is re-wrapped under a fresh unseal key and the new shares are returned
    * (once); the old shares no longer unseal.
-   * @throws KeyholdError KH_REKEY_NOT_STARTED, KH_REKEY_NONCE_MISMATCH, the unseal codes (KH_UNSEAL_FAILED ...)
+   * @throws KeyholdError KH_REKEY_NOT_STARTED, KH_REKEY_NONCE_MISMATCH, KH_SEALED, KH_STORAGE_ROLLBACK (the seal records are not the ones the keyring names), the unseal codes (KH_UNSEAL_FAILED ...)
    */
   rekeyUpdate(share: string, nonce: string): Promise<RekeyResult> {
     return this.#serial(async () => {
@@ -527,6 +540,8 @@ export class SealManager {
       const rekey = this.#rekey;
       if (rekey === undefined) throw new KeyholdError('KH_REKEY_NOT_STARTED');
       if (!constantTimeEqual(utf8(nonce), utf8(rekey.nonce))) throw new KeyholdError('KH_REKEY_NONCE_MISMATCH');
+      // Old seal records put back would make old shares count: check them first (and the new ones commit with the keyring).
+      await this.#barrier.checkSealedReadable();
       if (!this.#addShare(rekey, share, config.parsed)) return { complete: false, ...this.rekeyStatus() };
       this.#rekey = undefined;
       const { splitKey, rootKey } = await this.#recoverFromShares(rekey, config);
@@ -548,7 +563,7 @@ export class SealManager {
             wipe(current);
           }
         }
-        await this.#backend.transaction([{ type: 'put', key: SEAL_CONFIG_PATH, value: newConfigBytes }, ...protect]);
+        await this.#barrier.commitSealedReadable([{ type: 'put', key: SEAL_CONFIG_PATH, value: newConfigBytes }, ...protect]);
         this.#config = { parsed: newConfig, bytes: newConfigBytes };
         const encoded = shares.map(encodeShare);
         wipe(...shares);
@@ -597,7 +612,7 @@ export class SealManager {
    * Submits one share for the root token generation in progress. At the
    * threshold the shares are proven (they must open the root key, or the
    * recovery check) and `mint` runs to create the token, which is returned once.
-   * @throws KeyholdError KH_ROOT_GENERATION_NOT_STARTED, KH_ROOT_GENERATION_NONCE_MISMATCH, the unseal codes
+   * @throws KeyholdError KH_ROOT_GENERATION_NOT_STARTED, KH_ROOT_GENERATION_NONCE_MISMATCH, KH_SEALED, KH_STORAGE_ROLLBACK (the seal records are not the ones the keyring names), the unseal codes
    */
   rootGenerationUpdate(share: string, nonce: string, mint: () => Promise<string>): Promise<({ complete: false } & RootGenerationStatus) | { complete: true; rootToken: string }> {
     return this.#serial(async () => {
@@ -605,6 +620,8 @@ export class SealManager {
       const generation = this.#rootGeneration;
       if (generation === undefined) throw new KeyholdError('KH_ROOT_GENERATION_NOT_STARTED');
       if (!constantTimeEqual(utf8(nonce), utf8(generation.nonce))) throw new KeyholdError('KH_ROOT_GENERATION_NONCE_MISMATCH');
+      // A pre-rekey recovery check put back would make a quorum of old (possibly leaked) shares mint a root token.
+      await this.#barrier.checkSealedReadable();
       if (!this.#addShare(generation, share, config.parsed)) return { complete: false, ...this.rootGenerationStatus() };
       this.#rootGeneration = undefined;
       const { splitKey, rootKey } = await this.#recoverFromShares(generation, config);
