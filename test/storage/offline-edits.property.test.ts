@@ -22,6 +22,14 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
 const DETECTED = new Set(['KH_STORAGE_ROLLBACK', 'KH_STORAGE_INTEGRITY']);
 
+/** Stand-ins for the seal's records read while sealed; the barrier keeps their hash in the keyring. */
+const SEALED = ['core/recovery-check', 'core/seal-config'];
+function sealedBarrier(backend: SqliteBackend): Barrier {
+  const b = new Barrier(backend);
+  b.protectSealedReadable(SEALED);
+  return b;
+}
+
 type Rows = Map<string, Buffer>;
 function readRows(path: string): Rows {
   const db = new Database(path);
@@ -54,6 +62,8 @@ const edit = fc.oneof(
   fc.record({ kind: fc.constant('flip-byte' as const), pick: fc.nat(), at: fc.nat() }),
   fc.record({ kind: fc.constant('rollback-keyring' as const) }),
   fc.record({ kind: fc.constant('rollback-records' as const) }),
+  // Records read while sealed (review 9): changed, deleted or added beside the keyring that hashes them.
+  fc.record({ kind: fc.constant('sealed-record' as const), pick: fc.nat() }),
 );
 
 test('random offline row edits, deletions and rollbacks of the SQLite file between restarts are always detected, never silently accepted', async (t) => {
@@ -76,13 +86,13 @@ test('random offline row edits, deletions and rollbacks of the SQLite file betwe
         }
       };
       let backend = new SqliteBackend({ path });
-      let barrier = new Barrier(backend);
-      await backend.transaction([barrier.createKeyring(rootKey)]);
+      let barrier = sealedBarrier(backend);
+      await backend.transaction([barrier.createKeyring(rootKey), { type: 'put', key: 'core/seal-config', value: enc('{"threshold":2}') }]);
       await apply(barrier, before);
       await backend.close();
       const old = readRows(path);
       backend = new SqliteBackend({ path });
-      barrier = new Barrier(backend);
+      barrier = sealedBarrier(backend);
       await barrier.unseal(rootKey);
       await apply(barrier, after);
       await backend.close();
@@ -141,6 +151,13 @@ test('random offline row edits, deletions and rollbacks of the SQLite file betwe
             if (!same) put('core/keyring', old.get('core/keyring')!);
             break;
           }
+          case 'sealed-record': {
+            const which = e.pick % 3;
+            if (which === 0) put('core/seal-config', enc('{"threshold":1}'));
+            else if (which === 1) del('core/seal-config');
+            else put('core/recovery-check', enc('old recovery check'));
+            break;
+          }
           case 'rollback-records': {
             const a = logical(old);
             const b = logical(current);
@@ -156,7 +173,7 @@ test('random offline row edits, deletions and rollbacks of the SQLite file betwe
 
       backend = new SqliteBackend({ path, integrityCheckOnOpen: false });
       try {
-        barrier = new Barrier(backend);
+        barrier = sealedBarrier(backend);
         try {
           await barrier.unseal(rootKey);
         } catch (err) {
