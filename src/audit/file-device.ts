@@ -31,7 +31,9 @@
  *   missing or empty file, a file whose last checkpoint is behind the recorded
  *   one, a file whose entry at the recorded seq has another hash, or another
  *   log altogether (another genesis) is damage too, handled as above, and the
- *   new genesis also names the head the node expected. The head is recorded
+ *   new genesis also names the head the node expected. A file ahead of the
+ *   record must verify with the keys from the recorded checkpoint to its end
+ *   (that checkpoint's hash commits to everything before it). The head is recorded
  *   after each checkpoint's fdatasync, never before, so after a crash the file
  *   may be ahead of the record (accepted) but never behind it.
  * The chain key is kept by the device from then on, until close, so the
@@ -43,7 +45,7 @@ import { basename } from 'node:path';
 import { KeyholdError } from '../errors.js';
 import { wipe } from '../crypto/bytes.js';
 import { GENESIS, sealLine, verifyLines, type AuditEntry, type AuditFields } from './audit-chain.js';
-import { checkCheckpoint, checkpointFields, isCheckpoint, type CheckpointKey, type CheckpointSigner, type PreviousSegment } from './checkpoint.js';
+import { checkpointFields, isCheckpoint, type CheckpointKey, type CheckpointSigner, type PreviousSegment } from './checkpoint.js';
 import type { AuditHead, AuditHeadStore } from './audit-head.js';
 
 export interface CheckpointOptions {
@@ -129,23 +131,30 @@ async function readFirstLine(handle: FileHandle, validEnd: number): Promise<stri
 }
 
 /**
- * The hash of the entry at `seq`, read backwards from `validEnd` (undefined when
- * no line has that seq before an earlier seq, the start of the file or the bound).
+ * The complete lines from the entry at `seq` to `validEnd` (`seq` undefined:
+ * from the start of the file), read backwards; undefined when an earlier seq,
+ * the start of the file or the bound comes first.
  */
-async function hashAt(handle: FileHandle, validEnd: number, seq: number): Promise<string | undefined> {
+async function linesFrom(handle: FileHandle, validEnd: number, seq: number | undefined): Promise<string[] | undefined> {
+  const lines: string[] = [];
+  const seqOf = (line: string): number | undefined => {
+    try {
+      const e = JSON.parse(line) as { seq?: unknown };
+      return typeof e === 'object' && e !== null && typeof e.seq === 'number' ? e.seq : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  // 'found': this line is the one; 'before': we went past it.
+  const take = (line: string): 'found' | 'before' | 'go on' => {
+    lines.push(line);
+    const n = seq === undefined ? undefined : seqOf(line);
+    return n === undefined ? 'go on' : n === seq ? 'found' : n < seq! ? 'before' : 'go on';
+  };
+  const done = () => lines.filter((l) => l !== '').reverse();
   let pos = validEnd - 1;
   let rest = Buffer.alloc(0);
   let read = 0;
-  const check = (line: string): 'found' | 'before' | 'go on' => {
-    try {
-      const e = JSON.parse(line) as { seq?: unknown };
-      if (typeof e !== 'object' || e === null || typeof e.seq !== 'number') return 'go on';
-      return e.seq === seq ? 'found' : e.seq < seq ? 'before' : 'go on';
-    } catch {
-      return 'go on';
-    }
-  };
-  const hashOf = (line: string) => String((JSON.parse(line) as { hash?: unknown }).hash);
   while (pos > 0 && read < MAX_TAIL_BYTES) {
     const length = Math.min(CHUNK, pos);
     pos -= length;
@@ -156,17 +165,17 @@ async function hashAt(handle: FileHandle, validEnd: number, seq: number): Promis
     let end = buf.length;
     let i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
     while (i >= 0) {
-      const line = buf.toString('utf8', i + 1, end);
-      const c = check(line);
-      if (c === 'found') return hashOf(line);
+      const c = take(buf.toString('utf8', i + 1, end));
+      if (c === 'found') return done();
       if (c === 'before') return undefined;
       end = i;
       i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
     }
     rest = Buffer.from(buf.subarray(0, end));
   }
-  if (pos === 0 && rest.length > 0 && check(rest.toString('utf8')) === 'found') return hashOf(rest.toString('utf8'));
-  return undefined;
+  if (pos > 0) return undefined;
+  const c = take(rest.toString('utf8'));
+  return c === 'found' || seq === undefined ? done() : undefined;
 }
 
 /** Reads complete lines backwards from `validEnd` until a checkpoint line, the start of the file, or a bound. */
@@ -364,11 +373,10 @@ export class FileAuditDevice {
    * (`recorded`), or undefined when it is, or is ahead of it. Also learns the
    * file's segment. Only reasons of our own, never a line's content.
    */
-  async #departsFrom(recorded: AuditHead | undefined, key: CheckpointKey): Promise<string | undefined> {
-    const expected = recorded === undefined ? '' : `the checkpoint at seq ${recorded.seq} the node recorded`;
+  async #departsFrom(recorded: AuditHead | undefined, key: CheckpointKey, chainKey: Uint8Array): Promise<string | undefined> {
     if (this.#state === 'fresh') {
       this.#segment = undefined;
-      return recorded === undefined ? undefined : `the audit log is missing or empty, but ${expected} (deleted or replaced)`;
+      return recorded === undefined ? undefined : `the audit log is missing or empty, but the node recorded a checkpoint at seq ${recorded.seq} (deleted or replaced)`;
     }
     const first = await readFirstLine(this.#handle!, this.#validEnd);
     let genesis: AuditEntry | undefined;
@@ -378,21 +386,35 @@ export class FileAuditDevice {
     } catch {
       genesis = undefined;
     }
-    this.#segment = genesis?.hash;
-    if (recorded === undefined) return undefined;
-    if (genesis === undefined) return `the audit log does not start with a genesis checkpoint, but ${expected}`;
-    if (genesis.hash !== recorded.segment) {
-      // The node started this log after setting the recorded one aside, and crashed before recording its first
-      // checkpoint: its genesis (signed, so only the node can have written it) names the head it expected.
-      const named = (genesis.genesis as { previous?: { expectedHead?: unknown } } | undefined)?.previous?.expectedHead as AuditHead | undefined;
-      const signed = checkCheckpoint(genesis, key.verifier);
-      if (signed.ok && signed.verified && named?.segment === recorded.segment && named.seq === recorded.seq && named.hash === recorded.hash) return undefined;
-      return `the audit log is not the log in which the node recorded a checkpoint at seq ${recorded.seq} (its genesis differs: replaced)`;
+    if (recorded === undefined) {
+      this.#segment = genesis?.hash;
+      return undefined;
     }
+    const verified = (lines: string[] | undefined, tail: boolean) =>
+      lines !== undefined && verifyLines(lines, { tail, publicKey: key.verifier, chainKey }).ok;
+    // The recorded checkpoint, and the chain from it to the end, verified with the keys: its hash commits
+    // to everything before it, so nothing else in the file (its first line included) needs to be trusted.
+    if (this.#checkpointSeq >= recorded.seq) {
+      const fromHead = this.#checkpointSeq === recorded.seq ? [] : await linesFrom(this.#handle!, this.#validEnd, recorded.seq);
+      const headHash = this.#checkpointSeq === recorded.seq ? this.#checkpointHash : fromHead?.[0] === undefined ? undefined : String((JSON.parse(fromHead[0]) as AuditEntry).hash);
+      if (headHash === recorded.hash && (fromHead?.length === 0 || verified(fromHead, true))) {
+        this.#segment = recorded.segment;
+        return undefined;
+      }
+    }
+    // A log the node started after setting the recorded one aside, and crashed before recording its first checkpoint:
+    // its genesis names the head it expected, and the whole file verifies from that genesis with the keys.
+    const named = (genesis?.genesis as { previous?: { expectedHead?: Partial<AuditHead> } } | undefined)?.previous?.expectedHead;
+    if (genesis !== undefined && named?.segment === recorded.segment && named.seq === recorded.seq && named.hash === recorded.hash) {
+      if (verified(await linesFrom(this.#handle!, this.#validEnd, undefined), false)) {
+        this.#segment = genesis.hash;
+        return undefined;
+      }
+    }
+    const expected = `the checkpoint at seq ${recorded.seq} the node recorded`;
+    if (genesis?.hash !== recorded.segment) return `the audit log is not the log in which the node recorded a checkpoint at seq ${recorded.seq} (its genesis differs: replaced)`;
     if (this.#checkpointSeq < recorded.seq) return `the audit log's last checkpoint is at seq ${this.#checkpointSeq}, behind ${expected} (cut)`;
-    const hash = this.#checkpointSeq === recorded.seq ? this.#checkpointHash : await hashAt(this.#handle!, this.#validEnd, recorded.seq);
-    if (hash !== recorded.hash) return `the audit log's entry at seq ${recorded.seq} is not ${expected} (rewritten from there)`;
-    return undefined;
+    return `the audit log's entry at seq ${recorded.seq} is not ${expected} (rewritten from there)`;
   }
 
   /** First write while unsealed: verify with the keys and against the recorded head, or set the file aside and start a new segment. */
@@ -401,7 +423,7 @@ export class FileAuditDevice {
     if (chainKey === undefined) throw new KeyholdError('KH_SEALED');
     let damage = await this.#inspect(key, chainKey);
     if (damage === undefined) {
-      const reason = await this.#departsFrom(recorded, key);
+      const reason = await this.#departsFrom(recorded, key, chainKey);
       if (reason !== undefined) {
         this.#state = 'damaged';
         const lastCheckpoint = this.#checkpointSeq === 0 ? null : { seq: this.#checkpointSeq, hash: this.#checkpointHash, verified: true };

@@ -216,3 +216,26 @@ test('a crash between a new log\'s genesis and its record: the genesis names the
   await device.close();
   assert.ok(readFileSync(join(v.dir, setAside(v.dir).sort().at(-1)!), 'utf8').length > 0);
 });
+
+test('another signed log with a first line and an entry made to match the record is still damage (the chain from the recorded checkpoint is verified)', async (t) => {
+  const v = await recordingVault(t);
+  let device = await v.openDevice(3);
+  await appendMany(device, 10); // checkpoints 1, 5, 9, 13: 13 recorded
+  await device.close();
+  const recorded = (await v.head.get())!;
+  assert.equal(recorded.seq, 13);
+  // A longer log signed and MAC'd by the same node (say an old set-aside file), whose tail verifies with the keys.
+  const other = join(v.dir, 'other.log');
+  const stranger = await FileAuditDevice.open(other, { checkpoints: { every: 3, signer: v.signingKey } });
+  await appendMany(stranger, 30, 300);
+  await stranger.close();
+  const lines = readLog(other).map(parse);
+  lines[0] = { ...lines[0]!, hash: recorded.segment }; // claims the recorded genesis
+  lines[12] = { ...lines[12]!, hash: recorded.hash }; // claims the recorded checkpoint
+  writeLog(v.file, lines.map((e) => JSON.stringify(e)));
+  device = await v.openDevice(3);
+  await device.append({ type: 'request', operation: 'after splice' });
+  assert.match(damageOf(device)?.reason ?? '', /entry at seq 13 is not the checkpoint at seq 13 the node recorded/);
+  await device.close();
+  assert.equal(setAside(v.dir).length, 1);
+});
