@@ -254,15 +254,21 @@ export class Barrier {
   /**
    * Creates a fresh keyring and holds it in memory. Returns the physical op
    * that stores it (wrapped by `rootKey`) so the caller can commit it in the
-   * same transaction as the seal's own records. Records made with encryptOp()
+   * same transaction as the seal's own records (`sealedOps`: their hash goes
+   * into the storage state). Records made with encryptOp()
    * for that transaction must be passed to withSeedRecords().
    */
-  createKeyring(rootKey: Uint8Array): StorageOp {
+  createKeyring(rootKey: Uint8Array, sealedOps: readonly StorageOp[] = []): StorageOp {
     this.seal();
     this.#keyring = Keyring.generate();
     this.#rootKey = rootKey.slice();
     this.#storedKeys = this.#keyring.serialize();
     this.#state = initialState();
+    if (this.#sealedReadable.length > 0) {
+      // A fresh store: the seal's records are exactly the ones in this transaction (absent otherwise).
+      const values = new Map(sealedOps.map((op) => [op.key, op.type === 'put' ? op.value : undefined]));
+      this.#state = { ...this.#state, sealed: sealedRecordsHash(this.#keyring.indexKey, this.#sealedReadable.map((k) => [k, values.get(k)] as const)) };
+    }
     this.#digestKey = digestKeyOf(this.#keyring.indexKey);
     return this.#keyringOp(this.#state, rootKey);
   }
@@ -367,7 +373,7 @@ export class Barrier {
       throw e;
     }
     // The upgrade is one transaction: every record re-encrypted at generation 1 and the keyring with its state.
-    if (upgrade.length > 0 || stateBytes === undefined || decodeState(stateBytes).sealed === undefined) await this.#backend.transaction([...upgrade, this.#keyringOp(state, rootKey)]);
+    if (upgrade.length > 0 || stateBytes === undefined || (state.sealed !== undefined && decodeState(stateBytes).sealed === undefined)) await this.#backend.transaction([...upgrade, this.#keyringOp(state, rootKey)]);
     // An anchor used for the first time is recorded, so that its later disappearance is an error.
     if ((state.anchors & anchorBits) !== anchorBits) await this.#commit([], { anchorBits });
   }

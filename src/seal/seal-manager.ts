@@ -241,11 +241,8 @@ export class SealManager {
       const splitKey = entropy(UNSEAL_KEY_BYTES, auto === undefined ? 'unseal-key' : 'recovery-key');
       let unsealed = false;
       try {
-        const ops: StorageOp[] = [
-          { type: 'put', key: SEAL_CONFIG_PATH, value: configBytes },
-          ...(await this.#wrapOps(config, configBytes, rootKey, splitKey)),
-          this.#barrier.createKeyring(rootKey),
-        ];
+        const sealOps: StorageOp[] = [{ type: 'put', key: SEAL_CONFIG_PATH, value: configBytes }, ...(await this.#wrapOps(config, configBytes, rootKey, splitKey))];
+        const ops: StorageOp[] = [...sealOps, this.#barrier.createKeyring(rootKey, sealOps)];
         // Seed records go in with a keyring record whose storage state names them (barrier rollback detection).
         if (seed) ops.splice(ops.length - 1, 1, ...this.#barrier.withSeedRecords(await seed(this.#barrier)));
         const shares = await splitSecret(splitKey, params.shares, params.threshold);
