@@ -87,7 +87,8 @@ test('random offline row edits, deletions and rollbacks of the SQLite file betwe
       };
       let backend = new SqliteBackend({ path });
       let barrier = sealedBarrier(backend);
-      await backend.transaction([barrier.createKeyring(rootKey), { type: 'put', key: 'core/seal-config', value: enc('{"threshold":2}') }]);
+      const sealConfig = { type: 'put' as const, key: 'core/seal-config', value: enc('{"threshold":2}') };
+      await backend.transaction([barrier.createKeyring(rootKey, [sealConfig]), sealConfig]);
       await apply(barrier, before);
       await backend.close();
       const old = readRows(path);
