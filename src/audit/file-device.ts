@@ -131,57 +131,11 @@ async function readFirstLine(handle: FileHandle, validEnd: number): Promise<stri
 }
 
 /**
- * The complete lines from the entry at `seq` to `validEnd` (`seq` undefined:
- * from the start of the file), read backwards; undefined when an earlier seq,
- * the start of the file or the bound comes first.
+ * The complete lines of [0, validEnd) from the last to the first, read
+ * backwards in chunks, each with whether it is the file's first line. Stops
+ * after MAX_TAIL_BYTES without reaching the first line.
  */
-async function linesFrom(handle: FileHandle, validEnd: number, seq: number | undefined): Promise<string[] | undefined> {
-  const lines: string[] = [];
-  const seqOf = (line: string): number | undefined => {
-    try {
-      const e = JSON.parse(line) as { seq?: unknown };
-      return typeof e === 'object' && e !== null && typeof e.seq === 'number' ? e.seq : undefined;
-    } catch {
-      return undefined;
-    }
-  };
-  // 'found': this line is the one; 'before': we went past it.
-  const take = (line: string): 'found' | 'before' | 'go on' => {
-    lines.push(line);
-    const n = seq === undefined ? undefined : seqOf(line);
-    return n === undefined ? 'go on' : n === seq ? 'found' : n < seq! ? 'before' : 'go on';
-  };
-  const done = () => lines.filter((l) => l !== '').reverse();
-  let pos = validEnd - 1;
-  let rest = Buffer.alloc(0);
-  let read = 0;
-  while (pos > 0 && read < MAX_TAIL_BYTES) {
-    const length = Math.min(CHUNK, pos);
-    pos -= length;
-    read += length;
-    const chunk = Buffer.alloc(length);
-    await handle.read(chunk, 0, length, pos);
-    const buf = Buffer.concat([chunk, rest]);
-    let end = buf.length;
-    let i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
-    while (i >= 0) {
-      const c = take(buf.toString('utf8', i + 1, end));
-      if (c === 'found') return done();
-      if (c === 'before') return undefined;
-      end = i;
-      i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
-    }
-    rest = Buffer.from(buf.subarray(0, end));
-  }
-  if (pos > 0) return undefined;
-  const c = take(rest.toString('utf8'));
-  return c === 'found' || seq === undefined ? done() : undefined;
-}
-
-/** Reads complete lines backwards from `validEnd` until a checkpoint line, the start of the file, or a bound. */
-async function readTail(handle: FileHandle, validEnd: number): Promise<Tail> {
-  const lines: string[] = [];
-  const done = (fromStart: boolean): Tail => ({ lines: lines.reverse(), fromStart, validEnd });
+async function* linesBackwards(handle: FileHandle, validEnd: number): AsyncGenerator<{ line: string; first: boolean }> {
   // The bytes [pos, validEnd - 1) are still to be split; `rest` holds the not yet complete line at their start.
   let pos = validEnd - 1;
   let rest = Buffer.alloc(0);
@@ -197,17 +151,52 @@ async function readTail(handle: FileHandle, validEnd: number): Promise<Tail> {
     // (lastIndexOf with a negative offset would count from the end, hence the guard.)
     let i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
     while (i >= 0) {
-      const line = buf.toString('utf8', i + 1, end);
-      lines.push(line);
-      if (looksLikeCheckpoint(line) || lines.length >= MAX_TAIL_LINES) return done(false);
+      yield { line: buf.toString('utf8', i + 1, end), first: false };
       end = i;
       i = end > 0 ? buf.lastIndexOf(0x0a, end - 1) : -1;
     }
     rest = Buffer.from(buf.subarray(0, end));
   }
-  if (pos > 0) return done(false);
-  if (validEnd > 0) lines.push(rest.toString('utf8'));
-  return done(true);
+  if (pos <= 0 && validEnd > 0) yield { line: rest.toString('utf8'), first: true };
+}
+
+/**
+ * The complete lines from the entry at `seq` to `validEnd` (`seq` undefined:
+ * from the start of the file), read backwards; undefined when an earlier seq,
+ * the start of the file or the bound comes first.
+ */
+async function linesFrom(handle: FileHandle, validEnd: number, seq: number | undefined): Promise<string[] | undefined> {
+  const lines: string[] = [];
+  const seqOf = (line: string): number | undefined => {
+    try {
+      const e = JSON.parse(line) as { seq?: unknown };
+      return typeof e === 'object' && e !== null && typeof e.seq === 'number' ? e.seq : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const done = () => lines.filter((l) => l !== '').reverse();
+  for await (const { line, first } of linesBackwards(handle, validEnd)) {
+    lines.push(line);
+    const n = seq === undefined ? undefined : seqOf(line);
+    if (n !== undefined && n === seq) return done();
+    if (n !== undefined && n < seq!) return undefined;
+    if (first) return seq === undefined ? done() : undefined;
+  }
+  // The bound came first, or the file is empty (then only a whole-file read, `seq` undefined, succeeds).
+  return validEnd <= 0 && seq === undefined ? done() : undefined;
+}
+
+/** Reads complete lines backwards from `validEnd` until a checkpoint line, the start of the file, or a bound. */
+async function readTail(handle: FileHandle, validEnd: number): Promise<Tail> {
+  const lines: string[] = [];
+  const done = (fromStart: boolean): Tail => ({ lines: lines.reverse(), fromStart, validEnd });
+  for await (const { line, first } of linesBackwards(handle, validEnd)) {
+    lines.push(line);
+    if (first) return done(true);
+    if (looksLikeCheckpoint(line) || lines.length >= MAX_TAIL_LINES) return done(false);
+  }
+  return done(validEnd <= 0);
 }
 
 type State = 'fresh' | 'unverified' | 'damaged' | 'ready';
