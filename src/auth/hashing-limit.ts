@@ -11,7 +11,11 @@
  * (review finding 3). So the bound is shared fairly:
  * - a caller identified as a stranger (see `asHashingCaller`) may hold at
  *   most one running-or-queued hash per address block: one attacker's
- *   allocation gets one place, not all of them;
+ *   allocation gets one place, not all of them. Further strangers of the
+ *   same block wait in the block's own short line (BLOCK_WAITING), outside
+ *   the shared queue, so two people behind one NAT who log in at the same
+ *   moment both get in, one after the other, and a flood from one block
+ *   still holds one shared place;
  * - callers that logged in from this (account, address) before have slots
  *   of their own (`reserved`) that strangers never take, and go first when a
  *   slot frees.
@@ -42,6 +46,9 @@ export interface ReservedSlots {
 
 const busy = () => Object.assign(new KeyholdError('KH_AUTH_BUSY'), { retryAfterSeconds: 1 });
 
+/** Strangers of one block waiting for the block's turn, beyond the one holding it. */
+const BLOCK_WAITING = 3;
+
 export class HashingLimit {
   readonly #maxRunning: number;
   readonly #maxQueued: number;
@@ -50,8 +57,8 @@ export class HashingLimit {
   #generalRunning = 0;
   readonly #generalQueue: (() => void)[] = [];
   readonly #knownQueue: (() => void)[] = [];
-  // Blocks with a stranger's hash running or queued.
-  readonly #blocks = new Set<string>();
+  // Blocks with a stranger's hash running or queued, and the strangers of that block waiting for their turn.
+  readonly #blocks = new Map<string, (() => void)[]>();
 
   /** `maxRunning` and `maxQueued` are the general share; `reserved` comes on top, for known callers only. */
   constructor(maxRunning: number, maxQueued: number, reserved: ReservedSlots = { running: 0, queued: 0 }) {
@@ -62,27 +69,42 @@ export class HashingLimit {
 
   /**
    * Runs `work` when a slot is free.
-   * @throws KeyholdError KH_AUTH_BUSY (retryAfterSeconds 1) when the caller's share is full, or its block already has a hash running or queued; `work` does not run
+   * @throws KeyholdError KH_AUTH_BUSY (retryAfterSeconds 1) when the caller's share is full, or its block's line is full; `work` does not run
    */
   async run<T>(work: () => Promise<T>): Promise<T> {
     const caller = callers.getStore();
     const known = caller?.known === true;
     const block = caller !== undefined && !known ? caller.block : undefined;
-    if (block !== undefined && this.#blocks.has(block)) throw busy();
+    if (block === undefined) return this.#runInShare(known, work);
+    const line = this.#blocks.get(block);
+    if (line === undefined) this.#blocks.set(block, []);
+    else {
+      if (line.length >= BLOCK_WAITING) throw busy();
+      // The block's turn is handed over by the holder's release, so nobody of this block jumps the line.
+      await new Promise<void>((resolve) => line.push(resolve));
+    }
+    try {
+      return await this.#runInShare(false, work);
+    } finally {
+      const waiting = this.#blocks.get(block)!;
+      const next = waiting.shift();
+      if (next === undefined) this.#blocks.delete(block);
+      else next();
+    }
+  }
+
+  async #runInShare<T>(known: boolean, work: () => Promise<T>): Promise<T> {
     if (known ? this.#knownCanStart() : this.#generalCanStart()) {
       this.#take(known);
     } else {
       const queue = known ? this.#knownQueue : this.#generalQueue;
       if (queue.length >= (known ? this.#reserved.queued : this.#maxQueued)) throw busy();
-      if (block !== undefined) this.#blocks.add(block);
       // The slot is taken for this waiter by #dispatch before it is woken, so a newcomer never jumps the queue.
       await new Promise<void>((resolve) => queue.push(resolve));
     }
-    if (block !== undefined) this.#blocks.add(block);
     try {
       return await work();
     } finally {
-      if (block !== undefined) this.#blocks.delete(block);
       this.#running--;
       if (!known) this.#generalRunning--;
       this.#dispatch();
