@@ -1,0 +1,63 @@
+/**
+ * Where tests find data this repository does not carry.
+ *
+ * Published test vectors (Wycheproof, the AWS Nitro sample document, the
+ * XChaCha draft, VSSM known answers, RFC 9591 FROST) live outside the
+ * repository, in the directory named by KEYHOLD_TEST_VECTORS (default:
+ * `../shared/vectors` beside the checkout, when it exists). A test that needs
+ * one asks `publishedVectors(...)` and passes its `skip` to node:test:
+ *
+ *   const V = publishedVectors('wycheproof/aes_gcm_test.json', 'C2SP/wycheproof (testvectors_v1/)');
+ *   test('AES-GCM answers every Wycheproof vector', { skip: V.skip }, () => { ... readFileSync(V.path) ... });
+ *
+ * Absent vectors are a skip with one line saying what is missing and where it
+ * is published, except under CI (CI set and not "false"), where absence is a
+ * failure: `skip` is then false and `path` does not exist, so the test fails
+ * on its first read with that same line (`assertPresent`).
+ *
+ * Paths are resolved from this file's location, never from the working
+ * directory, so a test runs the same from any folder.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The repository root: two folders up from test/helpers/. */
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The directory holding published vectors: KEYHOLD_TEST_VECTORS, else ../shared/vectors beside the checkout. */
+export const VECTORS_DIR = resolve(process.env.KEYHOLD_TEST_VECTORS ?? join(REPO_ROOT, '..', 'shared', 'vectors'));
+
+/** True when running under CI, where a missing component or vector set is a failure, never a skip. */
+export const UNDER_CI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
+
+export interface PublishedVectors {
+  /** Absolute path of the file or folder (it may not exist). */
+  readonly path: string;
+  /** For node:test's `skip` option: false when present (or under CI), else the one-line reason. */
+  readonly skip: string | false;
+  /** The one-line description of what is missing and where it is published. */
+  readonly missing: string;
+}
+
+/**
+ * A published vector file or folder, by its path under the vectors directory.
+ * `source` says where it is published, e.g. 'C2SP/wycheproof (testvectors_v1/)'.
+ */
+export function publishedVectors(relativePath: string, source: string): PublishedVectors {
+  const path = join(VECTORS_DIR, relativePath);
+  const missing = `published vectors ${relativePath} not found under ${VECTORS_DIR} (published by ${source}); set KEYHOLD_TEST_VECTORS to the folder that holds them`;
+  const present = existsSync(path);
+  return { path, missing, skip: present || UNDER_CI ? false : missing };
+}
+
+/** Throws the one-line reason when the vectors are absent (call it before reading, so CI fails with a clear message). */
+export function assertPresent(v: PublishedVectors): string {
+  if (!existsSync(v.path)) throw new Error(v.missing);
+  return v.path;
+}
+
+/** A fixture that the repository does carry, resolved from the calling test file's URL (import.meta.url). */
+export function fixturePath(fromUrl: string | URL, relativePath: string): string {
+  return fileURLToPath(new URL(relativePath, fromUrl));
+}
