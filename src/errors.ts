@@ -166,6 +166,7 @@ export const ERROR_CODES = {
   KH_STORAGE_ROLLBACK: { status: 503, summary: 'Storage does not match the state the keyring records: a record was rolled back, deleted, resurrected or altered, or a rollback anchor has seen a later generation. Nothing is served from it.' },
   KH_STORAGE_ANCHOR_UNAVAILABLE: { status: 503, summary: 'A configured rollback anchor cannot be read or written, holds no anchor of this vault, or is empty after this vault wrote it.' },
   KH_CONFIG_INVALID: { status: 400, summary: 'The configuration is invalid.' },
+  KH_LISTEN_ADDRESS_IN_USE: { status: 409, summary: 'A listener (API or health) cannot start: its port is already in use by another process.' },
   KH_INTERNAL: { status: 500, summary: 'An internal error occurred.' },
 } as const satisfies Record<string, { status: number; summary: string }>;
 

@@ -4,6 +4,7 @@
  * storage is closed), with a hard stop after `shutdownTimeoutMs`.
  */
 import type { KeyholdConfig } from '../config/config-schema.js';
+import { KeyholdError } from '../errors.js';
 import { buildKeyhold, type BuildOptions, type KeyholdApp } from './keyhold-app.js';
 
 export interface RunningKeyhold extends KeyholdApp {
@@ -19,11 +20,34 @@ function urlOf(app: KeyholdApp['api'], tls: boolean): string {
   return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
 }
 
+/**
+ * A listen failure an operator can fix, said in the operator's terms: which
+ * listener, which port, and the flag and configuration key that move it
+ * (the bare EADDRINUSE used to surface as KH_INTERNAL).
+ */
+function listenError(e: unknown, listener: 'api' | 'health', host: string, port: number): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const where = `${host}:${port}`;
+  const move = `--${listener}-port or listeners.${listener}.port (env KEYHOLD_${listener.toUpperCase()}_PORT)`;
+  if (code === 'EADDRINUSE')
+    return new KeyholdError('KH_LISTEN_ADDRESS_IN_USE', `the ${listener} port ${port} (${where}) is already in use by another process: stop it, or choose another port with ${move}`, { cause: e });
+  if (code === 'EACCES')
+    return new KeyholdError('KH_CONFIG_INVALID', `not allowed to listen on the ${listener} port ${port} (${where}; ports below 1024 need privileges): choose another port with ${move}`, { cause: e });
+  if (code === 'EADDRNOTAVAIL')
+    return new KeyholdError('KH_CONFIG_INVALID', `cannot listen on ${where}: ${host} is not an address of this machine (listeners.${listener}.host)`, { cause: e });
+  return e;
+}
+
 export async function startServer(config: KeyholdConfig, options: BuildOptions = {}): Promise<RunningKeyhold> {
   const app = await buildKeyhold(config, options);
+  const { api, health } = config.listeners;
   try {
-    await app.api.listen({ host: config.listeners.api.host, port: config.listeners.api.port });
-    await app.health.listen({ host: config.listeners.health.host, port: config.listeners.health.port });
+    await app.api.listen({ host: api.host, port: api.port }).catch((e: unknown) => {
+      throw listenError(e, 'api', api.host, api.port);
+    });
+    await app.health.listen({ host: health.host, port: health.port }).catch((e: unknown) => {
+      throw listenError(e, 'health', health.host, health.port);
+    });
   } catch (e) {
     await app.close();
     throw e;
