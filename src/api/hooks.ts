@@ -56,7 +56,7 @@ export interface GateDeps {
   isShuttingDown: () => boolean;
 }
 
-/** The absolute URI the client signed (RFC 9421 @target-uri); through the channel, the outer origin (PROTOCOLS.md §1). */
+/** The absolute URI the client signed (RFC 9421 @target-uri); through the channel, the outer origin (docs/protocols.md §1). */
 function targetUri(request: FastifyRequest): string {
   return `${request.channelOrigin ?? `${request.protocol}://${request.host}`}${request.url}`;
 }

@@ -1,6 +1,6 @@
 /**
  * Where attestation documents come from. A provider produces documents in the
- * AWS Nitro format (PROTOCOLS.md §2) about the environment this process runs
+ * AWS Nitro format (docs/protocols.md §2) about the environment this process runs
  * in: `simulated` signs them under a locally created root (dev and tests),
  * `nsm` asks the Nitro Security Module of a real enclave.
  */

@@ -1,5 +1,5 @@
 /**
- * Access tokens (PROTOCOLS.md §4): compact JWS, header
+ * Access tokens (docs/protocols.md §4): compact JWS, header
  * { alg: EdDSA, typ: at+jwt, kid }, claims iss, sub, aud, iat, exp, jti, sid,
  * amr. Lifetime 5 minutes by default, at most 1 hour; a token is accepted
  * only while its session is live. Signed and verified with jose.

@@ -1,5 +1,5 @@
 /**
- * Workload login by attestation (seed 002; the `keyhold agent` uses it):
+ * Workload login by attestation (the `keyhold agent` uses it; docs/agent.md):
  * 1. GET /v1/auth/attest/challenge gives a random nonce: single-use, valid
  *    60 s, bound to nothing else, held in memory (cleared on seal, bounded).
  * 2. The workload asks its enclave for an attestation document carrying that

@@ -2,7 +2,7 @@
  * Client public keys that tokens are bound to (machine identities, and users
  * who bind their session to a key): Ed25519 or ECDSA P-256, given as PEM
  * (SPKI) or JWK. The binding is the RFC 7638 thumbprint (`cnf.jkt`), and the
- * request-signature algorithm follows from the key (PROTOCOLS.md §5).
+ * request-signature algorithm follows from the key (docs/protocols.md §5).
  */
 import type { JsonWebKey } from 'node:crypto';
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * Signed requests for cnf-bound access tokens (PROTOCOLS.md §5): RFC 9421
+ * Signed requests for cnf-bound access tokens (docs/protocols.md §5): RFC 9421
  * HTTP Message Signatures with a fixed profile, and RFC 9530 Content-Digest.
  *
  * Profile: one signature, label `sig1`, covering exactly `"@method"`,
@@ -30,7 +30,7 @@ export { NonceCache } from './nonce-cache.js';
 export type SignatureAlgorithm = 'ed25519' | 'ecdsa-p256-sha256';
 
 export const SIGNATURE_LABEL = 'sig1';
-/** Longest accepted validity window, expires - created (PROTOCOLS.md §5). */
+/** Longest accepted validity window, expires - created (docs/protocols.md §5). */
 export const MAX_SIGNATURE_LIFETIME_SECONDS = 60;
 /** How far `created` may lie in the future (client clocks run ahead). */
 export const CLOCK_SKEW_SECONDS = 5;

@@ -1,5 +1,5 @@
 /**
- * Replay cache for request-signature nonces (RFC 9421 §7.2.2, PROTOCOLS.md §5).
+ * Replay cache for request-signature nonces (RFC 9421 §7.2.2, docs/protocols.md §5).
  *
  * A nonce has to be remembered only while the signature carrying it is still
  * acceptable (until its `expires`); after that the signature itself is

@@ -1,5 +1,5 @@
 /**
- * Password hashes in VSSM's scrypt format (shared/compat/VSSM.md), so a VSSM
+ * Password hashes in VSSM's scrypt format (docs/compat.md#vssm, Configuration), so a VSSM
  * configuration's root password works as is:
  *   $s0$<hex params>$<base64 salt>$<base64 32-byte hash>,  params = log2(N) << 16 | r << 8 | p
  * Verification is constant-time; a malformed hash never verifies.

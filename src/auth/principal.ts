@@ -9,7 +9,7 @@ import type { JsonWebKey } from 'node:crypto';
 export type PrincipalType = 'User' | 'Machine' | 'Workload';
 
 /**
- * What a token is bound to (PROTOCOLS.md §4 `cnf`): the JWK thumbprint of
+ * What a token is bound to (docs/protocols.md §4 `cnf`): the JWK thumbprint of
  * the key that must sign each request, or the SHA-256 thumbprint of the client
  * certificate the connection must present.
  */

@@ -4,7 +4,7 @@
  * a CliError carrying the server's code.
  *
  * With a signing key (--signing-key / KEYHOLD_SIGNING_KEY) every request that
- * carries a token is signed per PROTOCOLS.md §5 (RFC 9421 + RFC 9530
+ * carries a token is signed per docs/protocols.md §5 (RFC 9421 + RFC 9530
  * Content-Digest, src/auth/http-signature.ts): key-bound access tokens
  * (`boundTo.jkt`) are refused without it.
  */

@@ -1,5 +1,5 @@
 /**
- * The client half of the end-to-end channel (PROTOCOLS.md §1). Before the
+ * The client half of the end-to-end channel (docs/protocols.md §1). Before the
  * first request it fetches a fresh attestation document with its own nonce
  * and hands it to `verify` — which checks the signature chain and pinned
  * PCRs — and it sends nothing unless that succeeds and the document binds the

@@ -2,7 +2,7 @@
  * Typed client for Keyhold's /v1 API. Requests go straight over HTTPS, or
  * with `e2e` through the end-to-end channel after the server's attestation
  * has been verified against pinned measurements. With `signingKey` every
- * request is signed (RFC 9421, PROTOCOLS.md §5) for tokens bound to that key.
+ * request is signed (RFC 9421, docs/protocols.md §5) for tokens bound to that key.
  *
  * No static Node imports: request signing and the default Nitro verifier are
  * loaded only when used, so the rest runs in browsers (pass your own

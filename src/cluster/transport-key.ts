@@ -1,6 +1,6 @@
 /**
- * The node's transport key: VSSM's "RPC certificate" (shared/compat/VSSM.md,
- * bootstrap). Its certificate comes from the configuration; its private key
+ * The node's transport key: VSSM's "RPC certificate" (docs/compat.md#vssm,
+ * "Boot sequence and bootstrap"). Its certificate comes from the configuration; its private key
  * exists only where an operator handed it over (bootstrap) and, once the
  * vault is unsealed, inside the barrier. It serves three things: the API
  * port's TLS identity, the key backups are wrapped to (generatebackup), and

@@ -1,5 +1,5 @@
 /**
- * VSSM's config.json, accepted as is (shared/compat/VSSM.md "Configuration"):
+ * VSSM's config.json, accepted as is (docs/compat.md#vssm, "Configuration"):
  *   { "rpcCertificate": "<base64 DER>", "clientTrustStore": ["<base64 DER CA>", ...],
  *     "rootPassword": "$s0$<hex params>$<base64 salt>$<base64 hash>" }
  * becomes Keyhold's `compat.vssm` section. Other fields VSSM reads

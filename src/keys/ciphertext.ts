@@ -1,5 +1,5 @@
 /**
- * Self-describing outputs (PROTOCOLS.md §3): `keyhold:v<version>:<base64>`.
+ * Self-describing outputs (docs/protocols.md §3): `keyhold:v<version>:<base64>`.
  * The version tells decrypt/verify which key version to use; nothing else is
  * embedded (associated data and context are supplied again by the caller).
  */

@@ -1,5 +1,5 @@
 /**
- * Signed policy bundles (PROTOCOLS.md §6): parsing and signature checks.
+ * Signed policy bundles (docs/protocols.md §6): parsing and signature checks.
  *
  * A bundle is JSON `{ version, issuedAt, policies, entities, schema? }`; its
  * signature is a compact JWS with detached payload (RFC 7515 appendix F:

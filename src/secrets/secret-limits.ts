@@ -1,4 +1,4 @@
-/** Size and count limits of a secret document and its metadata (explicit, as CONVENTIONS.md asks). */
+/** Size and count limits of a secret document and its metadata (explicit and named, so each one can be found, documented and tested). */
 import { KeyholdError } from '../errors.js';
 
 export const MAX_FILE_BYTES = 1024 * 1024;

@@ -28,7 +28,7 @@ export async function createAttestationProvider(config: KeyholdConfig): Promise<
 /**
  * Roots trusted for documents that callers present (recipients, later workload
  * logins): the AWS Nitro root always; configured PEM files; this node's own
- * simulated root only with enclave.trustSimulatedRoot (PROTOCOLS.md §2).
+ * simulated root only with enclave.trustSimulatedRoot (docs/protocols.md §2).
  */
 export function trustedAttestationRoots(config: KeyholdConfig, provider: AttestationProvider | undefined): X509Certificate[] {
   const roots = [AWS_NITRO_ROOT_G1];

@@ -1,5 +1,5 @@
 /**
- * The channel's X25519 key pairs (PROTOCOLS.md §1): generated in memory at
+ * The channel's X25519 key pairs (docs/protocols.md §1): generated in memory at
  * start, rotated every `rotateMs`, the previous pair honoured for `graceMs`
  * after a rotation and then wiped. Nothing is ever stored, so a restart
  * changes the key and clients fetch it again.

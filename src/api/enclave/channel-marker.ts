@@ -2,7 +2,7 @@
  * How an inner request of the end-to-end channel is told apart from a direct
  * one. The channel dispatches inner requests through `inject()`, which has no
  * TLS socket and no real Host; the marker header carries the outer request's
- * origin (for RFC 9421 `@target-uri`, PROTOCOLS.md §1) and is trusted only
+ * origin (for RFC 9421 `@target-uri`, docs/protocols.md §1) and is trusted only
  * with this process's random secret, so a direct caller cannot forge it.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * The enclave surface (PROTOCOLS.md §1-§2):
+ * The enclave surface (docs/protocols.md §1-§2):
  * - GET  /v1/enclave             the channel key and its attestation
  * - GET  /v1/enclave/attestation a fresh document with the caller's nonce
  * - POST /v1/enclave/post        one encrypted request, one encrypted answer
@@ -28,7 +28,7 @@ import { dispatchInner, MAX_INNER_WRAPPING_BYTES, parseInner } from './inner-req
 import { checkJsonDepth } from '../json-limits.js';
 import { AttestationRateLimit } from './attestation-rate-limit.js';
 
-/** PROTOCOLS.md §2: the caller's nonce is hex of up to 64 bytes. */
+/** docs/protocols.md §2: the caller's nonce is hex of up to 64 bytes. */
 const MAX_NONCE_BYTES = 64;
 
 export interface ChannelRoutesOptions {
@@ -106,7 +106,7 @@ export const channelRoutes: FastifyPluginAsyncTypebox<ChannelRoutesOptions> = as
         response: responses({
           200: Type.Object(
             {
-              attestation: Type.String({ description: 'base64 COSE_Sign1 (PROTOCOLS.md §2)' }),
+              attestation: Type.String({ description: 'base64 COSE_Sign1 (docs/protocols.md §2)' }),
               publicKey: Type.String({ description: 'the channel key bound in public_key (hex)' }),
               keyId: Type.String(),
               tlsCertificateSha256: Type.Union([Type.String({ description: 'hex, as bound in user_data' }), Type.Null()]),

@@ -1,5 +1,5 @@
 /**
- * What this node proves about itself (PROTOCOLS.md §2): attestation documents
+ * What this node proves about itself (docs/protocols.md §2): attestation documents
  * from the configured provider with `public_key` = the current channel key and
  * `user_data` = SHA-256 of the DER of the TLS certificate served on the API
  * port. The document for GET /v1/enclave (no nonce) is cached per channel key

@@ -1,5 +1,5 @@
 /**
- * Inner requests of the end-to-end channel (PROTOCOLS.md §1): checked, then
+ * Inner requests of the end-to-end channel (docs/protocols.md §1): checked, then
  * dispatched through `inject()` into the same route table, so they pass the
  * same gates (sealed, authentication, request signatures, Cedar policy), the
  * same schemas and the same audit as direct calls.
@@ -66,7 +66,7 @@ export function parseInner(value: unknown): InnerCall {
   return { method: method.toUpperCase(), path, headers: forwarded, body, ts };
 }
 
-/** The origin the client addressed (PROTOCOLS.md §1: the authority of an inner signature's @target-uri). */
+/** The origin the client addressed (docs/protocols.md §1: the authority of an inner signature's @target-uri). */
 export function outerOrigin(request: FastifyRequest): string {
   return `${request.protocol}://${request.host}`;
 }

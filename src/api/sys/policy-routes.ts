@@ -1,5 +1,5 @@
 /**
- * /v1/sys/policy: push a signed Cedar policy bundle (PROTOCOLS.md §6) and
+ * /v1/sys/policy: push a signed Cedar policy bundle (docs/protocols.md §6) and
  * show the active one. The bundle travels as base64 of its exact bytes, since
  * the detached signature covers those bytes and not a re-serialisation.
  */

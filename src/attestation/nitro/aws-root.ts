@@ -1,7 +1,7 @@
 /**
  * The AWS Nitro Enclaves Root G1 certificate, the only built-in trust anchor
- * for Nitro attestation documents (PROTOCOLS.md §2). Source: AWS's official
- * AWS_NitroEnclaves_Root-G1.zip (copy in shared/vectors/nitro/). It is pinned by
+ * for Nitro attestation documents (docs/protocols.md §2). Source: AWS's official
+ * AWS_NitroEnclaves_Root-G1.zip, as published in AWS's Nitro Enclaves documentation. It is pinned by
  * the SHA-256 of its DER, which AWS publishes, and checked when this module loads
  * so that a corrupted copy of the PEM fails loudly instead of silently
  * trusting nothing (or something else).

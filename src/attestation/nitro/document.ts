@@ -1,6 +1,6 @@
 /**
  * The payload of an AWS Nitro attestation document (AWS "Nitro Enclaves
- * attestation process", §"Attestation document specification"; PROTOCOLS.md §2):
+ * attestation process", §"Attestation document specification"; docs/protocols.md §2):
  * a CBOR map of text keys. Mandatory: module_id, digest, timestamp, pcrs,
  * certificate, cabundle. Optional (bstr or null): public_key, user_data, nonce.
  */

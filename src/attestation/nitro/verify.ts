@@ -1,5 +1,5 @@
 /**
- * Verifier for AWS Nitro Enclaves attestation documents (PROTOCOLS.md §2; AWS
+ * Verifier for AWS Nitro Enclaves attestation documents (docs/protocols.md §2; AWS
  * "Verifying the root of trust"): COSE_Sign1 with ES384 over the Nitro payload,
  * signed by the leaf certificate, chained through cabundle to a trusted root
  * (by default only the pinned AWS Nitro Enclaves Root G1).

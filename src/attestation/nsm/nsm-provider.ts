@@ -1,7 +1,7 @@
 /**
  * The `nsm` attestation provider: documents from the Nitro Security Module of
  * the AWS Nitro enclave this process runs in. The NSM builds and signs the
- * document itself (PROTOCOLS.md §2 format); this side only frames the request,
+ * document itself (docs/protocols.md §2 format); this side only frames the request,
  * checks the answer and hands the bytes on. Verification is the verifier's
  * job (src/attestation/nitro), not done here: a document this provider
  * returns is only known to be a structurally sound COSE_Sign1.
@@ -20,7 +20,7 @@ import type { NsmTransport } from './nsm-transport.js';
  * 3 parent's IAM role, 4 parent's instance ID, 8 image signing certificate.
  */
 export const NSM_PCR_INDEXES: readonly number[] = [0, 1, 2, 3, 4, 8];
-/** Nitro PCRs are SHA-384 (PROTOCOLS.md §2: pcrs map uint -> 48 bytes). */
+/** Nitro PCRs are SHA-384 (docs/protocols.md §2: pcrs map uint -> 48 bytes). */
 const PCR_BYTES = 48;
 
 export interface NsmProviderOptions {

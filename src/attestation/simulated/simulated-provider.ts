@@ -1,6 +1,6 @@
 /**
  * The simulated enclave: attestation documents in exactly the AWS Nitro format
- * (untagged COSE_Sign1, ES384, the Nitro payload map; PROTOCOLS.md §2) with
+ * (untagged COSE_Sign1, ES384, the Nitro payload map; docs/protocols.md §2) with
  * `module_id` "keyhold-sim-<random>", PCRs measured from the installed build,
  * signed by a per-process leaf under the simulated root. Clients and tests
  * therefore run the same verifier code as against a real enclave.

@@ -7,7 +7,7 @@
  * The root key is a development trust anchor: it lives in a file (mode 0600,
  * as its certificate; looser existing files are tightened with a warning)
  * and anyone holding it can forge documents. That is why verifiers trust it
- * only when configured to (PROTOCOLS.md §2).
+ * only when configured to (docs/protocols.md §2).
  */
 import { KeyObject, X509Certificate, webcrypto } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';

@@ -35,7 +35,7 @@ export const AgentConfigSchema = Type.Object(
           },
           { additionalProperties: false, default: {} },
         ),
-        /** Fetch through the end-to-end channel (PROTOCOLS.md §1) instead of relying on TLS alone. */
+        /** Fetch through the end-to-end channel (docs/protocols.md §1) instead of relying on TLS alone. */
         e2e: Type.Boolean({ default: false }),
       },
       { additionalProperties: false },

@@ -1,5 +1,5 @@
 /**
- * `keyhold agent`: the attestation shim of seed 002. In order:
+ * `keyhold agent`: the attestation shim (docs/agent.md). In order:
  *
  * 1. prepares the output directory (memory-backed unless allowed otherwise)
  *    and parses every template, so configuration mistakes fail before any

@@ -3,7 +3,7 @@
  * memory-backed filesystem, files written 0600 through a temporary name and
  * renamed (a reader never sees half a file), and wiped on exit (overwritten,
  * then removed). Persistent disk is refused unless explicitly allowed: a
- * secret on a provider's disk outlives the workload (seed 002).
+ * secret on a provider's disk outlives the workload (docs/agent.md).
  */
 import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, rmdirSync, statfsSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';

@@ -1,5 +1,5 @@
 /**
- * Client key pairs for key-bound sessions (PROTOCOLS.md §4-5): the public
+ * Client key pairs for key-bound sessions (docs/protocols.md §4-5): the public
  * JWK a login binds to, the machine-login signature, and how a login answer
  * is printed together with what its token is bound to.
  */

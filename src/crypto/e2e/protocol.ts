@@ -1,5 +1,5 @@
 /**
- * The end-to-end channel, v1 (PROTOCOLS.md §1): X25519 + HKDF-SHA-256 +
+ * The end-to-end channel, v1 (docs/protocols.md §1): X25519 + HKDF-SHA-256 +
  * XChaCha20-Poly1305 with empty AAD. Both directions use a fresh ephemeral
  * key on the sender's side, so a response cannot be read with the server's
  * long-lived channel key (forward secrecy for answers) and a request cannot
@@ -13,7 +13,7 @@ import type { ChannelKeyPair, ChannelSuite } from './suite.js';
 export const KEY_BYTES = 32;
 export const NONCE_BYTES = 24;
 export const TAG_BYTES = 16;
-/** PROTOCOLS.md §1: requests more than this far from the server's clock are refused. */
+/** docs/protocols.md §1: requests more than this far from the server's clock are refused. */
 export const FRESHNESS_WINDOW_MS = 60_000;
 
 const encoder = new TextEncoder();

@@ -1,5 +1,5 @@
 /**
- * The primitives of the end-to-end channel (PROTOCOLS.md §1) behind one
+ * The primitives of the end-to-end channel (docs/protocols.md §1) behind one
  * interface, so the protocol code runs unchanged on the server (node:crypto,
  * fast X25519) and in a browser (@noble/*, no Node APIs).
  */

@@ -1,5 +1,5 @@
 /**
- * VSSM's backup envelope (shared/compat/VSSM.md, generatebackup): a fresh
+ * VSSM's backup envelope (docs/compat.md#vssm, generatebackup): a fresh
  * 256-bit key wrapped with RSA-OAEP-SHA-256 (MGF1-SHA-256, empty label) to an
  * RSA public key, and the data sealed with AES-256-GCM under it, the two
  * travelling as separate fields:

@@ -1,6 +1,6 @@
 /**
  * Raw symmetric encryption as VSSM does it ("CIPHER/MODE/PADDING",
- * shared/compat/VSSM.md), for data and clients that already depend on those
+ * docs/compat.md#vssm), for data and clients that already depend on those
  * exact bytes. Outputs carry no key version (VSSM's have none): the key's
  * current version encrypts and decrypts, so rotating a key used this way
  * strands what it encrypted before.

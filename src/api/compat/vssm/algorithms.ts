@@ -1,5 +1,5 @@
 /**
- * VSSM's algorithm strings (shared/compat/VSSM.md "Algorithms") in the keys
+ * VSSM's algorithm strings (docs/compat.md#vssm, the algorithm table) in the keys
  * layer's terms. Unknown strings are refused with VSSM's own messages.
  * Checks of the key against the algorithm (legacy flag, key type) happen in
  * the keys layer; this file only reads names.

@@ -1,5 +1,5 @@
 /**
- * VSSM's REST API at /REST/v1/ (shared/compat/VSSM.md; docs/compat.md#vssm
+ * VSSM's REST API at /REST/v1/ (docs/compat.md#vssm
  * has the conformance table): a translation over the keys layer, served only
  * where compat.vssm is configured. Encapsulated so its error and not-found
  * handlers answer `{ "error": "..." }` without touching the rest of the API,

@@ -1,6 +1,6 @@
 /**
  * The API port's TLS in VSSM mode (compat.vssm.rpcCertificate set), as VSSM
- * boots (shared/seeds 004, "Manual Bootstrapping"):
+ * boots (VSSM's "Manual Bootstrapping"; docs/compat.md#vssm, "Boot sequence"):
  * - until the node holds the private key of rpcCertificate it serves a
  *   throwaway self-signed certificate (clients use curl -k for the one call
  *   that makes sense then: bootstrap, which proves itself by carrying that key);
