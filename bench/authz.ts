@@ -22,8 +22,8 @@
  *    effect, hence the default.
  *    The state is checked before and after every run with a user in no
  *    group: refused (403) with authorization on, let through with it off.
- *    Closed loop with ../shared/tools/load.mjs, keep-alive, --pid for server
- *    CPU µs per request. A warm-up run per variant, then rounds that rotate
+ *    Closed loop with autocannon in its own process (bench/load-run.ts),
+ *    keep-alive, server CPU µs per request from /proc (bench/proc-cpu.ts). A warm-up run per variant, then rounds that rotate
  *    the four; medians reported. User tokens live 300 s, so each is renewed
  *    (POST /v1/auth/renew) before a run when less than the run plus 30 s is
  *    left.
@@ -247,7 +247,7 @@ export async function httpAuthzBench(dir: string): Promise<HttpResult> {
     const run = async (v: Variant, secs: number) => {
       const s = serverOf(v);
       await setAuthz(s, authzOn(v), parsed);
-      const headers = [`authorization:Bearer ${await tokenFor(v)}`];
+      const headers = { authorization: `Bearer ${await tokenFor(v)}` };
       const r = await load(`${s.base}/v1/keys/bench/encrypt`, body, s.srv.child.pid!, { conns, secs, headers });
       // Still in the state it was measured in (nothing else flips it, but a wrong label would be silent).
       if ((await probeAuthz(s, parsed)) !== authzOn(v)) throw new Error(`${LABEL[v]}: authorization changed state during the run`);

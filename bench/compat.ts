@@ -29,6 +29,7 @@ import { scryptSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { procCpuUs } from './proc-cpu.js';
 
 const env = (name: string, d: number) => Number(process.env[name] ?? d);
 const SECS = env('BENCH_COMPAT_SECS', 5);
@@ -37,10 +38,8 @@ const CONNS = env('BENCH_COMPAT_CONNS', 16);
 const TOKEN = `bench-${randomBytes(8).toString('hex')}`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
-const cpuOf = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
+/** Server CPU seconds (user + system, all threads) from /proc/<pid>/stat. */
+const cpuOf = (pid: number) => procCpuUs(pid) / 1e6;
 
 interface Call {
   path: string;

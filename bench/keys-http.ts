@@ -11,9 +11,9 @@
  *    encrypt, base64 in and out) with none of Keyhold's hooks; and a fourth:
  *    bench/keyhold-noaudit-server.ts, Keyhold set up as dev mode does but
  *    without the audit log (dev mode always audits). So the extra CPU splits
- *    into operation, framework and audit. Closed loop with
- *    ../shared/tools/load.mjs, keep-alive, BENCH_KEYS_CONNS (32) connections,
- *    --pid for server CPU µs per request. Warm-up per server, then rounds that
+ *    into operation, framework and audit. Closed loop with autocannon in its
+ *    own process (bench/load-run.ts), keep-alive, BENCH_KEYS_CONNS (32)
+ *    connections, server CPU µs per request from /proc (bench/proc-cpu.ts). Warm-up per server, then rounds that
  *    alternate the two servers; medians reported.
  * 2. Batch encrypt of 1000 x 128 B items through
  *    POST /v1/keys/bench/encrypt/batch, in-process with `app.api.inject` (a
@@ -165,8 +165,8 @@ export async function httpBench(dataDir: string): Promise<HttpResult> {
 
     const runBare = (s: number) => load(bareUrl, body, bareSrv.child.pid!, { conns, secs: s });
     const runBareKeys = (s: number) => load(bareKeysUrl, body, bareSrv.child.pid!, { conns, secs: s });
-    const runKh = (s: number) => load(khUrl, body, khSrv.child.pid!, { conns, secs: s, headers: [`authorization:Bearer ${TOKEN}`] });
-    const runNa = (s: number) => load(`${naApi}/v1/keys/bench/encrypt`, body, naSrv.child.pid!, { conns, secs: s, headers: [`authorization:Bearer ${TOKEN}`] });
+    const runKh = (s: number) => load(khUrl, body, khSrv.child.pid!, { conns, secs: s, headers: auth });
+    const runNa = (s: number) => load(`${naApi}/v1/keys/bench/encrypt`, body, naSrv.child.pid!, { conns, secs: s, headers: auth });
     // JIT warm-up, discarded (Keyhold's CPU per request takes ~25k requests to settle).
     await runBare(warmupSecs);
     await runBareKeys(Math.ceil(warmupSecs / 2));

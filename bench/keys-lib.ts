@@ -1,13 +1,17 @@
 /**
  * Helpers shared by the key-operation benchmarks (bench/keys*.ts): env
  * parsing, tracked child processes that are always killed, free loopback
- * ports, the closed-loop load generator, timing loops and formatting.
+ * ports, the closed-loop load generator (autocannon in a child process,
+ * bench/load-run.ts), timing loops and formatting.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { LoadResult, LoadSpec } from './load-run.js';
+
+export { procCpuUs } from './proc-cpu.js';
+export type { LoadResult } from './load-run.js';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const HOST = '127.0.0.1';
@@ -18,8 +22,6 @@ export function envInt(name: string, fallback: number): number {
   if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer`);
   return n;
 }
-
-export const LOAD = process.env.BENCH_LOAD ?? join(ROOT, '..', 'shared', 'tools', 'load.mjs');
 
 // ---- child processes -------------------------------------------------------
 
@@ -111,33 +113,23 @@ export async function waitReady(name: string, srv: Child, url: string, init: Req
   throw new Error(`${name} not ready after 30 s:\n${srv.output()}`);
 }
 
-/** Server CPU time (user+system, all threads) in µs, from /proc/<pid>/stat (clock ticks of 10 ms). */
-export function procCpuUs(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10_000;
-}
-
 // ---- load generator --------------------------------------------------------
 
-export interface LoadResult {
-  rps: number;
-  ok: number;
-  errors: number;
-  p50_ms: string;
-  p99_ms: string;
-  server_cpu_us_per_req: number;
-}
-
-function isLoadResult(v: unknown): v is LoadResult {
-  return typeof v === 'object' && v !== null && 'rps' in v && 'server_cpu_us_per_req' in v && 'p50_ms' in v && 'p99_ms' in v;
-}
-
-/** One closed-loop run of ../shared/tools/load.mjs against `url`, reading the server's CPU via --pid. */
-export async function load(url: string, body: string, pid: number, opts: { conns: number; secs: number; headers?: string[] }): Promise<LoadResult> {
-  const args = [LOAD, url, body, '--c', String(opts.conns), '--d', String(opts.secs), '--pid', String(pid)];
-  for (const h of opts.headers ?? []) args.push('--header', h);
-  const run = startNode(args);
-  const code = await waitExit(run, (opts.secs + 30) * 1000);
+/**
+ * One closed-loop autocannon run against `url` (POST `body`, JSON), in a child
+ * process of its own (bench/load-run.ts), so that the server's CPU reading
+ * from /proc covers the server alone. Throws if no request got a 2xx answer.
+ */
+export async function load(
+  url: string,
+  body: string,
+  pid: number,
+  opts: { conns: number; secs: number; headers?: Record<string, string>; requestModule?: string },
+): Promise<LoadResult> {
+  const spec: LoadSpec = { url, body, pid, conns: opts.conns, secs: opts.secs, headers: opts.headers ?? {} };
+  if (opts.requestModule !== undefined) spec.requestModule = opts.requestModule;
+  const run = startNode(['--import', 'tsx', join('bench', 'load-run.ts'), JSON.stringify(spec)]);
+  const code = await waitExit(run, (opts.secs + 60) * 1000);
   const line = run.stdout().trim().split('\n').at(-1) ?? '';
   let parsed: unknown;
   try {
@@ -146,8 +138,12 @@ export async function load(url: string, body: string, pid: number, opts: { conns
     parsed = undefined;
   }
   if (code !== 0 || !isLoadResult(parsed)) throw new Error(`load generator failed (exit ${code}):\n${run.output()}`);
-  if (parsed.ok === 0) throw new Error(`no successful requests to ${url} (${parsed.errors} errors)`);
+  if (parsed.ok === 0) throw new Error(`no successful requests to ${url} (${parsed.errors} errors, status counts ${JSON.stringify(parsed.statuses)})`);
   return parsed;
+}
+
+function isLoadResult(v: unknown): v is LoadResult {
+  return typeof v === 'object' && v !== null && 'rps' in v && 'ok' in v && 'server_cpu_us_per_req' in v && 'p50_ms' in v && 'p99_ms' in v && 'statuses' in v;
 }
 
 // ---- timing ----------------------------------------------------------------

@@ -7,10 +7,11 @@
  *    `POST /v1/sys/tools/random {"bytes":32}` does the same work behind
  *    Keyhold's hooks (seal gate, root-token check, schema validation, metrics).
  *    Each gets a warm-up (Keyhold's CPU per request takes ~25k requests to
- *    settle as V8 optimises), then closed-loop runs of the shared load
- *    generator (../shared/tools/load.mjs) with --pid, which reads the server's
- *    CPU time (user+system, all threads) from /proc. Prints req/s, p50, p99,
- *    server CPU µs per request and the Keyhold/baseline ratios.
+ *    settle as V8 optimises), then closed-loop runs of autocannon, each in a
+ *    process of its own (bench/load-run.ts), with the server's CPU time
+ *    (user+system, all threads) read from /proc before and after
+ *    (bench/proc-cpu.ts). Prints req/s, p50, p99, server CPU µs per request
+ *    and the Keyhold/baseline ratios.
  * 2. Barrier, in-process, on a temp SQLite file: put+get round trips of a
  *    256-byte record (each put is a durable SQLite commit, synchronous=FULL, so
  *    fsync dominates), get only, and encryptOp+decryptRecord with no I/O; each
@@ -24,11 +25,12 @@
  * Rounds alternate the two servers and the median of each figure is printed:
  * this machine is shared, and server CPU µs per request is the steadiest figure.
  *
- * The load generator shares the machine's cores with the server it measures.
+ * The load generator runs in its own process, so the server CPU figure is the
+ * server's alone, but it shares the machine's cores with the server it measures.
  *
  * Env: BENCH_SECS (5) and BENCH_CONNS (16) per load run, BENCH_ROUNDS (3),
  * BENCH_WARMUP_SECS (5), BENCH_PUTS (200) put+get round trips, BENCH_GETS
- * (5000), BENCH_CRYPTO_OPS (20000), BENCH_LOAD (path of load.mjs). Every child
+ * (5000), BENCH_CRYPTO_OPS (20000). Every child
  * is killed at the end, on error and on a watchdog timeout.
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -87,7 +89,7 @@ async function httpBench(dataDir: string): Promise<{ bare: Summary; keyhold: Sum
   await waitReady('keyhold', khSrv, `http://${HOST}:${apiPort}/v1/sys/health`);
 
   const runBare = (secs: number) => load(bareUrl, '{}', bareSrv.child.pid!, { conns: CONNS, secs });
-  const runKh = (secs: number) => load(khUrl, '{"bytes":32}', khSrv.child.pid!, { conns: CONNS, secs, headers: [`authorization:Bearer ${TOKEN}`] });
+  const runKh = (secs: number) => load(khUrl, '{"bytes":32}', khSrv.child.pid!, { conns: CONNS, secs, headers: { authorization: `Bearer ${TOKEN}` } });
   await runBare(WARMUP_SECS); // JIT warm-up, discarded: the first ~25k requests cost more CPU
   await runKh(WARMUP_SECS);
   const bareRuns: LoadResult[] = [];
