@@ -1,5 +1,5 @@
 // Lint: typescript-eslint's type-aware recommended rules, plus the layer rule:
-// imports point downward only (DESIGN.md "Layers"); test/architecture/layers.test.ts
+// imports point downward only (docs/architecture.md "Layers"); test/architecture/layers.test.ts
 // checks the same with the full table.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';

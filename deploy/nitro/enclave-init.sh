@@ -9,7 +9,7 @@
 # TLS terminates in Keyhold, inside the enclave: the parent relays bytes it
 # cannot read. The TLS key is created here at every start and never leaves
 # enclave memory; clients trust the certificate because the attestation
-# document binds its SHA-256 (PROTOCOLS.md §2 user_data), not through a CA.
+# document binds its SHA-256 (docs/protocols.md §2, user_data), not through a CA.
 set -eu
 
 log() { printf 'keyhold-enclave-init: %s\n' "$*" >&2; }
