@@ -27,6 +27,7 @@ import { toAuditValue } from '../audit/audit-value.js';
 import type { Barrier } from '../barrier/barrier.js';
 import { presentedToken } from './hooks.js';
 import { subjectOf } from '../auth/principal.js';
+import type { PolicyDenial } from './denial.js';
 
 /** Read-only probes that would drown the log (load balancers poll them). */
 const NOT_AUDITED = new Set(['/v1/sys/health', '/v1/sys/seal-status']);
@@ -103,6 +104,16 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
     ...(request.auditKeys !== undefined && { keys: await Promise.all(request.auditKeys.map((k) => audit.hash(k))) }),
   });
 
+  /** Why policy refused (denial.ts): the deciding policy ids in the clear, the resource's id HMAC'd like any client value. */
+  const denialFacts = async (d: PolicyDenial) => ({
+    action: d.action,
+    resourceType: d.resource.type,
+    resource: d.resource.type === 'System' ? d.resource.id : await audit.hash(d.resource.id),
+    policies: [...d.policies],
+    errored: [...d.errored],
+    needsMfa: d.needsMfa,
+  });
+
   const recordRefusal = async (request: FastifyRequest, status: number, payload: unknown) => {
     let code: string | null = null;
     try {
@@ -113,7 +124,7 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
       code = null;
     }
     try {
-      await audit.record({ type: 'refused', ...(await requestFacts(request)), status, code });
+      await audit.record({ type: 'refused', ...(await requestFacts(request)), status, code, ...(request.policyDenial !== undefined && { denial: await denialFacts(request.policyDenial) }) });
     } catch (e) {
       // Nothing ran, so the refusal stands even if it cannot be recorded. Code and message only: no stack for a client's bad input.
       request.log.error({ code: e instanceof KeyholdError ? e.code : 'KH_INTERNAL', reason: e instanceof Error ? e.message : String(e) }, 'audit entry for a refused request failed');

@@ -15,7 +15,8 @@ import type { SealManager } from '../seal/seal-manager.js';
 import { sessionPrincipal } from '../auth/sessions.js';
 import { hasMfa, ROOT_PRINCIPAL, type Principal } from '../auth/principal.js';
 import { checkContentDigest, verifyRequestSignature, type NonceCache } from '../auth/http-signature.js';
-import type { PolicyEngine } from '../policy/policy-engine.js';
+import type { AuthorizationRequest, PolicyEngine } from '../policy/policy-engine.js';
+import { policyDenied } from './denial.js';
 import { peerCertificate } from './peer-certificate.js';
 import { authzTarget } from './route-authz.js';
 import { readChannelMarker } from './enclave/channel-marker.js';
@@ -124,13 +125,14 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
     if (authz.resource.type === 'Target') return;
     const params = request.params as Record<string, string | undefined>;
     const resource = authz.resource.type === 'System' ? authz.resource : { type: authz.resource.type, id: params[authz.resource.param] ?? '' };
-    const decision = await deps.policy.authorize({
+    const asked: AuthorizationRequest = {
       principal,
       action: authz.action,
       resource,
       context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: authz.surface, batch: authz.batch, e2e: request.channelOrigin !== undefined },
-    });
-    if (!decision.allowed) throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
+    };
+    const decision = await deps.policy.authorize(asked);
+    if (!decision.allowed) throw await policyDenied(deps.policy, request, asked, decision);
   });
 
   app.addHook('preHandler', async (request) => {
@@ -139,7 +141,7 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
     const principal = request.principal;
     if (principal === undefined) throw new KeyholdError('KH_AUTH_TOKEN_MISSING');
     const target = await config.target(request);
-    const decision = await deps.policy.authorize({
+    const asked: AuthorizationRequest = {
       principal,
       action: config.authz.action,
       resource: { type: target.type, id: target.id, groups: target.groups },
@@ -152,8 +154,9 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
         e2e: request.channelOrigin !== undefined,
         requestedGroups: target.requestedGroups ?? [],
       },
-    });
-    if (!decision.allowed) throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
+    };
+    const decision = await deps.policy.authorize(asked);
+    if (!decision.allowed) throw await policyDenied(deps.policy, request, asked, decision);
   });
 
   app.addHook('preValidation', async (request) => {

@@ -72,6 +72,33 @@ export interface Decision {
   readonly reasons: readonly string[];
 }
 
+/**
+ * The policies behind a decision, by id only: `determining` are the policies
+ * that decided it (the permits of an allow, the forbids of a deny; empty for
+ * Cedar's default deny), `errored` those whose evaluation failed. Kept beside
+ * the decision rather than in it so that `reasons` stays the one public
+ * summary; error texts are left out because they may quote entity ids.
+ */
+export interface DecisionDetail {
+  readonly determining: readonly string[];
+  readonly errored: readonly string[];
+  /** The request itself could not be evaluated (an entity or context Cedar refused). */
+  readonly requestError: boolean;
+}
+
+const details = new WeakMap<Decision, DecisionDetail>();
+
+/** The policies behind a decision of {@link PolicyEngine.authorize}; undefined for a decision made elsewhere. */
+export function decisionDetail(decision: Decision): DecisionDetail | undefined {
+  return details.get(decision);
+}
+
+function decided(allowed: boolean, reasons: readonly string[], detail: DecisionDetail): Decision {
+  const decision: Decision = Object.freeze({ allowed, reasons: Object.freeze(reasons) });
+  details.set(decision, Object.freeze(detail));
+  return decision;
+}
+
 export interface ActivePolicy {
   readonly version: number;
   readonly issuedAt: string;
@@ -396,12 +423,13 @@ export class PolicyEngine {
       preparsedPolicySetId: active.psetId,
       entities: this.#slice(active.set, p, principal, r, resource, action),
     });
-    if (answer.type === 'failure') return Object.freeze({ allowed: false, reasons: Object.freeze([`request error: ${describeDiagnostics(answer.errors)}`]) });
+    if (answer.type === 'failure') return decided(false, [`request error: ${describeDiagnostics(answer.errors)}`], { determining: [], errored: [], requestError: true });
     const { decision, diagnostics } = answer.response;
     const reasons = [...diagnostics.reason, ...diagnostics.errors.map((e) => `error in ${e.policyId}: ${e.error.message}`)];
     // Cedar skips a policy whose evaluation fails; for a forbid that would be
     // an allow nobody wrote. Any evaluation error therefore denies.
-    return Object.freeze({ allowed: decision === 'allow' && diagnostics.errors.length === 0, reasons: Object.freeze(reasons) });
+    const errored = diagnostics.errors.map((e) => e.policyId);
+    return decided(decision === 'allow' && errored.length === 0, reasons, { determining: [...diagnostics.reason], errored, requestError: false });
   }
 
   /**

@@ -1,0 +1,77 @@
+/**
+ * What a caller refused by policy is told, and what the audit log keeps.
+ *
+ * The caller learns which condition failed only in terms it already holds:
+ * the action it asked for and the key name or secret path it sent itself
+ * (the same answer whether that object exists or not, since the gate runs
+ * before any lookup), or that a second factor would change the answer.
+ * Never the policy text or ids, other principals' names, or the identity an
+ * identity route resolved (it may be another user, e.g. an access key's
+ * owner). The determining policy ids go to the "refused" audit entry
+ * (audit-hooks.ts), where an operator reads why.
+ */
+import type { FastifyRequest } from 'fastify';
+import { KeyholdError } from '../errors.js';
+import { decisionDetail, type AuthorizationRequest, type Decision, type PolicyEngine } from '../policy/policy-engine.js';
+
+/** The facts of a policy refusal, kept on the request for the audit entry. */
+export interface PolicyDenial {
+  readonly action: string;
+  readonly resource: { readonly type: string; readonly id: string };
+  /** Ids of the forbids that decided it; empty when no permit matched (Cedar's default deny). */
+  readonly policies: readonly string[];
+  /** Ids of policies whose evaluation failed (any failure denies). */
+  readonly errored: readonly string[];
+  /** The same request with a second factor would be allowed. */
+  readonly needsMfa: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    policyDenial?: PolicyDenial;
+  }
+}
+
+/** As the caller sent it, quoted (a JSON string, so no control character reaches a terminal) and bounded. */
+const quoted = (id: string): string => JSON.stringify(id.length > 256 ? `${id.slice(0, 256)}...` : id);
+
+function describe(resource: AuthorizationRequest['resource']): string {
+  switch (resource.type) {
+    case 'Key':
+      return `key ${quoted(resource.id)}`;
+    case 'Secret':
+      return `secret path ${quoted(resource.id)}`;
+    case 'System':
+      return `System ${quoted(resource.id)}`;
+    default:
+      // An identity the route resolved: possibly not one the caller named.
+      return 'the identity this request acts on';
+  }
+}
+
+/**
+ * The KH_AUTH_PERMISSION_DENIED for a refused `asked`. A user without a
+ * second factor is told when one would be enough: that costs one more
+ * decision, only on a refusal, and says nothing the caller could not learn by
+ * logging in with its code.
+ */
+export async function policyDenied(policy: Pick<PolicyEngine, 'authorize'>, request: FastifyRequest, asked: AuthorizationRequest, decision: Decision): Promise<KeyholdError> {
+  const detail = decisionDetail(decision);
+  let needsMfa = false;
+  if (!asked.context.mfa && asked.principal.type === 'User' && detail?.requestError !== true) {
+    needsMfa = (await policy.authorize({ ...asked, context: { ...asked.context, mfa: true, authMethods: [...asked.context.authMethods, 'otp', 'mfa'] } })).allowed;
+  }
+  request.policyDenial = {
+    action: asked.action,
+    resource: { type: asked.resource.type, id: asked.resource.id },
+    policies: detail?.determining ?? [],
+    errored: detail?.errored ?? [],
+    needsMfa,
+  };
+  return new KeyholdError(
+    'KH_AUTH_PERMISSION_DENIED',
+    needsMfa
+      ? `${asked.action} on ${describe(asked.resource)} needs a second factor: log in with your one-time code (otp), then retry`
+      : `policy denies ${asked.action} on ${describe(asked.resource)}`,
+  );
+}
