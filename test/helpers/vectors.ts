@@ -28,6 +28,9 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', 
 /** The directory holding published vectors: KEYHOLD_TEST_VECTORS, else ../shared/vectors beside the checkout. */
 export const VECTORS_DIR = resolve(process.env.KEYHOLD_TEST_VECTORS ?? join(REPO_ROOT, '..', 'shared', 'vectors'));
 
+/** Where the Wycheproof files are published (the commit is in the vectors folder's README). */
+export const WYCHEPROOF_SOURCE = 'C2SP/wycheproof (testvectors_v1/)';
+
 /** True when running under CI, where a missing component or vector set is a failure, never a skip. */
 export const UNDER_CI = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
 
@@ -61,3 +64,14 @@ export function assertPresent(v: PublishedVectors): string {
 export function fixturePath(fromUrl: string | URL, relativePath: string): string {
   return fileURLToPath(new URL(relativePath, fromUrl));
 }
+
+// The published files more than one test reads (declared after publishedVectors, which they call at load).
+
+/** The XChaCha20-Poly1305 example of draft-irtf-cfrg-xchacha-03, appendix A.3.1, as JSON (key, nonce, aad, plaintext, ciphertext, tag in hex). */
+export const XCHACHA_DRAFT_A3: PublishedVectors = publishedVectors('xchacha/xchacha_draft_a3.json', 'draft-irtf-cfrg-xchacha-03 appendix A.3.1, bikeshedders/xchacha-rfc');
+
+/** A real AWS Nitro attestation document (base64 of an untagged COSE_Sign1, 2024-09-07, module i-0a22e5c5f24d22174-enc0191cceb4289903f). */
+export const NITRO_SAMPLE: PublishedVectors = publishedVectors('nitro/sample-attestation.b64', 'blocky/nitrite, internal/testdata/nitro_attestation.b64');
+
+/** The same enclave's debug-mode document (PCR0-2 zero). */
+export const NITRO_SAMPLE_DEBUG: PublishedVectors = publishedVectors('nitro/sample-attestation-debug.b64', 'blocky/nitrite, internal/testdata/nitro_attestation_debug.b64');

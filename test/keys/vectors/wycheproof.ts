@@ -1,8 +1,10 @@
 /**
  * Shared loader and bookkeeping for the Wycheproof vector tests.
  *
- * Vectors are read in place from ../shared/vectors/ (relative to the repo
- * root; provenance in that folder's README.md). Each test file keeps a tally
+ * Vectors are published data this repository does not carry: they are read
+ * in place from the folder test/helpers/vectors.ts names (KEYHOLD_TEST_VECTORS),
+ * and a test whose file is absent is skipped with one line (a failure under
+ * CI): pass `wycheproof(file).skip` to node:test. Each test file keeps a tally
  * of vectors run and vectors not applicable (by reason), and asserts both
  * counts, so a changed vector file or a routing mistake that skips everything
  * is noticed. Failures are collected (file and tcId in every message) and
@@ -11,17 +13,17 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { SqliteBackend } from '../../../src/storage/sqlite-backend.js';
 import { Barrier } from '../../../src/barrier/barrier.js';
 import { KeyManager } from '../../../src/keys/key-manager.js';
 import { KeyholdError, type ErrorCode } from '../../../src/errors.js';
+import { WYCHEPROOF_SOURCE, assertPresent, publishedVectors, type PublishedVectors } from '../../helpers/vectors.js';
 
-/** The repo root (three folders up from here) and the shared vectors next to it. */
-const REPO_ROOT = new URL('../../../', import.meta.url);
-const VECTORS_URL = new URL('../shared/vectors/', REPO_ROOT);
-export const VECTORS_DIR = fileURLToPath(VECTORS_URL);
+/** One Wycheproof file (by name, e.g. 'aes_gcm_test.json'); its `skip` goes to node:test. */
+export function wycheproof(file: string): PublishedVectors {
+  return publishedVectors(`wycheproof/${file}`, WYCHEPROOF_SOURCE);
+}
 
 export type WycheproofResult = 'valid' | 'invalid' | 'acceptable';
 
@@ -102,9 +104,9 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Reads a JSON file under the shared vectors folder (path relative to it). */
-export function readVectorJson(relativePath: string): unknown {
-  return JSON.parse(readFileSync(new URL(relativePath, VECTORS_URL), 'utf8')) as unknown;
+/** Reads a published JSON vector file; absent, it throws the one-line reason (what is missing, where it is published). */
+export function readVectorJson(vectors: PublishedVectors): unknown {
+  return JSON.parse(readFileSync(assertPresent(vectors), 'utf8')) as unknown;
 }
 
 /**
@@ -114,7 +116,7 @@ export function readVectorJson(relativePath: string): unknown {
  * The per-field shape is the caller's type argument; fields are hex strings.
  */
 export function loadWycheproof<G extends WycheproofGroup<WycheproofTest>>(file: string): WycheproofFile<G> {
-  const raw = readVectorJson(`wycheproof/${file}`);
+  const raw = readVectorJson(wycheproof(file));
   assert.ok(isRecord(raw), `${file}: not a JSON object`);
   const { algorithm, numberOfTests, testGroups } = raw;
   assert.equal(typeof algorithm, 'string', `${file}: no algorithm`);

@@ -10,6 +10,7 @@ import pkcs11js from 'pkcs11js';
 import { KeyholdError, type ErrorCode } from '../../../src/errors.js';
 import { Pkcs11Client, type Pkcs11OpenOptions } from '../../../src/seal/pkcs11/pkcs11-client.js';
 import { softHsmToken, type SoftHsmToken } from '../../helpers/softhsm.js';
+import { WYCHEPROOF_SOURCE, assertPresent, publishedVectors, type PublishedVectors } from '../../helpers/vectors.js';
 
 export interface TestHsm {
   client: Pkcs11Client;
@@ -74,11 +75,16 @@ export const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex
 export const toHex = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 
 /**
- * One file of the shared Wycheproof vectors (../shared/vectors/wycheproof/,
- * beside the repo root; provenance in its README.md), read in place. Kept
- * apart from test/keys/vectors/wycheproof.ts so these tests do not load the
- * vault's key manager.
+ * One published Wycheproof file (C2SP/wycheproof, not carried here: see
+ * test/helpers/vectors.ts); its `skip` goes to node:test. Kept apart from
+ * test/keys/vectors/wycheproof.ts so these tests do not load the vault's key
+ * manager.
  */
+export function wycheproofFile(file: string): PublishedVectors {
+  return publishedVectors(`wycheproof/${file}`, WYCHEPROOF_SOURCE);
+}
+
+/** Reads a Wycheproof file; absent, it throws the one-line reason (what is missing, where it is published). */
 export function readWycheproof<T>(file: string): T {
-  return JSON.parse(readFileSync(new URL(`../../../../shared/vectors/wycheproof/${file}`, import.meta.url), 'utf8')) as T;
+  return JSON.parse(readFileSync(assertPresent(wycheproofFile(file)), 'utf8')) as T;
 }
