@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { hashPassword, parseScryptHash, verifyPassword } from '../../src/auth/password.js';
 
 test('the VSSM example configuration hash parses as scrypt N=32768, r=8, p=1 with a 32-byte hash', () => {
-  // From the VSSM README's config.json (shared/seeds/004).
+  // From the VSSM README's config.json (test/api/compat/fixtures/vssm-readme-config.json).
   const parsed = parseScryptHash('$s0$F0801$XHElFk20jS6fT4yNPCLuFw==$tKUB+oOGEZV3TQSMz8qgHACzavObaS8KFby+VA9IAn8=');
   assert.ok(parsed);
   assert.deepEqual([parsed.N, parsed.r, parsed.p, parsed.salt.length, parsed.hash.length], [32768, 8, 1, 16, 32]);

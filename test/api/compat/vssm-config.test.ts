@@ -13,13 +13,12 @@ import { resolveConfig } from '../../../src/config/load-config.js';
 import { parseScryptHash } from '../../../src/auth/password.js';
 import { runCli } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/temp-dir.js';
+import { fixturePath } from '../../helpers/vectors.js';
 import { X509Certificate } from 'node:crypto';
 
-/** The example config.json of VSSM's README (seed 004), verbatim. */
+/** The example config.json of VSSM's README, verbatim (origin in fixtures/README.md). */
 function readmeExample(): string {
-  const seed = readFileSync('../shared/seeds/004_b1166bf962e3116f.txt', 'utf8');
-  const start = seed.indexOf('{', seed.indexOf('The following is an example config.json'));
-  return seed.slice(start, seed.indexOf('\n}', start) + 2);
+  return readFileSync(fixturePath(import.meta.url, 'fixtures/vssm-readme-config.json'), 'utf8');
 }
 
 test("the example config.json of VSSM's README is accepted as is", () => {
