@@ -93,6 +93,7 @@ import { isKmsRequest, kmsFrameworkError, kmsPlugin } from './compat/kms/kms-plu
 import { KeyIds } from './compat/kms/key-ids.js';
 import { KeyAliases } from '../keys/key-aliases.js';
 import { ImportTokens } from '../keys/import-token.js';
+import { acceptListMethod, refuseUnservedList } from './http-list-method.js';
 import './route-config.js';
 
 /** Default body limit; routes that accept more declare their own. */
@@ -344,6 +345,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     ...(vssmHttps === undefined ? tlsOptions(config) : { https: vssmHttps }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  // Before any other connection listener: Vault clients' LIST method, served as Vault's GET ?list=true on transit.
+  if (config.listeners.api.acceptListMethod) acceptListMethod(api.server, { listAsGet: isTransitUrl });
   const routes: RouteSummary[] = [];
   enforceRouteContract(api, routes);
   api.addSchema(ErrorBody);
@@ -351,6 +354,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
   api.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id).header('cache-control', 'no-store');
   });
+  refuseUnservedList(api);
   installGates(api, { seal, tokens, accessTokens, policy, nonces: new NonceCache(), isShuttingDown: () => shuttingDown });
   // After the gates: token routes reach the large-body budget only once authenticated and authorised.
   const requestLimits = installRequestLimits(api, { ...config.limits, defaultBodyLimit: DEFAULT_BODY_LIMIT });

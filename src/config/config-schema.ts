@@ -92,6 +92,10 @@ export const ConfigSchema = Type.Object(
               description:
                 'Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed, read from the right: the client address is the first one not in this list. Default none: the TCP peer is the client (docs/configuration.md)',
             }),
+            acceptListMethod: Type.Boolean({
+              default: true,
+              description: "Accept Vault's HTTP LIST method (Vault CLI, hvac, node-vault): each connection is read through a small HTTP/1.1 framing view that turns LIST into GET ?list=true (docs/compat.md)",
+            }),
           },
           { additionalProperties: false, default: {} },
         ),

@@ -17,6 +17,7 @@ import { transitToolsRoutes } from './tools-routes.js';
 import { transitImportRoutes } from './import-routes.js';
 import type { WrappingKey } from '../../../keys/wrapping-key.js';
 import { sendVaultError } from './vault-shape.js';
+import { installVaultBodyParser } from './vault-body.js';
 import type { PolicyAsker } from '../../policy-ask.js';
 
 export const TRANSIT_PREFIX = '/v1/transit';
@@ -38,6 +39,7 @@ export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (a
   app.addHook('onRoute', (route) => {
     if (route.method === 'POST') route.method = ['POST', 'PUT'];
   });
+  installVaultBodyParser(app);
   // Vault takes a POST without a body as an empty request (rotate, random).
   app.addHook('preValidation', async (request) => {
     if ((request.method === 'POST' || request.method === 'PUT') && (request.body === undefined || request.body === null)) request.body = {};
