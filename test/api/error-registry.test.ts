@@ -3,8 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { ERROR_CODES } from '../../src/errors.js';
+import { REPO_ROOT } from '../helpers/vectors.js';
 
-const doc = readFileSync('docs/errors.md', 'utf8');
+const doc = readFileSync(join(REPO_ROOT, 'docs', 'errors.md'), 'utf8');
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -28,7 +29,7 @@ test('docs/errors.md documents no code that does not exist', () => {
 });
 
 test('every KH_ code used in src/ is registered (CLI, SDK and agent codes are documented too)', () => {
-  for (const file of sourceFiles('src')) {
+  for (const file of sourceFiles(join(REPO_ROOT, 'src'))) {
     // A code ends in a letter or digit; "KH_HSM_*" in a comment names a family, not a code.
     for (const [code] of readFileSync(file, 'utf8').matchAll(/\bKH_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_*])/g)) {
       if (code.startsWith('KH_CLI_') || code.startsWith('KH_CLIENT_') || code.startsWith('KH_AGENT_')) assert.ok(doc.includes(`\`${code}\``), `${code} (in ${file}) is not documented`);

@@ -1,11 +1,12 @@
 /**
- * Imports point downward only (DESIGN.md "Layers"). A file may import its own
+ * Imports point downward only (docs/architecture.md, "Layers"). A file may import its own
  * layer, any lower layer, and the shared base (errors.ts, version.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { REPO_ROOT } from '../helpers/vectors.js';
 
 const RANK: Record<string, number> = {
   crypto: 0,
@@ -34,24 +35,28 @@ function files(dir: string): string[] {
   });
 }
 
+/** src/ of this checkout, whatever the working directory. */
+const SRC = join(REPO_ROOT, 'src');
+
 function layerOf(file: string): string {
-  return relative('src', file).split('/')[0]!;
+  return relative(SRC, file).split('/')[0]!;
 }
 
 test('every folder under src/ is a known layer', () => {
-  for (const entry of readdirSync('src')) {
-    if (statSync(join('src', entry)).isDirectory()) assert.ok(entry in RANK, `src/${entry} is not a layer in DESIGN.md`);
+  for (const entry of readdirSync(SRC)) {
+    if (statSync(join(SRC, entry)).isDirectory()) assert.ok(entry in RANK, `src/${entry} is not a layer of docs/architecture.md`);
   }
 });
 
 test('imports point downward only', () => {
   const violations: string[] = [];
-  for (const file of files('src')) {
+  for (const path of files(SRC)) {
+    const file = relative(REPO_ROOT, path);
     if (file.endsWith('.test.ts') || file === join('src', 'index.ts')) continue;
-    const from = layerOf(file);
-    const source = readFileSync(file, 'utf8');
+    const from = layerOf(path);
+    const source = readFileSync(path, 'utf8');
     for (const m of source.matchAll(/(?:from|import)\s*\(?\s*'(\.[^']+)'/g)) {
-      const target = relative('src', resolve(dirname(file), m[1]!));
+      const target = relative(SRC, resolve(dirname(path), m[1]!));
       const to = target.split('/')[0]!;
       if (BASE.has(to.replace(/\.js$/, '.ts'))) continue;
       if (BASE.has(from)) {

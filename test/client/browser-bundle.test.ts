@@ -11,12 +11,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { webcrypto } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 import { runningVault } from '../helpers/keyhold.js';
+import { REPO_ROOT } from '../helpers/vectors.js';
 
 async function bundle(): Promise<string> {
   const result = await build({
-    entryPoints: ['src/client/index.ts'],
+    entryPoints: [join(REPO_ROOT, 'src', 'client', 'index.ts')],
     bundle: true,
     platform: 'browser',
     format: 'iife',

@@ -2,10 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { compilePolicySet } from '../../src/policy/policy-set.js';
 import { DEFAULT_POLICIES } from '../../src/policy/default-bundle.js';
+import { REPO_ROOT } from '../helpers/vectors.js';
 
-const doc = readFileSync('docs/policy.md', 'utf8');
+const doc = readFileSync(join(REPO_ROOT, 'docs', 'policy.md'), 'utf8');
 
 function blocks(section: string, lang: string): string[] {
   const start = doc.indexOf(`## ${section}`);

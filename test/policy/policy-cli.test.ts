@@ -7,6 +7,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ErrorBody } from '../../src/api/schemas.js';
@@ -18,9 +19,14 @@ import { loadTrustedKeys } from '../../src/policy/trusted-keys.js';
 import { spawnRaw } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { bundleBytes, unsealedBarrier } from './policy-fixtures.js';
+import { fixturePath } from '../helpers/vectors.js';
+
+// Absolute paths, so the child starts the same from any working directory.
+const TSX = fileURLToPath(import.meta.resolve('tsx'));
+const MAIN = fixturePath(import.meta.url, 'policy-cli-main.ts');
 
 async function keyhold(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = await spawnRaw(process.execPath, ['--import', 'tsx', 'test/policy/policy-cli-main.ts', ...args], {});
+  const r = await spawnRaw(process.execPath, ['--import', TSX, MAIN, ...args], {});
   return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 

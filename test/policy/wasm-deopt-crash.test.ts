@@ -6,10 +6,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { spawnRaw } from '../helpers/cli.js';
+import { fixturePath } from '../helpers/vectors.js';
+
+// Absolute paths, so the child starts the same from any working directory.
+const TSX = fileURLToPath(import.meta.resolve('tsx'));
+const LOOP = fixturePath(import.meta.url, 'fixtures/authorize-loop.ts');
 
 test('many uncached decisions do not crash V8', async () => {
-  const runs = await Promise.all([1, 2].map(() => spawnRaw(process.execPath, ['--import', 'tsx', 'test/policy/fixtures/authorize-loop.ts', '30000'], {})));
+  const runs = await Promise.all([1, 2].map(() => spawnRaw(process.execPath, ['--import', TSX, LOOP, '30000'], {})));
   for (const r of runs) {
     assert.equal(r.code, 0, r.stderr.slice(0, 2000));
     // i even -> admins; of those, seal (i % 5 == 0) also needs mfa (i % 4 == 0).
