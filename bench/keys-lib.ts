@@ -138,7 +138,8 @@ export async function load(
     parsed = undefined;
   }
   if (code !== 0 || !isLoadResult(parsed)) throw new Error(`load generator failed (exit ${code}):\n${run.output()}`);
-  if (parsed.ok === 0) throw new Error(`no successful requests to ${url} (${parsed.errors} errors, status counts ${JSON.stringify(parsed.statuses)})`);
+  // No answer at all usually means the first one took longer than the run (answers in flight at the end are dropped).
+  if (parsed.ok === 0) throw new Error(`no successful requests to ${url} in ${opts.secs} s (${parsed.errors} errors, status counts ${JSON.stringify(parsed.statuses)})`);
   return parsed;
 }
 

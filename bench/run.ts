@@ -87,6 +87,12 @@ async function httpBench(dataDir: string): Promise<{ bare: Summary; keyhold: Sum
   const khUrl = `http://${HOST}:${apiPort}/v1/sys/tools/random`;
   await waitReady('bare server', bareSrv, bareUrl, { method: 'POST' });
   await waitReady('keyhold', khSrv, `http://${HOST}:${apiPort}/v1/sys/health`);
+  // One answered request before any timed run: the first one on a fresh server takes seconds (lazy
+  // set-up behind the route), longer than a short warm-up, and autocannon drops answers still in flight
+  // when a run ends, so a warm-up shorter than that first answer would count nothing.
+  const probe = await fetch(khUrl, { method: 'POST', body: '{"bytes":32}', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(60_000) });
+  const probeText = await probe.text();
+  if (probe.status !== 200 || !probeText.includes('"random"')) throw new Error(`probe of ${khUrl} failed: HTTP ${probe.status} ${probeText.slice(0, 300)}`);
 
   const runBare = (secs: number) => load(bareUrl, '{}', bareSrv.child.pid!, { conns: CONNS, secs });
   const runKh = (secs: number) => load(khUrl, '{"bytes":32}', khSrv.child.pid!, { conns: CONNS, secs, headers: { authorization: `Bearer ${TOKEN}` } });
