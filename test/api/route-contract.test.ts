@@ -1,6 +1,6 @@
 /**
  * Every API route declares its auth, an operationId and a response schema
- * (CONVENTIONS.md "API"); the OpenAPI document is generated from them.
+ * (routes are schema first); the OpenAPI document is generated from them.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

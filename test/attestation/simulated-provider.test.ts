@@ -1,5 +1,5 @@
 /**
- * The simulated attestation provider (PROTOCOLS.md §2): its documents verify
+ * The simulated attestation provider (docs/protocols.md §2): its documents verify
  * with the Nitro verifier only when the simulated root is configured as a
  * trust anchor, they bind public_key / user_data / nonce, the root is created
  * once per folder and reused, and the PCRs are measurements of the build

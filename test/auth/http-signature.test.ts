@@ -1,5 +1,5 @@
 /**
- * RFC 9421 signed requests (PROTOCOLS.md §5): RFC 9421 / 9530 / 7638 / 8037
+ * RFC 9421 signed requests (docs/protocols.md §5): RFC 9421 / 9530 / 7638 / 8037
  * known answers, the Keyhold profile round trip, every refusal with its exact
  * code, the replay cache, and a fast-check property over malformed fields.
  */

@@ -1,5 +1,5 @@
 /**
- * The end-to-end channel (PROTOCOLS.md §1) against a real listening server,
+ * The end-to-end channel (docs/protocols.md §1) against a real listening server,
  * spoken only by the independent client (libsodium, written from the spec):
  * channel and direct calls see the same keys, the inner request passes the
  * same authentication and audit as a direct one, every answer comes under a

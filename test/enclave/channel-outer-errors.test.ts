@@ -1,5 +1,5 @@
 /**
- * Outer failures of POST /v1/enclave/post (PROTOCOLS.md §1): each is HTTP 400
+ * Outer failures of POST /v1/enclave/post (docs/protocols.md §1): each is HTTP 400
  * with its KH_E2E_* code and the plain error body, nothing more. Envelopes
  * are made by the independent client (and, where a test needs a plaintext
  * the client would never produce, by its exported primitives).

@@ -1,5 +1,5 @@
 // Self-test of the independent e2e client's plumbing (GET key, seal, POST,
-// open, wipe) against a stub server written from PROTOCOLS.md §1 with an
+// open, wipe) against a stub server written from docs/protocols.md §1 with an
 // injected fetch. This proves the client is self-consistent, not that it
 // interoperates: that is for a test against the real server.
 import { test } from 'node:test';

@@ -1,5 +1,5 @@
 // Known-answer tests for the primitives of the independent e2e client
-// (PROTOCOLS.md §1 "Primitives"), run through the exact functions the client
+// (docs/protocols.md §1 "Primitives"), run through the exact functions the client
 // calls, so a pass here means the client's crypto is right independently of
 // the server.
 import { test } from 'node:test';

@@ -1,5 +1,5 @@
 // Independent client for the end-to-end encrypted channel (v1), written from
-// /work/shared/PROTOCOLS.md §1 alone, to prove that the server in src/
+// docs/protocols.md §1 alone, to prove that the server in src/
 // interoperates with a second implementation. It deliberately shares no code
 // and no libraries with the server: libsodium for X25519 and
 // XChaCha20-Poly1305, node:crypto for HKDF-SHA-256 (the server uses @noble/*).
@@ -305,7 +305,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Lowercase hex only (PROTOCOLS.md preamble), optionally of an exact byte length. */
+/** Lowercase hex only (docs/protocols.md), optionally of an exact byte length. */
 function fromHex(hex: string, bytes: number | undefined, what: string, code: IndependentE2eErrorCode): Uint8Array {
   if (!/^(?:[0-9a-f]{2})*$/.test(hex)) throw new IndependentE2eError(code, `${what} is not lowercase hex`);
   if (bytes !== undefined && hex.length !== bytes * 2) {
