@@ -33,13 +33,18 @@ test('every flipped bit of a record is detected: KH_STORAGE_ROLLBACK in the gene
   const { backend, barrier } = await unsealedBarrier(t);
   await barrier.put('x', enc('value'));
   const raw = (await backend.get('logical/x'))!;
+  let flipped = 0;
   for (let i = 0; i < raw.length; i++) {
-    const bad = raw.slice();
-    bad[i]! ^= 0x01;
-    await backend.put('logical/x', bad);
-    // Bytes 5-12 are the generation, checked against the storage state before decryption.
-    await assert.rejects(barrier.get('x'), { code: i >= 5 && i < 13 ? 'KH_STORAGE_ROLLBACK' : 'KH_STORAGE_INTEGRITY' }, `byte ${i}`);
+    for (let bit = 0; bit < 8; bit++) {
+      const bad = raw.slice();
+      bad[i]! ^= 1 << bit;
+      await backend.put('logical/x', bad);
+      // Bytes 5-12 are the generation, checked against the storage state before decryption.
+      await assert.rejects(barrier.get('x'), { code: i >= 5 && i < 13 ? 'KH_STORAGE_ROLLBACK' : 'KH_STORAGE_INTEGRITY' }, `byte ${i} bit ${bit}`);
+      flipped++;
+    }
   }
+  assert.equal(flipped, raw.length * 8);
   await backend.put('logical/x', raw.subarray(0, 10));
   await assert.rejects(barrier.get('x'), { code: 'KH_STORAGE_INTEGRITY' });
   await backend.put('logical/x', new Uint8Array());
@@ -91,10 +96,24 @@ test('while sealed every data call throws KH_SEALED; sealing is idempotent', asy
   barrier.seal();
   barrier.seal();
   assert.equal(barrier.sealed, true);
+  const view = barrier.view('app/');
   await assert.rejects(barrier.get('k'), { code: 'KH_SEALED' });
   await assert.rejects(barrier.put('k', enc('v')), { code: 'KH_SEALED' });
+  await assert.rejects(barrier.delete('k'), { code: 'KH_SEALED' });
   await assert.rejects(barrier.list(''), { code: 'KH_SEALED' });
+  await assert.rejects(barrier.transaction([{ type: 'put', path: 'k', value: enc('v') }]), { code: 'KH_SEALED' });
+  await assert.rejects(barrier.rotate(), { code: 'KH_SEALED' });
+  await assert.rejects(barrier.rewrapAll(), { code: 'KH_SEALED' });
   assert.throws(() => barrier.indexPath('key', 'k'), { code: 'KH_SEALED' });
+  assert.throws(() => barrier.encryptOp({ type: 'put', path: 'k', value: enc('v') }), { code: 'KH_SEALED' });
+  assert.throws(() => barrier.decryptRecord('k', new Uint8Array(64)), { code: 'KH_SEALED' });
+  // And through a view, as services reach the barrier.
+  await assert.rejects(view.get('k'), { code: 'KH_SEALED' });
+  await assert.rejects(view.put('k', enc('v')), { code: 'KH_SEALED' });
+  await assert.rejects(view.delete('k'), { code: 'KH_SEALED' });
+  await assert.rejects(view.list(), { code: 'KH_SEALED' });
+  await assert.rejects(view.transaction([{ type: 'delete', path: 'k' }]), { code: 'KH_SEALED' });
+  assert.throws(() => view.indexPath('key', 'k'), { code: 'KH_SEALED' });
   await barrier.unseal(rootKey);
   assert.equal(dec(await barrier.get('k')), 'v');
 });

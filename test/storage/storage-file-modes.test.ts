@@ -16,17 +16,24 @@ import { tempDir } from '../helpers/temp-dir.js';
 const modeOf = (path: string): number => statSync(path).mode & 0o777;
 
 test('L7: keyhold.db, -wal and -shm are created 0600 in an existing directory, whatever the umask', { skip: process.platform === 'win32' }, async (t) => {
-  const before = process.umask(0o022);
+  const before = process.umask();
   t.after(() => process.umask(before));
-  const dir = tempDir(t);
-  chmodSync(dir, 0o755);
-  const path = join(dir, 'keyhold.db');
-  const backend = new SqliteBackend({ path });
-  t.after(() => backend.close());
-  await backend.put('a', new Uint8Array([1]));
-  for (const file of [path, `${path}-wal`, `${path}-shm`]) {
-    assert.ok(existsSync(file), file);
-    assert.equal(modeOf(file).toString(8), '600', file);
+  // From the most permissive umask (000: files would be 0666) to the usual ones and a strict one.
+  for (const umask of [0o000, 0o002, 0o022, 0o077]) {
+    process.umask(umask);
+    const dir = tempDir(t);
+    chmodSync(dir, 0o755);
+    const path = join(dir, 'keyhold.db');
+    const backend = new SqliteBackend({ path });
+    try {
+      await backend.put('a', new Uint8Array([1]));
+      for (const file of [path, `${path}-wal`, `${path}-shm`]) {
+        assert.ok(existsSync(file), file);
+        assert.equal(modeOf(file).toString(8), '600', `${file} under umask ${umask.toString(8).padStart(3, '0')}`);
+      }
+    } finally {
+      await backend.close();
+    }
   }
 });
 
