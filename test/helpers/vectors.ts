@@ -60,6 +60,22 @@ export function assertPresent(v: PublishedVectors): string {
   return v.path;
 }
 
+/**
+ * NIST CAVP and RFC vectors as Debian's python3-cryptography-vectors installs
+ * them (a component the test command installs: scripts/test-deps.sh), so a
+ * fresh clone anywhere still checks the crypto against published answers.
+ * KEYHOLD_CAVP_VECTORS names another copy of its cryptography_vectors folder.
+ */
+export const CAVP_DIR = resolve(process.env.KEYHOLD_CAVP_VECTORS ?? '/usr/lib/python3/dist-packages/cryptography_vectors');
+
+/** A file under the cryptography_vectors folder (e.g. 'ciphers/AES/GCM/gcmDecrypt128.rsp'); absent, a skip (a failure under CI). */
+export function packagedVectors(relativePath: string): PublishedVectors {
+  const path = join(CAVP_DIR, relativePath);
+  const missing = `vectors ${relativePath} not found under ${CAVP_DIR}: install Debian python3-cryptography-vectors (NIST CAVP and RFC vectors of pyca/cryptography), or set KEYHOLD_CAVP_VECTORS to its cryptography_vectors folder`;
+  const present = existsSync(path);
+  return { path, missing, skip: present || UNDER_CI ? false : missing };
+}
+
 /** A fixture that the repository does carry, resolved from the calling test file's URL (import.meta.url). */
 export function fixturePath(fromUrl: string | URL, relativePath: string): string {
   return fileURLToPath(new URL(relativePath, fromUrl));
