@@ -30,7 +30,26 @@ export interface ClientOptions {
   pinnedCertSha256?: string | undefined;
   /** Send requests through the end-to-end channel after verifying the node's attestation against these pins. */
   e2e?: { expectedPcrs: Record<number, string>; rootFiles: string[] } | undefined;
+  /** Where loaded keys and verified channels are kept; one per CLI run (default: one for the process). */
+  session?: ClientSession | undefined;
 }
+
+/**
+ * What the client keeps between requests: signing keys loaded from files and
+ * verified end-to-end channels. One CLI run holds one session, so a run never
+ * sees a key file or an attestation another run (in the same process) loaded.
+ */
+export interface ClientSession {
+  readonly keys: Map<string, KeyObject>;
+  readonly channels: Map<string, Promise<E2eChannel>>;
+}
+
+export function newClientSession(): ClientSession {
+  return { keys: new Map(), channels: new Map() };
+}
+
+/** For callers that give no session (keyhold agent, one per process). */
+const processSession = newClientSession();
 
 export class CliError extends Error {
   constructor(
@@ -42,16 +61,14 @@ export class CliError extends Error {
   }
 }
 
-const keyCache = new Map<string, KeyObject>();
-
 /**
  * Loads an Ed25519 or P-256 private key from a PEM file (PKCS#8, or SEC1 for
  * P-256), for request signing, machine login and --bind-key. The file bytes
  * are wiped once the key object holds them.
  * @throws CliError KH_CLI_USAGE (exit 2) when the file cannot be read or is not such a key.
  */
-export function loadPrivateKey(path: string, flag: string): KeyObject {
-  const cached = keyCache.get(path);
+export function loadPrivateKey(path: string, flag: string, session: ClientSession = processSession): KeyObject {
+  const cached = session.keys.get(path);
   if (cached !== undefined) return cached;
   let bytes: Buffer;
   try {
@@ -69,7 +86,7 @@ export function loadPrivateKey(path: string, flag: string): KeyObject {
   }
   const ok = key.asymmetricKeyType === 'ed25519' || (key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve === 'prime256v1');
   if (!ok) throw new CliError('KH_CLI_USAGE', `${flag}: ${path} must be an Ed25519 or P-256 private key`, 2);
-  keyCache.set(path, key);
+  session.keys.set(path, key);
   return key;
 }
 
@@ -96,7 +113,7 @@ export async function request(options: ClientOptions, method: string, path: stri
   if (options.token !== undefined && options.token !== '') {
     headers.authorization = `Bearer ${options.token}`;
     if (options.signingKey !== undefined) {
-      const privateKey = typeof options.signingKey === 'string' ? loadPrivateKey(options.signingKey, '--signing-key') : options.signingKey;
+      const privateKey = typeof options.signingKey === 'string' ? loadPrivateKey(options.signingKey, '--signing-key', options.session) : options.signingKey;
       // Loaded only when needed: most commands never sign.
       const { signRequest } = await import('../auth/http-signature.js');
       // A fresh nonce per request (signRequest's default); the signature covers the exact body bytes.
@@ -132,12 +149,11 @@ export async function request(options: ClientOptions, method: string, path: stri
   return { status: raw.status, body: parsed };
 }
 
-const channels = new Map<string, Promise<E2eChannel>>();
-
-/** One verified channel per address for the life of the process; its fetch is this file's transport, so --ca-cert applies. */
+/** One verified channel per address for the session (one CLI run); its fetch is this file's transport, so --ca-cert applies. */
 function e2eChannel(options: ClientOptions): Promise<E2eChannel> {
   const pin = options.e2e!;
   if (Object.keys(pin.expectedPcrs).length === 0) throw new CliError('KH_CLI_USAGE', '--e2e needs at least one --expect-pcr', 2);
+  const channels = (options.session ?? processSession).channels;
   let channel = channels.get(options.address);
   if (channel === undefined) {
     channel = (async () => {

@@ -1,4 +1,6 @@
 /** Human (aligned key: value lines) or JSON output for CLI results. */
+import type { CliOutput } from './cli-io.js';
+
 export type OutputFormat = 'human' | 'json';
 
 function humanValue(v: unknown): string {
@@ -7,7 +9,8 @@ function humanValue(v: unknown): string {
   return String(v);
 }
 
-export function print(format: OutputFormat, value: unknown, write: (s: string) => void = (s) => process.stdout.write(s)): void {
+export function print(out: CliOutput, format: OutputFormat, value: unknown): void {
+  const write = (s: string): unknown => out.write(s);
   if (format === 'json') {
     write(`${JSON.stringify(value, null, 2)}\n`);
     return;

@@ -1,18 +1,19 @@
 /** Reads one line (a share) from stdin without echoing it when stdin is a terminal. */
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import type { CliIo } from './cli-io.js';
 
-export async function readSecretLine(prompt: string): Promise<string> {
-  const tty = process.stdin.isTTY === true;
-  if (tty) process.stderr.write(prompt);
+export async function readSecretLine(io: CliIo, prompt: string): Promise<string> {
+  const tty = io.stdin.isTTY === true;
+  if (tty) io.stderr.write(prompt);
   const muted = new Writable({ write: (_chunk, _enc, cb) => cb() });
-  const rl = createInterface({ input: process.stdin, output: tty ? muted : undefined, terminal: tty });
+  const rl = createInterface({ input: io.stdin, output: tty ? muted : undefined, terminal: tty });
   try {
     for await (const line of rl) return line.trim();
     return '';
   } finally {
     rl.close();
-    if (tty) process.stderr.write('\n');
+    if (tty) io.stderr.write('\n');
   }
 }
 
@@ -21,21 +22,21 @@ export async function readSecretLine(prompt: string): Promise<string> {
  * each on a terminal, where an empty line ends the input; from a pipe until
  * it ends (blank lines skipped). The caller stops early by breaking out of the loop.
  */
-export async function* readSecretLines(prompt: string): AsyncGenerator<string> {
-  const tty = process.stdin.isTTY === true;
+export async function* readSecretLines(io: CliIo, prompt: string): AsyncGenerator<string> {
+  const tty = io.stdin.isTTY === true;
   const muted = new Writable({ write: (_chunk, _enc, cb) => cb() });
-  const rl = createInterface({ input: process.stdin, output: tty ? muted : undefined, terminal: tty });
+  const rl = createInterface({ input: io.stdin, output: tty ? muted : undefined, terminal: tty });
   try {
-    if (tty) process.stderr.write(prompt);
+    if (tty) io.stderr.write(prompt);
     for await (const raw of rl) {
       const line = raw.trim();
-      if (tty) process.stderr.write('\n');
+      if (tty) io.stderr.write('\n');
       if (line === '') {
         if (tty) return;
         continue;
       }
       yield line;
-      if (tty) process.stderr.write(prompt);
+      if (tty) io.stderr.write(prompt);
     }
   } finally {
     rl.close();
@@ -47,6 +48,6 @@ export async function* readSecretLines(prompt: string): AsyncGenerator<string> {
  * can read it in the process list (/proc/<pid>/cmdline, `ps`) while the
  * command runs, and it stays in the shell history (issue 15 L6).
  */
-export function warnSecretArguments(what: string): void {
-  process.stderr.write(`Warning: ${what} given as arguments are visible to other users of this machine (process list) and kept in your shell history; pipe them on stdin instead, one per line.\n`);
+export function warnSecretArguments(io: CliIo, what: string): void {
+  io.stderr.write(`Warning: ${what} given as arguments are visible to other users of this machine (process list) and kept in your shell history; pipe them on stdin instead, one per line.\n`);
 }

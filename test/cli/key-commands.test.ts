@@ -4,8 +4,8 @@
  * Ed25519 sign/verify with the public key checked by node:crypto and openssl,
  * rotation, deletion, usage errors, and no key material in any output.
  *
- * Each CLI process costs a second or two (tsx), so independent commands run
- * in parallel waves and dependent ones share a bash pipeline.
+ * Commands run in this process (runCliRaw); the pipelines run the real
+ * binary under bash, so bytes through real pipes are covered too.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import { createPublicKey, randomBytes, verify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runningVault } from '../helpers/keyhold.js';
-import { CLI_ARGS, spawnRaw, type RawRun } from '../helpers/cli.js';
+import { CLI_ARGS, runCliRaw, spawnRaw, type RawRun } from '../helpers/cli.js';
 
 type Run = RawRun;
 
@@ -30,7 +30,7 @@ test('keys are created, listed, used for encryption and signatures, rotated and 
     runs.push(r);
     return r;
   };
-  const kh = (args: string[], input?: Buffer) => record(spawnRaw(process.execPath, [...CLI_ARGS, ...args], env, input));
+  const kh = (args: string[], input?: Buffer) => record(runCliRaw(args, env, input));
   /** A bash script with `kh` as the CLI; pipes run their processes concurrently. */
   const sh = (script: string) => record(spawnRaw('bash', ['-c', `set -euo pipefail\nkh() { "$KH_NODE" ${CLI_ARGS.join(' ')} "$@"; }\n${script}`], env));
   const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`);

@@ -8,8 +8,8 @@
  * diffieHellman, an ML-KEM encapsulation decapsulates to its secret, and
  * import-version adds a binary (DER) public key as version 2.
  *
- * Each CLI process costs a second or two (tsx), so the commands run in two
- * parallel waves; the dependent decapsulate shares a bash script.
+ * Commands run in this process (runCliRaw) in two parallel waves; the
+ * dependent decapsulate runs the real binary in a bash script.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,7 +17,7 @@ import { createDecipheriv, createPublicKey, diffieHellman, generateKeyPairSync, 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runningVault } from '../helpers/keyhold.js';
-import { CLI_ARGS, spawnRaw } from '../helpers/cli.js';
+import { CLI_ARGS, runCliRaw, spawnRaw, type RawRun } from '../helpers/cli.js';
 
 interface Run {
   code: number | null;
@@ -25,8 +25,8 @@ interface Run {
   stderr: string;
 }
 
-async function spawnText(command: string, args: string[], env: Record<string, string>): Promise<Run> {
-  const r = await spawnRaw(command, args, env);
+async function asText(run: Promise<RawRun>): Promise<Run> {
+  const r = await run;
   return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 
@@ -42,8 +42,8 @@ test('keys are imported (wrapped locally), exported, and used for key agreement 
   const { server, dir, rootToken } = await runningVault(t);
 
   const env = { KEYHOLD_ADDR: server.apiUrl, KEYHOLD_TOKEN: rootToken, DIR: dir, KH_NODE: process.execPath };
-  const kh = (...args: string[]) => spawnText(process.execPath, [...CLI_ARGS, ...args], env);
-  const sh = (script: string) => spawnText('bash', ['-c', `set -euo pipefail\nkh() { "$KH_NODE" ${CLI_ARGS.join(' ')} "$@"; }\n${script}`], env);
+  const kh = (...args: string[]) => asText(runCliRaw(args, env));
+  const sh = (script: string) => asText(spawnRaw('bash', ['-c', `set -euo pipefail\nkh() { "$KH_NODE" ${CLI_ARGS.join(' ')} "$@"; }\n${script}`], env));
   const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`);
   const file = (name: string, content: Buffer | string) => {
     const path = join(dir, name);

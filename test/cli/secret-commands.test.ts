@@ -10,12 +10,12 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runningVault } from '../helpers/keyhold.js';
-import { CLI_ARGS, spawnRaw, type RawRun } from '../helpers/cli.js';
+import { runCliRaw, type RawRun } from '../helpers/cli.js';
 
 test('secrets are written, read, versioned, deleted and listed from the CLI', async (t) => {
   const { server, dir, rootToken } = await runningVault(t);
   const env = { KEYHOLD_ADDR: server.apiUrl, KEYHOLD_TOKEN: rootToken };
-  const kh = (...args: string[]) => spawnRaw(process.execPath, [...CLI_ARGS, ...args], env);
+  const kh = (...args: string[]) => runCliRaw(args, env);
   const ok = (r: RawRun, what: string) => {
     assert.equal(r.code, 0, `${what}: ${r.stderr}`);
     return r.stdout.toString('utf8');

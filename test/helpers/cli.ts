@@ -1,5 +1,15 @@
-/** Runs the keyhold CLI from source (tsx) as a child process, as a user would. */
+/**
+ * Runs the keyhold CLI in tests: in this process by default (a fresh program
+ * per call, with its own argv, env, stdin and output: src/cli/cli-io.ts),
+ * or from source (tsx) as a child process, as a user would, for the tests
+ * that keep the real entry point covered and for the long-running commands.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { CliIo, CliOutput } from '../../src/cli/cli-io.js';
+import { runKeyhold } from '../../src/cli/keyhold-program.js';
 
 export interface CliResult {
   code: number | null;
@@ -7,7 +17,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export const CLI_ARGS = ['--import', 'tsx', 'src/cli/main.ts'];
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Node arguments that run the real binary from source. */
+export const CLI_ARGS = ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts')];
 
 export interface RawRun {
   code: number | null;
@@ -29,8 +41,47 @@ export function spawnRaw(command: string, args: string[], env: Record<string, st
   });
 }
 
+/**
+ * These own the process (signal handlers, a listening server, a workload
+ * child) until they are stopped, so they always run as a real process.
+ */
+const PROCESS_COMMANDS = new Set(['server', 'agent']);
+
+/**
+ * Runs `keyhold ARGS` in this process, as the binary would with this env
+ * (over this process's env, KEYHOLD_ADDR and KEYHOLD_TOKEN cleared) and
+ * stdin (a pipe: never a terminal); stdout is kept as bytes.
+ */
+export async function runCliRaw(args: string[], env: Record<string, string> = {}, input?: Buffer | string): Promise<RawRun> {
+  if (args.some((a) => PROCESS_COMMANDS.has(a))) return runCliProcess(args, env, input);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const sink = (chunks: Buffer[]): CliOutput => ({
+    isTTY: false,
+    write: (c) => chunks.push(typeof c === 'string' ? Buffer.from(c, 'utf8') : Buffer.from(c)),
+  });
+  let code = 0;
+  const io: CliIo = {
+    argv: [...args],
+    env: { ...process.env, KEYHOLD_ADDR: '', KEYHOLD_TOKEN: '', ...env },
+    stdin: Readable.from(input === undefined ? [] : [Buffer.from(input)]),
+    stdout: sink(out),
+    stderr: sink(err),
+    setExitCode: (c) => {
+      code = c;
+    },
+  };
+  await runKeyhold(io);
+  return { code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') };
+}
+
+/** The real binary from source (node --import tsx src/cli/main.ts ARGS), with the same env rule as runCliRaw. */
+export function runCliProcess(args: string[], env: Record<string, string> = {}, input?: Buffer | string): Promise<RawRun> {
+  return spawnRaw(process.execPath, [...CLI_ARGS, ...args], { KEYHOLD_ADDR: '', KEYHOLD_TOKEN: '', ...env }, input);
+}
+
 export async function runCli(args: string[], env: Record<string, string> = {}, input?: string): Promise<CliResult> {
-  const r = await spawnRaw(process.execPath, [...CLI_ARGS, ...args], { KEYHOLD_ADDR: '', KEYHOLD_TOKEN: '', ...env }, input);
+  const r = await runCliRaw(args, env, input);
   return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 

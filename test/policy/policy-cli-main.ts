@@ -5,6 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { runProgram } from '../../src/cli/run-program.js';
+import { processIo } from '../../src/cli/cli-io.js';
 import { registerPolicy } from '../../src/cli/commands/policy.js';
 import type { GlobalFlags } from '../../src/cli/commands/operator.js';
 
@@ -13,8 +14,10 @@ const program = new Command('keyhold')
   .option('-t, --token <token>')
   .addOption(new Option('-f, --format <format>').choices(['human', 'json']).default('human'))
   .exitOverride();
-registerPolicy(program, () => {
+const io = processIo();
+const globals = (): GlobalFlags => {
   const o = program.opts<Partial<GlobalFlags>>();
   return { address: o.address ?? 'http://127.0.0.1:8080', format: o.format ?? 'human', ...(o.token !== undefined ? { token: o.token } : {}) };
-});
-await runProgram(program);
+};
+registerPolicy(program, globals, io);
+await runProgram(program, io);

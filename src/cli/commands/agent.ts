@@ -8,13 +8,13 @@ import type { Command } from 'commander';
 import { loadAgentConfig } from '../agent/agent-config.js';
 import { runAgent } from '../agent/agent.js';
 import { attestationProvider, VaultSession } from '../agent/vault-session.js';
+import type { CliIo } from '../cli-io.js';
 
-const log = {
-  info: (m: string) => process.stderr.write(`keyhold-agent: ${m}\n`),
-  warn: (m: string) => process.stderr.write(`keyhold-agent: warning: ${m}\n`),
-};
-
-export function registerAgent(program: Command): void {
+export function registerAgent(program: Command, io: CliIo): void {
+  const log = {
+    info: (m: string) => io.stderr.write(`keyhold-agent: ${m}\n`),
+    warn: (m: string) => io.stderr.write(`keyhold-agent: warning: ${m}\n`),
+  };
   program
     .command('agent')
     .description('attestation shim: prove this workload, fetch its secrets into memory-backed files and env vars, then run CMD (or stay as a daemon)')
@@ -39,7 +39,7 @@ export function registerAgent(program: Command): void {
         process.on('SIGHUP', () => run.refreshNow());
       }
       try {
-        process.exitCode = await run.done;
+        io.setExitCode(await run.done);
       } finally {
         await session.close();
       }

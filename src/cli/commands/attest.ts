@@ -21,6 +21,7 @@ import { AWS_NITRO_ROOT_G1 } from '../../attestation/nitro/aws-root.js';
 import { call, CliError } from '../http-client.js';
 import { print } from '../output.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
+import { readAllStdin, type CliIo } from '../cli-io.js';
 
 const hex = (b: Uint8Array | undefined) => (b === undefined ? undefined : Buffer.from(b).toString('hex'));
 
@@ -40,10 +41,10 @@ function readPem(file: string): X509Certificate {
 }
 
 /** A document file: raw CBOR (starts with an array or tag 18 byte) or base64 text. */
-function readDocument(file: string): Uint8Array {
+async function readDocument(io: CliIo, file: string): Promise<Uint8Array> {
   let bytes: Buffer;
   try {
-    bytes = readFileSync(file === '-' ? 0 : file);
+    bytes = file === '-' ? await readAllStdin(io) : readFileSync(file);
   } catch (e) {
     throw new CliError('KH_CLI_USAGE', `cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`, 2);
   }
@@ -63,7 +64,7 @@ interface VerifyFlags {
   at?: string;
 }
 
-export function registerAttest(program: Command, globals: () => GlobalFlags): void {
+export function registerAttest(program: Command, globals: () => GlobalFlags, io: CliIo): void {
   program
     .command('measure')
     .description('print the PCRs a simulated enclave reports for a Keyhold build (default: this installation)')
@@ -75,7 +76,7 @@ export function registerAttest(program: Command, globals: () => GlobalFlags): vo
       } catch (e) {
         throw new CliError('KH_CLI_USAGE', `cannot measure: ${e instanceof Error ? e.message : String(e)}`, 2);
       }
-      print(globals().format, { root: m.root, code: m.codeDir, files: m.files, pcr0: hex(m.pcrs.get(0)), pcr1: hex(m.pcrs.get(1)), pcr2: hex(m.pcrs.get(2)) });
+      print(io.stdout, globals().format, { root: m.root, code: m.codeDir, files: m.files, pcr0: hex(m.pcrs.get(0)), pcr1: hex(m.pcrs.get(1)), pcr2: hex(m.pcrs.get(2)) });
     });
 
   const attest = program.command('attest').description('attestation documents');
@@ -100,7 +101,7 @@ export function registerAttest(program: Command, globals: () => GlobalFlags): vo
         const answer = (await call({ ...clientOptions(flags), e2e: undefined }, 'GET', `/v1/enclave/attestation?nonce=${hex(nonce)}`)) as { attestation: string };
         document = Buffer.from(answer.attestation, 'base64');
       } else {
-        document = readDocument(file);
+        document = await readDocument(io, file);
         if (opts.nonce !== undefined) nonce = parseNonce(opts.nonce);
       }
       const now = opts.at === undefined ? new Date() : new Date(opts.at);
@@ -113,7 +114,7 @@ export function registerAttest(program: Command, globals: () => GlobalFlags): vo
         ...(opts.maxAge !== undefined && { maxAgeMs: opts.maxAge * 1000 }),
       });
       const pinned = Object.keys(expectPcr ?? {}).length;
-      print(flags.format, {
+      print(io.stdout, flags.format, {
         verified: true,
         pcrsPinned: pinned,
         ...(pinned === 0 && { warning: 'no --expect-pcr given: the document is genuine, but any code could have produced it' }),

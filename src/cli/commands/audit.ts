@@ -17,6 +17,7 @@ import { verifyLines, type VerifyResult } from '../../audit/audit-chain.js';
 import { checkpointVerifier, type CheckpointVerifier } from '../../audit/checkpoint.js';
 import { CliError } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
+import type { CliIo } from '../cli-io.js';
 
 async function readLines(file: string): Promise<string[]> {
   const lines: string[] = [];
@@ -66,7 +67,7 @@ function human(result: VerifyResult): string {
   return `${out.join('\n')}\n`;
 }
 
-export function registerAudit(program: Command, format: () => OutputFormat): void {
+export function registerAudit(program: Command, format: () => OutputFormat, io: CliIo): void {
   const audit = program.command('audit').description('audit log tools');
   audit
     .command('verify')
@@ -78,8 +79,8 @@ export function registerAudit(program: Command, format: () => OutputFormat): voi
       const expectHead = opts.expectHead === undefined ? undefined : parseHead(opts.expectHead);
       const publicKey = opts.publicKey === undefined ? undefined : await readPublicKey(opts.publicKey);
       const result = verifyLines(await readLines(file), { ...(publicKey !== undefined && { publicKey }), ...(expectHead !== undefined && { expectHead }) });
-      if (format() === 'json') print('json', result);
-      else process.stdout.write(human(result));
-      process.exitCode = result.ok ? 0 : 1;
+      if (format() === 'json') print(io.stdout, 'json', result);
+      else io.stdout.write(human(result));
+      io.setExitCode(result.ok ? 0 : 1);
     });
 }

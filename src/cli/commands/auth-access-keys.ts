@@ -10,6 +10,7 @@ import { print } from '../output.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
 import { table } from './auth-users.js';
 import { ACCESS_KEY_ID, type AccessKeyInfo } from '../../auth/access-keys.js';
+import type { CliIo } from '../cli-io.js';
 
 /** POST /v1/auth/access-keys answer. */
 interface CreatedAccessKey {
@@ -25,7 +26,7 @@ interface CreatedAccessKey {
 /** Single-quoted for a POSIX shell (a secret holds "+" and "/", never a quote, but be safe). */
 const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-export function registerAuthAccessKeys(auth: Command, globals: () => GlobalFlags): void {
+export function registerAuthAccessKeys(auth: Command, globals: () => GlobalFlags, io: CliIo): void {
   const accessKey = auth.command('access-key').description('AWS-style access keys (SigV4) for the AWS KMS-compatible API');
 
   accessKey
@@ -43,10 +44,10 @@ export function registerAuthAccessKeys(auth: Command, globals: () => GlobalFlags
         ...(o.description !== undefined && { description: o.description }),
       };
       const created = (await call(clientOptions(g), 'POST', '/v1/auth/access-keys', body)) as CreatedAccessKey;
-      print(g.format, created);
+      print(io.stdout, g.format, created);
       if (g.format === 'json') return;
       // The hint goes to stderr so stdout stays the key itself (scripts read it).
-      process.stderr.write(
+      io.stderr.write(
         'The secret access key is shown only now: store it (e.g. in ~/.aws/credentials). Use it with the AWS CLI or any AWS SDK:\n' +
           `  AWS_ACCESS_KEY_ID=${created.accessKeyId} AWS_SECRET_ACCESS_KEY=${shellQuote(created.secretAccessKey)} \\\n` +
           '    aws kms list-keys --region <compat.kms.region of the server> --endpoint-url <Keyhold KMS endpoint>\n',
@@ -59,9 +60,9 @@ export function registerAuthAccessKeys(auth: Command, globals: () => GlobalFlags
     .action(async () => {
       const g = globals();
       const result = (await call(clientOptions(g), 'GET', '/v1/auth/access-keys')) as { accessKeys: AccessKeyInfo[] };
-      if (g.format === 'json') return print('json', result);
+      if (g.format === 'json') return print(io.stdout, 'json', result);
       const rows = result.accessKeys.map((k) => [k.accessKeyId, `${k.principalType.toLowerCase()}:${k.principalName}`, k.createdAt, k.lastUsedAt ?? '-', k.description]);
-      process.stdout.write(table([['ACCESS KEY ID', 'ACTS AS', 'CREATED', 'LAST USED', 'DESCRIPTION'], ...rows]));
+      io.stdout.write(table([['ACCESS KEY ID', 'ACTS AS', 'CREATED', 'LAST USED', 'DESCRIPTION'], ...rows]));
     });
 
   accessKey
@@ -71,6 +72,6 @@ export function registerAuthAccessKeys(auth: Command, globals: () => GlobalFlags
     .action(async (id: string) => {
       if (!ACCESS_KEY_ID.test(id)) throw new CliError('KH_CLI_USAGE', 'an access key id is KHAK followed by 16 characters A-Z, 2-7', 2);
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'DELETE', `/v1/auth/access-keys/${id}`));
+      print(io.stdout, g.format, await call(clientOptions(g), 'DELETE', `/v1/auth/access-keys/${id}`));
     });
 }

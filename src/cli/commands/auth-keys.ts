@@ -7,6 +7,7 @@ import { createPublicKey, sign, type JsonWebKey, type KeyObject } from 'node:cry
 import { readFileSync } from 'node:fs';
 import { CliError } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
+import type { CliIo } from '../cli-io.js';
 
 /** The login answer (TokenBody in src/api/v1/auth/auth-schemas.ts). */
 export interface LoginAnswer {
@@ -59,10 +60,10 @@ export function readPublicKeyPem(path: string, flag: string): string {
  * into KEYHOLD_TOKEN), the whole answer with --format json. What the token
  * needs besides itself goes to stderr, so stdout stays the token.
  */
-export function printLogin(format: OutputFormat, answer: LoginAnswer, hint?: string): void {
-  if (format === 'json') print('json', answer);
-  else process.stdout.write(`${answer.accessToken}\n`);
-  if (hint !== undefined) process.stderr.write(`${hint}\n`);
+export function printLogin(io: CliIo, format: OutputFormat, answer: LoginAnswer, hint?: string): void {
+  if (format === 'json') print(io.stdout, 'json', answer);
+  else io.stdout.write(`${answer.accessToken}\n`);
+  if (hint !== undefined) io.stderr.write(`${hint}\n`);
 }
 
 /** The stderr hint for a token bound to a key held in `file`. */

@@ -13,6 +13,7 @@ import { print } from '../output.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
 import { collect, namePath, table } from './auth-users.js';
 import { printLogin, publicJwk, readPublicKeyPem, signingKeyHint, signWithClientKey, type LoginAnswer } from './auth-keys.js';
+import type { CliIo } from '../cli-io.js';
 
 /** GET /v1/auth/machines/:name. */
 interface MachineInfo {
@@ -35,7 +36,7 @@ function writePrivateKeyFile(path: string, pem: string): void {
   }
 }
 
-export function registerAuthMachines(auth: Command, globals: () => GlobalFlags): void {
+export function registerAuthMachines(auth: Command, globals: () => GlobalFlags, io: CliIo): void {
   const machine = auth.command('machine').description('machine identities that log in with a key pair');
 
   machine
@@ -49,9 +50,9 @@ export function registerAuthMachines(auth: Command, globals: () => GlobalFlags):
       writePrivateKeyFile(o.out, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
       const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
       const jkt = jwkThumbprint(publicJwk(privateKey));
-      if (g.format === 'json') return print('json', { privateKeyFile: o.out, type: o.type, jkt, publicKey: pem });
-      process.stdout.write(pem);
-      process.stderr.write(`Private key written to ${o.out} (mode 0600). Register the public key with: keyhold auth machine create NAME --public-key FILE\n`);
+      if (g.format === 'json') return print(io.stdout, 'json', { privateKeyFile: o.out, type: o.type, jkt, publicKey: pem });
+      io.stdout.write(pem);
+      io.stderr.write(`Private key written to ${o.out} (mode 0600). Register the public key with: keyhold auth machine create NAME --public-key FILE\n`);
     });
 
   machine
@@ -64,7 +65,7 @@ export function registerAuthMachines(auth: Command, globals: () => GlobalFlags):
       const g = globals();
       const publicKey = readPublicKeyPem(o.publicKey, '--public-key');
       const result = (await call(clientOptions(g), 'POST', '/v1/auth/machines', { name, publicKey, groups: o.group })) as MachineInfo;
-      print(g.format, result);
+      print(io.stdout, g.format, result);
     });
 
   machine
@@ -73,9 +74,9 @@ export function registerAuthMachines(auth: Command, globals: () => GlobalFlags):
     .action(async () => {
       const g = globals();
       const result = (await call(clientOptions(g), 'GET', '/v1/auth/machines')) as { machines: MachineInfo[] };
-      if (g.format === 'json') return print('json', result);
+      if (g.format === 'json') return print(io.stdout, 'json', result);
       const rows = result.machines.map((m) => [m.name, m.alg, m.jkt, m.groups.join(','), m.createdAt]);
-      process.stdout.write(table([['NAME', 'ALG', 'KEY THUMBPRINT', 'GROUPS', 'CREATED'], ...rows]));
+      io.stdout.write(table([['NAME', 'ALG', 'KEY THUMBPRINT', 'GROUPS', 'CREATED'], ...rows]));
     });
 
   machine
@@ -84,7 +85,7 @@ export function registerAuthMachines(auth: Command, globals: () => GlobalFlags):
     .argument('<name>', 'machine name')
     .action(async (name: string) => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'GET', namePath('machines', name)));
+      print(io.stdout, g.format, await call(clientOptions(g), 'GET', namePath('machines', name)));
     });
 
   machine
@@ -93,7 +94,7 @@ export function registerAuthMachines(auth: Command, globals: () => GlobalFlags):
     .argument('<name>', 'machine name')
     .action(async (name: string) => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'DELETE', namePath('machines', name)));
+      print(io.stdout, g.format, await call(clientOptions(g), 'DELETE', namePath('machines', name)));
     });
 
   machine
@@ -104,13 +105,13 @@ export function registerAuthMachines(auth: Command, globals: () => GlobalFlags):
     .option('--issuer <issuer>', "the server's token issuer (auth.issuer in its configuration)", 'keyhold')
     .action(async (name: string, o: { key: string; issuer: string }) => {
       const g = globals();
-      const key = loadPrivateKey(o.key, '--key');
+      const key = loadPrivateKey(o.key, '--key', g.session);
       // The login routes take no token; none is sent, so none is signed.
       const c = { ...clientOptions(g), token: undefined };
       const { challenge } = (await call(c, 'POST', '/v1/auth/machine/challenge', { name })) as { challenge: string };
       const { machineLoginMessage } = await import('../../auth/machines.js');
       const signature = signWithClientKey(key, machineLoginMessage(o.issuer, name, challenge));
       const answer = (await call(c, 'POST', '/v1/auth/machine/login', { name, challenge, signature })) as LoginAnswer;
-      printLogin(g.format, answer, signingKeyHint(answer, o.key));
+      printLogin(io, g.format, answer, signingKeyHint(answer, o.key));
     });
 }

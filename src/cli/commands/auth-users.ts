@@ -9,6 +9,7 @@ import { call, CliError } from '../http-client.js';
 import { print } from '../output.js';
 import { readSecretLine } from '../read-secret.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
+import type { CliIo } from '../cli-io.js';
 
 /** GET /v1/auth/users/:name. */
 interface UserInfo {
@@ -32,12 +33,12 @@ export function table(rows: string[][]): string {
 export const namePath = (collection: 'users' | 'machines', name: string) => `/v1/auth/${collection}/${encodeURIComponent(name)}`;
 
 /** A new password from stdin, not echoed; on a terminal it is asked twice. */
-async function readNewPassword(): Promise<string> {
-  const password = await readSecretLine('New password (hidden): ');
+async function readNewPassword(io: CliIo): Promise<string> {
+  const password = await readSecretLine(io, 'New password (hidden): ');
   if (password === '') throw new CliError('KH_CLI_USAGE', 'the password is empty', 2);
-  if (process.stdin.isTTY === true) {
+  if (io.stdin.isTTY === true) {
     const a = Buffer.from(password);
-    const b = Buffer.from(await readSecretLine('Repeat it (hidden): '));
+    const b = Buffer.from(await readSecretLine(io, 'Repeat it (hidden): '));
     const same = a.length === b.length && timingSafeEqual(a, b);
     a.fill(0);
     b.fill(0);
@@ -46,7 +47,7 @@ async function readNewPassword(): Promise<string> {
   return password;
 }
 
-export function registerAuthUsers(auth: Command, globals: () => GlobalFlags): void {
+export function registerAuthUsers(auth: Command, globals: () => GlobalFlags, io: CliIo): void {
   const user = auth.command('user').description('users who log in with a password');
 
   user
@@ -56,8 +57,8 @@ export function registerAuthUsers(auth: Command, globals: () => GlobalFlags): vo
     .option('-g, --group <group>', 'group (repeatable); policies grant access to groups', collect, [])
     .action(async (name: string, o: { group: string[] }) => {
       const g = globals();
-      const password = await readNewPassword();
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/auth/users', { name, password, groups: o.group }));
+      const password = await readNewPassword(io);
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/auth/users', { name, password, groups: o.group }));
     });
 
   user
@@ -66,9 +67,9 @@ export function registerAuthUsers(auth: Command, globals: () => GlobalFlags): vo
     .action(async () => {
       const g = globals();
       const result = (await call(clientOptions(g), 'GET', '/v1/auth/users')) as { users: UserInfo[] };
-      if (g.format === 'json') return print('json', result);
+      if (g.format === 'json') return print(io.stdout, 'json', result);
       const rows = result.users.map((u) => [u.name, u.groups.join(','), u.builtIn ? 'config' : u.createdAt]);
-      process.stdout.write(table([['NAME', 'GROUPS', 'CREATED'], ...rows]));
+      io.stdout.write(table([['NAME', 'GROUPS', 'CREATED'], ...rows]));
     });
 
   user
@@ -77,7 +78,7 @@ export function registerAuthUsers(auth: Command, globals: () => GlobalFlags): vo
     .argument('<name>', 'user name')
     .action(async (name: string) => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'GET', namePath('users', name)));
+      print(io.stdout, g.format, await call(clientOptions(g), 'GET', namePath('users', name)));
     });
 
   user
@@ -86,7 +87,7 @@ export function registerAuthUsers(auth: Command, globals: () => GlobalFlags): vo
     .argument('<name>', 'user name')
     .action(async (name: string) => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'DELETE', namePath('users', name)));
+      print(io.stdout, g.format, await call(clientOptions(g), 'DELETE', namePath('users', name)));
     });
 
   user
@@ -95,7 +96,7 @@ export function registerAuthUsers(auth: Command, globals: () => GlobalFlags): vo
     .argument('<name>', 'user name')
     .action(async (name: string) => {
       const g = globals();
-      const password = await readNewPassword();
-      print(g.format, await call(clientOptions(g), 'POST', `${namePath('users', name)}/password`, { password }));
+      const password = await readNewPassword(io);
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', `${namePath('users', name)}/password`, { password }));
     });
 }

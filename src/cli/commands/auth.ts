@@ -13,6 +13,7 @@ import { registerAuthUsers } from './auth-users.js';
 import { registerAuthMachines } from './auth-machines.js';
 import { registerAuthAccessKeys } from './auth-access-keys.js';
 import { printLogin, publicJwk, signingKeyHint, type LoginAnswer } from './auth-keys.js';
+import type { CliIo } from '../cli-io.js';
 
 /** POST /v1/auth/introspect (RFC 7662 shape). */
 interface Introspection {
@@ -28,17 +29,17 @@ interface Introspection {
 /** Access tokens are JWTs; anything else the server accepts is a root token (src/api/hooks.ts). */
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
-export function registerAuth(program: Command, globals: () => GlobalFlags): void {
+export function registerAuth(program: Command, globals: () => GlobalFlags, io: CliIo): void {
   const auth = program.command('auth').description('passwords, logins, sessions, users, machines and access keys');
 
   auth
     .command('hash-password')
     .description('read a password from stdin (not echoed) and print its scrypt hash for auth.admin.passwordHash')
     .action(async () => {
-      const password = await readSecretLine('Password (hidden): ');
+      const password = await readSecretLine(io, 'Password (hidden): ');
       if (password === '') throw new CliError('KH_CLI_USAGE', 'the password is empty', 2);
       const { hashPassword } = await import('../../auth/password.js');
-      process.stdout.write(`${await hashPassword(password)}\n`);
+      io.stdout.write(`${await hashPassword(password)}\n`);
     });
 
   auth
@@ -51,8 +52,8 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
     .action(async (o: { username: string; otp?: string; recoveryCode?: string; bindKey?: string }) => {
       const g = globals();
       // Only the public half is sent; load (and check) the key before asking for the password.
-      const bindKey = o.bindKey === undefined ? undefined : publicJwk(loadPrivateKey(o.bindKey, '--bind-key'));
-      const password = await readSecretLine('Password (hidden): ');
+      const bindKey = o.bindKey === undefined ? undefined : publicJwk(loadPrivateKey(o.bindKey, '--bind-key', g.session));
+      const password = await readSecretLine(io, 'Password (hidden): ');
       const body = {
         username: o.username,
         password,
@@ -61,7 +62,7 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
         ...(bindKey !== undefined ? { bindKey } : {}),
       };
       const answer = (await call({ ...clientOptions(g), token: undefined }, 'POST', '/v1/auth/login', body)) as LoginAnswer;
-      printLogin(g.format, answer, o.bindKey === undefined ? undefined : signingKeyHint(answer, o.bindKey));
+      printLogin(io, g.format, answer, o.bindKey === undefined ? undefined : signingKeyHint(answer, o.bindKey));
     });
 
   auth
@@ -73,7 +74,7 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
         throw new CliError('KH_CLI_USAGE', 'cert-login needs --client-cert and --client-key (or KEYHOLD_CLIENT_CERT and KEYHOLD_CLIENT_KEY)', 2);
       }
       const answer = (await call({ ...clientOptions(g), token: undefined }, 'POST', '/v1/auth/cert/login')) as LoginAnswer;
-      printLogin(g.format, answer, 'The token is bound to this client certificate: send requests with the same --client-cert and --client-key.');
+      printLogin(io, g.format, answer, 'The token is bound to this client certificate: send requests with the same --client-cert and --client-key.');
     });
 
   const totp = auth.command('totp').description("a second factor (TOTP) for the logged-in user's account");
@@ -85,10 +86,10 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
     .action(async (enrollmentCode: string) => {
       const g = globals();
       const result = (await call(clientOptions(g), 'POST', '/v1/auth/totp/enroll', { enrollmentCode })) as { secret: string; uri: string; recoveryCodes: string[] };
-      if (g.format === 'json') return print('json', result);
-      process.stdout.write(`Secret: ${result.secret}\nURI:    ${result.uri}\n\nRecovery codes (each works once; store them now, they are not shown again):\n`);
-      for (const code of result.recoveryCodes) process.stdout.write(`  ${code}\n`);
-      process.stdout.write('\nFinish with: keyhold auth totp confirm CODE\n');
+      if (g.format === 'json') return print(io.stdout, 'json', result);
+      io.stdout.write(`Secret: ${result.secret}\nURI:    ${result.uri}\n\nRecovery codes (each works once; store them now, they are not shown again):\n`);
+      for (const code of result.recoveryCodes) io.stdout.write(`  ${code}\n`);
+      io.stdout.write('\nFinish with: keyhold auth totp confirm CODE\n');
     });
 
   totp
@@ -97,7 +98,7 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
     .argument('<user>', 'the user who will enrol')
     .action(async (user: string) => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'POST', `/v1/auth/users/${encodeURIComponent(user)}/totp-enrollment`));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', `/v1/auth/users/${encodeURIComponent(user)}/totp-enrollment`));
     });
 
   totp
@@ -106,7 +107,7 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
     .argument('<code>', 'the current code from the authenticator app')
     .action(async (code: string) => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/auth/totp/confirm', { code }));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/auth/totp/confirm', { code }));
     });
 
   auth
@@ -118,12 +119,12 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
       let result = (await call(clientOptions(g), 'POST', '/v1/auth/introspect', { token: g.token })) as Introspection & { kind?: string };
       // The call itself authenticated the token; introspection describes access tokens only.
       if (!result.active && !JWT_SHAPE.test(g.token)) result = { active: true, kind: 'root token' };
-      if (g.format === 'json') print('json', result);
+      if (g.format === 'json') print(io.stdout, 'json', result);
       else {
         const time = (s: number | undefined) => (s === undefined ? undefined : new Date(s * 1000).toISOString());
-        print('human', { ...result, exp: time(result.exp), iat: time(result.iat) });
+        print(io.stdout, 'human', { ...result, exp: time(result.exp), iat: time(result.iat) });
       }
-      if (!result.active) process.exitCode = 1;
+      if (!result.active) io.setExitCode(1);
     });
 
   auth
@@ -139,10 +140,10 @@ export function registerAuth(program: Command, globals: () => GlobalFlags): void
       if (o.subject !== undefined && !/^[a-z]+:./.test(o.subject)) throw new CliError('KH_CLI_USAGE', '--subject takes the token subject: user:NAME or machine:NAME', 2);
       const body = o.session !== undefined ? { sessionId: o.session } : o.subject !== undefined ? { subject: o.subject } : { all: true };
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/auth/revoke', body));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/auth/revoke', body));
     });
 
-  registerAuthUsers(auth, globals);
-  registerAuthMachines(auth, globals);
-  registerAuthAccessKeys(auth, globals);
+  registerAuthUsers(auth, globals, io);
+  registerAuthMachines(auth, globals, io);
+  registerAuthAccessKeys(auth, globals, io);
 }

@@ -18,6 +18,7 @@ import { Option, type Command } from 'commander';
 import { KEY_TYPE_NAMES } from '../../keys/key-type-names.js';
 import { CliError } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
+import type { CliIo } from '../cli-io.js';
 
 export type Api = (method: string, path: string, body?: unknown) => Promise<unknown>;
 
@@ -132,14 +133,14 @@ function keyPath(name: string, ...rest: string[]): string {
   return ['/v1/keys', encodeURIComponent(name), ...rest].join('/');
 }
 
-export function registerKeyImport(key: Command, api: Api, format: () => OutputFormat, printKey: (format: OutputFormat, value: unknown) => void): void {
+export function registerKeyImport(key: Command, api: Api, format: () => OutputFormat, printKey: (format: OutputFormat, value: unknown) => void, io: CliIo): void {
   key
     .command('wrapping-key')
     .description('print the RSA-4096 public key (PEM) that wraps key material for import')
     .action(async () => {
       const result = await wrappingKey(api);
-      if (format() === 'json') return print('json', result);
-      process.stdout.write(result.publicKey.endsWith('\n') ? result.publicKey : `${result.publicKey}\n`);
+      if (format() === 'json') return print(io.stdout, 'json', result);
+      io.stdout.write(result.publicKey.endsWith('\n') ? result.publicKey : `${result.publicKey}\n`);
     });
 
   addMaterialOptions(
@@ -175,7 +176,7 @@ export function registerKeyImport(key: Command, api: Api, format: () => OutputFo
     .argument('<name>', 'key name')
     .action(async (name: string) => {
       const result = (await api('GET', keyPath(name, 'export'))) as { versions: { version: number; secret?: string }[] };
-      if (format() === 'json') return print('json', result);
-      process.stdout.write(result.versions.map((v) => `${v.version}  ${v.secret ?? '-'}\n`).join(''));
+      if (format() === 'json') return print(io.stdout, 'json', result);
+      io.stdout.write(result.versions.map((v) => `${v.version}  ${v.secret ?? '-'}\n`).join(''));
     });
 }

@@ -21,6 +21,7 @@ import { print, type OutputFormat } from '../output.js';
 import { parseIntInRange } from '../parse.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
 import { pemLabel, readFileArg, registerKeyImport } from './key-import.js';
+import { readAllStdin, type CliIo } from '../cli-io.js';
 
 /** The API's key metadata (GET /v1/keys/:name); never key material. */
 interface KeyMetadata {
@@ -83,21 +84,19 @@ function b64(bytes: Uint8Array | string): string {
   return (typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes)).toString('base64');
 }
 
-async function readStdin(what: string): Promise<Buffer> {
-  if (process.stdin.isTTY === true) process.stderr.write(`Reading the ${what} from stdin; end with Ctrl-D.\n`);
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin as AsyncIterable<Buffer | string>) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks);
+async function readStdin(io: CliIo, what: string): Promise<Buffer> {
+  if (io.stdin.isTTY === true) io.stderr.write(`Reading the ${what} from stdin; end with Ctrl-D.\n`);
+  return readAllStdin(io);
 }
 
 /** The argument as UTF-8, or the raw bytes of stdin. */
-async function bytesInput(arg: string | undefined, what: string): Promise<Buffer> {
-  return arg !== undefined ? Buffer.from(arg, 'utf8') : readStdin(what);
+async function bytesInput(io: CliIo, arg: string | undefined, what: string): Promise<Buffer> {
+  return arg !== undefined ? Buffer.from(arg, 'utf8') : readStdin(io, what);
 }
 
 /** A token (ciphertext) from the argument or stdin, trimmed; empty is a usage error. */
-async function tokenInput(arg: string | undefined, what: string): Promise<string> {
-  const text = (arg ?? (await readStdin(what)).toString('utf8')).trim();
+async function tokenInput(io: CliIo, arg: string | undefined, what: string): Promise<string> {
+  const text = (arg ?? (await readStdin(io, what)).toString('utf8')).trim();
   if (text === '') throw new CliError('KH_CLI_USAGE', `no ${what}: give it as an argument or on stdin`, 2);
   return text;
 }
@@ -124,8 +123,8 @@ function humanKey(m: KeyMetadata): Record<string, unknown> {
   };
 }
 
-function printKey(format: OutputFormat, value: unknown): void {
-  print(format, format === 'json' ? value : humanKey(value as KeyMetadata));
+function printKey(io: CliIo, format: OutputFormat, value: unknown): void {
+  print(io.stdout, format, format === 'json' ? value : humanKey(value as KeyMetadata));
 }
 
 function table(rows: string[][]): string {
@@ -134,17 +133,17 @@ function table(rows: string[][]): string {
 }
 
 /** The value alone in human mode (so it pipes), the API's JSON otherwise. */
-function printValue(format: OutputFormat, result: unknown, field: string): void {
-  if (format === 'json') return print('json', result);
-  process.stdout.write(`${String((result as Record<string, unknown>)[field])}\n`);
+function printValue(io: CliIo, format: OutputFormat, result: unknown, field: string): void {
+  if (format === 'json') return print(io.stdout, 'json', result);
+  io.stdout.write(`${String((result as Record<string, unknown>)[field])}\n`);
 }
 
 /** verify / verify-hmac: "valid" or "invalid", exit 0 or 1 (also with --format json). */
-function printValidity(format: OutputFormat, result: unknown): void {
+function printValidity(io: CliIo, format: OutputFormat, result: unknown): void {
   const valid = (result as { valid?: unknown }).valid === true;
-  if (format === 'json') print('json', result);
-  else process.stdout.write(valid ? 'valid\n' : 'invalid\n');
-  process.exitCode = valid ? 0 : 1;
+  if (format === 'json') print(io.stdout, 'json', result);
+  else io.stdout.write(valid ? 'valid\n' : 'invalid\n');
+  io.setExitCode(valid ? 0 : 1);
 }
 
 const contextOption = () => new Option('--context <key=value>', 'encryption context pair (repeatable); the same pairs are needed to decrypt').argParser(pairs('--context'));
@@ -158,7 +157,7 @@ function addSignOptions(cmd: Command): Command {
     .addOption(new Option('--signature-format <fmt>', 'ECDSA signature encoding (default der)').choices(['der', 'p1363']));
 }
 
-export function registerKey(program: Command, globals: () => GlobalFlags): void {
+export function registerKey(program: Command, globals: () => GlobalFlags, io: CliIo): void {
   const key = program.command('key').description('create, import, manage and use keys: encrypt, decrypt, sign, verify, HMAC, key agreement, KEM');
   const api = (method: string, path: string, body?: unknown) => call(clientOptions(globals()), method, path, body);
   const format = () => globals().format;
@@ -181,7 +180,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
         ...(o.exportable === true ? { exportable: true } : {}),
         ...(o.autoRotatePeriod !== undefined ? { autoRotatePeriodSeconds: o.autoRotatePeriod } : {}),
       };
-      printKey(format(), await api('POST', '/v1/keys', body));
+      printKey(io, format(), await api('POST', '/v1/keys', body));
     });
 
   key
@@ -195,20 +194,20 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
       if (o.after !== undefined) query.set('after', o.after);
       const qs = query.toString();
       const result = (await api('GET', `/v1/keys${qs === '' ? '' : `?${qs}`}`)) as { keys: KeyMetadata[]; next?: string };
-      if (format() === 'json') return print('json', result);
-      if (result.keys.length === 0) process.stdout.write('No keys.\n');
+      if (format() === 'json') return print(io.stdout, 'json', result);
+      if (result.keys.length === 0) io.stdout.write('No keys.\n');
       else {
         const rows = result.keys.map((k) => [k.name, k.type, k.state, String(k.latestVersion), k.description]);
-        process.stdout.write(table([['NAME', 'TYPE', 'STATE', 'VERSION', 'DESCRIPTION'], ...rows]));
+        io.stdout.write(table([['NAME', 'TYPE', 'STATE', 'VERSION', 'DESCRIPTION'], ...rows]));
       }
-      if (result.next !== undefined) process.stderr.write(`More keys: keyhold key list --after ${result.next}\n`);
+      if (result.next !== undefined) io.stderr.write(`More keys: keyhold key list --after ${result.next}\n`);
     });
 
   key
     .command('show')
     .description('show a key\'s metadata (never its material)')
     .argument('<name>', 'key name')
-    .action(async (name: string) => printKey(format(), await api('GET', keyPath(name))));
+    .action(async (name: string) => printKey(io, format(), await api('GET', keyPath(name))));
 
   /** POST /v1/keys/:name/<command>, no body, prints the metadata. */
   const simple = (command: string, description: string) =>
@@ -216,7 +215,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
       .command(command)
       .description(description)
       .argument('<name>', 'key name')
-      .action(async (name: string) => printKey(format(), await api('POST', keyPath(name, command))));
+      .action(async (name: string) => printKey(io, format(), await api('POST', keyPath(name, command))));
 
   simple('rotate', 'add a new key version and make it current (old versions still decrypt and verify)');
 
@@ -236,7 +235,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
         ...(o.autoRotatePeriod !== undefined ? { autoRotatePeriodSeconds: o.autoRotatePeriod } : {}),
       };
       if (Object.keys(body).length === 0) throw new CliError('KH_CLI_USAGE', 'nothing to change: give at least one option (see keyhold key config --help)', 2);
-      printKey(format(), await api('PATCH', keyPath(name), body));
+      printKey(io, format(), await api('PATCH', keyPath(name), body));
     });
 
   key
@@ -245,7 +244,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .argument('<name>', 'key name')
     .requiredOption('--min-available-version <n>', 'oldest version to keep', parseVersion)
     .action(async (name: string, o: { minAvailableVersion: number }) => {
-      printKey(format(), await api('POST', keyPath(name, 'trim'), { minAvailableVersion: o.minAvailableVersion }));
+      printKey(io, format(), await api('POST', keyPath(name, 'trim'), { minAvailableVersion: o.minAvailableVersion }));
     });
 
   simple('enable', 'enable a disabled key');
@@ -258,7 +257,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .option('--waiting-days <n>', `days before the key is destroyed (${MIN_DELETION_DAYS}-${MAX_DELETION_DAYS}, default ${MAX_DELETION_DAYS})`, parseWaitingDays)
     .action(async (name: string, o: { waitingDays?: number }) => {
       const qs = o.waitingDays === undefined ? '' : `?waitingDays=${o.waitingDays}`;
-      printKey(format(), await api('DELETE', `${keyPath(name)}${qs}`));
+      printKey(io, format(), await api('DELETE', `${keyPath(name)}${qs}`));
     });
 
   simple('cancel-deletion', 'cancel a scheduled deletion (the key comes back disabled)');
@@ -276,9 +275,9 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
       if (o.keyFormat !== undefined) query.set('format', o.keyFormat);
       const qs = query.toString();
       const result = (await api('GET', `${keyPath(name, 'public-key')}${qs === '' ? '' : `?${qs}`}`)) as { publicKey: unknown };
-      if (format() === 'json') return print('json', result);
+      if (format() === 'json') return print(io.stdout, 'json', result);
       const text = typeof result.publicKey === 'string' ? result.publicKey : JSON.stringify(result.publicKey);
-      process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     });
 
   key
@@ -289,8 +288,8 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .addOption(contextOption())
     .addOption(aadOption())
     .action(async (name: string, plaintext: string | undefined, o: AadFlags) => {
-      const bytes = await bytesInput(plaintext, 'plaintext');
-      printValue(format(), await api('POST', keyPath(name, 'encrypt'), { plaintext: b64(bytes), ...aadBody(o) }), 'ciphertext');
+      const bytes = await bytesInput(io, plaintext, 'plaintext');
+      printValue(io, format(), await api('POST', keyPath(name, 'encrypt'), { plaintext: b64(bytes), ...aadBody(o) }), 'ciphertext');
     });
 
   key
@@ -301,10 +300,10 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .addOption(contextOption())
     .addOption(aadOption())
     .action(async (name: string, ciphertext: string | undefined, o: AadFlags) => {
-      const text = await tokenInput(ciphertext, 'ciphertext');
+      const text = await tokenInput(io, ciphertext, 'ciphertext');
       const result = (await api('POST', keyPath(name, 'decrypt'), { ciphertext: text, ...aadBody(o) })) as { plaintext: string };
-      if (format() === 'json') return print('json', result);
-      process.stdout.write(Buffer.from(result.plaintext, 'base64'));
+      if (format() === 'json') return print(io.stdout, 'json', result);
+      io.stdout.write(Buffer.from(result.plaintext, 'base64'));
     });
 
   key
@@ -315,8 +314,8 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .addOption(contextOption())
     .addOption(aadOption())
     .action(async (name: string, ciphertext: string | undefined, o: AadFlags) => {
-      const text = await tokenInput(ciphertext, 'ciphertext');
-      printValue(format(), await api('POST', keyPath(name, 'rewrap'), { ciphertext: text, ...aadBody(o) }), 'ciphertext');
+      const text = await tokenInput(io, ciphertext, 'ciphertext');
+      printValue(io, format(), await api('POST', keyPath(name, 'rewrap'), { ciphertext: text, ...aadBody(o) }), 'ciphertext');
     });
 
   key
@@ -330,7 +329,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .action(async (name: string, o: AadFlags & { bits?: string; wrappedOnly?: boolean }) => {
       const body = { ...(o.bits !== undefined ? { bits: Number(o.bits) } : {}), ...(o.wrappedOnly === true ? { plaintext: false } : {}), ...aadBody(o) };
       const result = (await api('POST', keyPath(name, 'datakey'), body)) as { ciphertext: string; plaintext?: string; version: number };
-      print(format(), format() === 'json' ? result : { plaintext: result.plaintext, ciphertext: result.ciphertext, version: result.version });
+      print(io.stdout, format(), format() === 'json' ? result : { plaintext: result.plaintext, ciphertext: result.ciphertext, version: result.version });
     });
 
   addSignOptions(
@@ -340,8 +339,8 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
       .argument('<name>', 'key name')
       .argument('[message]', 'UTF-8 text (default: the raw bytes of stdin)'),
   ).action(async (name: string, message: string | undefined, o: SignFlags) => {
-    const bytes = await bytesInput(message, 'message');
-    printValue(format(), await api('POST', keyPath(name, 'sign'), { input: b64(bytes), ...signBody(o) }), 'signature');
+    const bytes = await bytesInput(io, message, 'message');
+    printValue(io, format(), await api('POST', keyPath(name, 'sign'), { input: b64(bytes), ...signBody(o) }), 'signature');
   });
 
   addSignOptions(
@@ -352,8 +351,8 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
       .argument('<signature>', 'keyhold:v<n>:...')
       .argument('[message]', 'UTF-8 text (default: the raw bytes of stdin)'),
   ).action(async (name: string, signature: string, message: string | undefined, o: SignFlags) => {
-    const bytes = await bytesInput(message, 'message');
-    printValidity(format(), await api('POST', keyPath(name, 'verify'), { input: b64(bytes), signature: signature.trim(), ...signBody(o) }));
+    const bytes = await bytesInput(io, message, 'message');
+    printValidity(io, format(), await api('POST', keyPath(name, 'verify'), { input: b64(bytes), signature: signature.trim(), ...signBody(o) }));
   });
 
   key
@@ -362,8 +361,8 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .argument('<name>', 'key name')
     .argument('[message]', 'UTF-8 text (default: the raw bytes of stdin)')
     .action(async (name: string, message: string | undefined) => {
-      const bytes = await bytesInput(message, 'message');
-      printValue(format(), await api('POST', keyPath(name, 'hmac'), { input: b64(bytes) }), 'hmac');
+      const bytes = await bytesInput(io, message, 'message');
+      printValue(io, format(), await api('POST', keyPath(name, 'hmac'), { input: b64(bytes) }), 'hmac');
     });
 
   key
@@ -373,8 +372,8 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .argument('<hmac>', 'keyhold:v<n>:...')
     .argument('[message]', 'UTF-8 text (default: the raw bytes of stdin)')
     .action(async (name: string, hmac: string, message: string | undefined) => {
-      const bytes = await bytesInput(message, 'message');
-      printValidity(format(), await api('POST', keyPath(name, 'verify-hmac'), { input: b64(bytes), hmac: hmac.trim() }));
+      const bytes = await bytesInput(io, message, 'message');
+      printValidity(io, format(), await api('POST', keyPath(name, 'verify-hmac'), { input: b64(bytes), hmac: hmac.trim() }));
     });
 
   key
@@ -395,7 +394,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
         ...(o.salt !== undefined ? { salt: b64(o.salt) } : {}),
         ...(o.info !== undefined ? { info: b64(o.info) } : {}),
       };
-      printValue(format(), await api('POST', keyPath(name, 'derive'), body), 'secret');
+      printValue(io, format(), await api('POST', keyPath(name, 'derive'), body), 'secret');
     });
 
   key
@@ -404,7 +403,7 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .argument('<name>', 'key name')
     .action(async (name: string) => {
       const result = (await api('POST', keyPath(name, 'encapsulate'), {})) as { ciphertext: string; sharedSecret: string; version: number };
-      print(format(), format() === 'json' ? result : { ciphertext: result.ciphertext, sharedSecret: result.sharedSecret });
+      print(io.stdout, format(), format() === 'json' ? result : { ciphertext: result.ciphertext, sharedSecret: result.sharedSecret });
     });
 
   key
@@ -413,9 +412,9 @@ export function registerKey(program: Command, globals: () => GlobalFlags): void 
     .argument('<name>', 'key name')
     .argument('[ciphertext]', 'keyhold:v<n>:... from encapsulate (default: read from stdin)')
     .action(async (name: string, ciphertext: string | undefined) => {
-      const text = await tokenInput(ciphertext, 'ciphertext');
-      printValue(format(), await api('POST', keyPath(name, 'decapsulate'), { ciphertext: text }), 'sharedSecret');
+      const text = await tokenInput(io, ciphertext, 'ciphertext');
+      printValue(io, format(), await api('POST', keyPath(name, 'decapsulate'), { ciphertext: text }), 'sharedSecret');
     });
 
-  registerKeyImport(key, api, format, printKey);
+  registerKeyImport(key, api, format, (f, v) => printKey(io, f, v), io);
 }

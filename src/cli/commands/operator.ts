@@ -4,11 +4,12 @@
  * 1 error, 2 usage error or (for `status`) sealed, as Vault's CLI does.
  */
 import type { Command } from 'commander';
-import { call, CliError, type ClientOptions } from '../http-client.js';
+import { call, CliError, type ClientOptions, type ClientSession } from '../http-client.js';
 import { print, type OutputFormat } from '../output.js';
 import { parseIntInRange, parseShareCount } from '../parse.js';
 import { MAX_ROOT_TTL_SECONDS } from '../../auth/root-token.js';
 import { readSecretLine, readSecretLines, warnSecretArguments } from '../read-secret.js';
+import type { CliIo } from '../cli-io.js';
 
 export interface GlobalFlags {
   address: string;
@@ -25,6 +26,8 @@ export interface GlobalFlags {
   expectPcr?: Record<number, string>;
   /** --attestation-root PEM files trusted besides the AWS Nitro root. */
   attestationRoots?: string[];
+  /** Keys and channels kept for this run only (http-client.ts). */
+  session?: ClientSession;
 }
 
 export function clientOptions(flags: GlobalFlags): ClientOptions {
@@ -36,6 +39,7 @@ export function clientOptions(flags: GlobalFlags): ClientOptions {
     clientKey: flags.clientKey,
     signingKey: flags.signingKey,
     e2e: flags.e2e,
+    session: flags.session,
   };
 }
 
@@ -44,25 +48,25 @@ export function clientOptions(flags: GlobalFlags): ClientOptions {
  * the server says the operation is complete or the input ends.
  * @throws CliError KH_CLI_USAGE when no share was given at all
  */
-async function submitShares(fromArguments: string[], prompt: string, submit: (share: string) => Promise<unknown>): Promise<unknown> {
+async function submitShares(io: CliIo, fromArguments: string[], prompt: string, submit: (share: string) => Promise<unknown>): Promise<unknown> {
   let last: unknown;
-  const shares: AsyncIterable<string> | string[] = fromArguments.length > 0 ? fromArguments : readSecretLines(prompt);
+  const shares: AsyncIterable<string> | string[] = fromArguments.length > 0 ? fromArguments : readSecretLines(io, prompt);
   for await (const share of shares) {
     last = await submit(share);
     const step = last as { complete?: boolean; progress?: number; required?: number };
     if (step.complete === true) break;
-    if (process.stdin.isTTY === true && fromArguments.length === 0) process.stderr.write(`Progress ${step.progress}/${step.required}\n`);
+    if (io.stdin.isTTY === true && fromArguments.length === 0) io.stderr.write(`Progress ${step.progress}/${step.required}\n`);
   }
   if (last === undefined) throw new CliError('KH_CLI_USAGE', 'no share given: pipe the shares on stdin, one per line', 2);
   return last;
 }
 
-/** Sets process.exitCode for `status` so scripts can test sealed state. */
+/** The exit code of `status`, so scripts can test sealed state. */
 function statusExitCode(status: { sealed?: unknown }): number {
   return status.sealed === true ? 2 : 0;
 }
 
-export function registerOperator(program: Command, globals: () => GlobalFlags): void {
+export function registerOperator(program: Command, globals: () => GlobalFlags, io: CliIo): void {
   const operator = program.command('operator').description('initialise, unseal, seal and maintain the vault');
 
   operator
@@ -78,11 +82,11 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
         rootToken: string;
         recoveryShares?: boolean;
       };
-      if (g.format === 'json') return print('json', result);
+      if (g.format === 'json') return print(io.stdout, 'json', result);
       const kind = result.recoveryShares === true ? 'Recovery' : 'Unseal';
-      result.shares.forEach((s, i) => process.stdout.write(`${kind} share ${i + 1}: ${s}\n`));
-      process.stdout.write(`\nInitial root token: ${result.rootToken}\n\n`);
-      process.stdout.write(
+      result.shares.forEach((s, i) => io.stdout.write(`${kind} share ${i + 1}: ${s}\n`));
+      io.stdout.write(`\nInitial root token: ${result.rootToken}\n\n`);
+      io.stdout.write(
         `Keyhold is initialised with ${result.shares.length} shares and a threshold of ${result.threshold}.\n` +
           `Distribute the shares now: they are not stored anywhere and will not be shown again.\n` +
           (result.recoveryShares === true
@@ -99,10 +103,10 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .description('submit one unseal share (a recovery share with an HSM seal) and show progress')
     .action(async (share: string | undefined, opts: { reset?: boolean; migrate?: boolean }) => {
       const g = globals();
-      if (share !== undefined) warnSecretArguments('unseal shares');
-      const key = opts.reset === true ? undefined : (share ?? (await readSecretLine('Unseal share (hidden): ')));
+      if (share !== undefined) warnSecretArguments(io, 'unseal shares');
+      const key = opts.reset === true ? undefined : (share ?? (await readSecretLine(io, 'Unseal share (hidden): ')));
       const body = key === undefined ? { reset: true } : { key, ...(opts.migrate === true ? { migrate: true } : {}) };
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/unseal', body));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/sys/unseal', body));
     });
 
   operator
@@ -110,7 +114,7 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .description('seal: wipe every key from the server memory (needs a root token)')
     .action(async () => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/seal'));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/sys/seal'));
     });
 
   operator
@@ -119,8 +123,8 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .action(async () => {
       const g = globals();
       const status = (await call(clientOptions(g), 'GET', '/v1/sys/seal-status')) as { sealed?: unknown };
-      print(g.format, status);
-      process.exitCode = statusExitCode(status);
+      print(io.stdout, g.format, status);
+      io.setExitCode(statusExitCode(status));
     });
 
   operator
@@ -128,7 +132,7 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .description('add a keyring term and make it active (old records stay readable)')
     .action(async () => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/rotate'));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/sys/rotate'));
     });
 
   operator
@@ -136,7 +140,7 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .description('show the active keyring term')
     .action(async () => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'GET', '/v1/sys/key-status'));
+      print(io.stdout, g.format, await call(clientOptions(g), 'GET', '/v1/sys/key-status'));
     });
 
   operator
@@ -152,25 +156,25 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .action(async (shares: string[], opts: { init?: boolean; shares?: number; threshold?: number; nonce?: string; cancel?: boolean; status?: boolean }) => {
       const g = globals();
       const c = clientOptions(g);
-      if (opts.cancel === true) return print(g.format, await call(c, 'DELETE', '/v1/sys/rekey/init'));
-      if (opts.status === true) return print(g.format, await call(c, 'GET', '/v1/sys/rekey/init'));
-      if (shares.length > 0) warnSecretArguments('shares');
+      if (opts.cancel === true) return print(io.stdout, g.format, await call(c, 'DELETE', '/v1/sys/rekey/init'));
+      if (opts.status === true) return print(io.stdout, g.format, await call(c, 'GET', '/v1/sys/rekey/init'));
+      if (shares.length > 0) warnSecretArguments(io, 'shares');
       let nonce = opts.nonce;
       if (opts.init === true || (nonce === undefined && opts.shares !== undefined)) {
         if (opts.shares === undefined || opts.threshold === undefined) throw new CliError('KH_CLI_USAGE', 'rekey --init needs --shares and --threshold', 2);
         const started = (await call(c, 'POST', '/v1/sys/rekey/init', { shares: opts.shares, threshold: opts.threshold })) as { nonce: string };
         nonce = started.nonce;
-        if (opts.init === true && shares.length === 0) return print(g.format, started);
+        if (opts.init === true && shares.length === 0) return print(io.stdout, g.format, started);
       }
       if (nonce === undefined) throw new CliError('KH_CLI_USAGE', 'give --nonce (from `rekey --init`) or start one with --shares and --threshold', 2);
-      const last = await submitShares(shares, 'Current unseal share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/rekey/update', { key, nonce }));
+      const last = await submitShares(io, shares, 'Current unseal share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/rekey/update', { key, nonce }));
       const result = last as { complete?: boolean; shares?: string[] };
       if (result.complete === true && g.format === 'human') {
-        result.shares?.forEach((s, i) => process.stdout.write(`New unseal share ${i + 1}: ${s}\n`));
-        process.stdout.write('\nRekey complete: the old shares no longer unseal. Distribute the new shares now; they will not be shown again.\n');
+        result.shares?.forEach((s, i) => io.stdout.write(`New unseal share ${i + 1}: ${s}\n`));
+        io.stdout.write('\nRekey complete: the old shares no longer unseal. Distribute the new shares now; they will not be shown again.\n');
         return;
       }
-      print(g.format, result);
+      print(io.stdout, g.format, result);
     });
 
   operator
@@ -184,16 +188,16 @@ export function registerOperator(program: Command, globals: () => GlobalFlags): 
     .action(async (shares: string[], opts: { nonce?: string; ttl?: number; cancel?: boolean; status?: boolean }) => {
       const g = globals();
       const c = clientOptions(g);
-      if (opts.cancel === true) return print(g.format, await call(c, 'DELETE', '/v1/sys/generate-root/init'));
-      if (opts.status === true) return print(g.format, await call(c, 'GET', '/v1/sys/generate-root/init'));
-      if (shares.length > 0) warnSecretArguments('shares');
+      if (opts.cancel === true) return print(io.stdout, g.format, await call(c, 'DELETE', '/v1/sys/generate-root/init'));
+      if (opts.status === true) return print(io.stdout, g.format, await call(c, 'GET', '/v1/sys/generate-root/init'));
+      if (shares.length > 0) warnSecretArguments(io, 'shares');
       const init = `/v1/sys/generate-root/init${opts.ttl === undefined ? '' : `?ttlSeconds=${opts.ttl}`}`;
       const nonce = opts.nonce ?? ((await call(c, 'POST', init)) as { nonce: string }).nonce;
-      const last = await submitShares(shares, 'Share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/generate-root/update', { key, nonce }));
+      const last = await submitShares(io, shares, 'Share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/generate-root/update', { key, nonce }));
       const result = last as { complete?: boolean; rootToken?: string; progress?: number; required?: number };
       if (g.format === 'human' && result.complete === true)
-        return void process.stdout.write(`New root token: ${result.rootToken}\n\nRevoke it when the task is done: KEYHOLD_TOKEN=... keyhold token revoke-self\n`);
-      if (g.format === 'human') return void process.stdout.write(`Progress ${result.progress}/${result.required}; continue with --nonce ${nonce}\n`);
-      print(g.format, result);
+        return void io.stdout.write(`New root token: ${result.rootToken}\n\nRevoke it when the task is done: KEYHOLD_TOKEN=... keyhold token revoke-self\n`);
+      if (g.format === 'human') return void io.stdout.write(`Progress ${result.progress}/${result.required}; continue with --nonce ${nonce}\n`);
+      print(io.stdout, g.format, result);
     });
 }

@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { call, CliError } from '../http-client.js';
 import { print } from '../output.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
+import type { CliIo } from '../cli-io.js';
 
 const usage = (message: string) => new CliError('KH_CLI_USAGE', message, 2);
 
@@ -39,7 +40,7 @@ interface ActivePolicy {
   policies: string;
 }
 
-export function registerPolicy(program: Command, globals: () => GlobalFlags): void {
+export function registerPolicy(program: Command, globals: () => GlobalFlags, io: CliIo): void {
   const policy = program.command('policy').description('signed Cedar policy bundles: keys, signing, push, show');
 
   policy
@@ -51,9 +52,9 @@ export function registerPolicy(program: Command, globals: () => GlobalFlags): vo
       const { privateKey, publicKey } = generateKeyPairSync('ed25519');
       writeFile(o.out, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, '--out', { mode: 0o600, flag: 'wx' });
       const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
-      if (g.format === 'json') return print('json', { privateKeyFile: o.out, publicKey: pem });
-      process.stdout.write(pem);
-      process.stderr.write(
+      if (g.format === 'json') return print(io.stdout, 'json', { privateKeyFile: o.out, publicKey: pem });
+      io.stdout.write(pem);
+      io.stderr.write(
         `Private key written to ${o.out} (mode 0600); keep it offline.\n` +
           `Trust the public key in the server configuration: policy.trustedKeys: [{ kid: <KID>, publicKey: <the PEM above, or a file holding it> }]\n`,
       );
@@ -79,7 +80,7 @@ export function registerPolicy(program: Command, globals: () => GlobalFlags): vo
       } catch (e) {
         throw usage(`--key: ${o.key}: ${e instanceof Error ? e.message : String(e)} (need an Ed25519 PKCS#8 PEM private key)`);
       }
-      if (o.out === undefined) process.stdout.write(`${signature}\n`);
+      if (o.out === undefined) io.stdout.write(`${signature}\n`);
       else writeFile(o.out, `${signature}\n`, '--out');
     });
 
@@ -92,7 +93,7 @@ export function registerPolicy(program: Command, globals: () => GlobalFlags): vo
       const g = globals();
       const bundle = readFile(bundleFile, 'bundle').toString('base64');
       const signature = readFile(signatureFile, 'signature').toString('utf8').trim();
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/policy', { bundle, signature }));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/sys/policy', { bundle, signature }));
     });
 
   policy
@@ -101,10 +102,10 @@ export function registerPolicy(program: Command, globals: () => GlobalFlags): vo
     .action(async () => {
       const g = globals();
       const active = (await call(clientOptions(g), 'GET', '/v1/sys/policy')) as ActivePolicy;
-      if (g.format === 'json') return print('json', active);
+      if (g.format === 'json') return print(io.stdout, 'json', active);
       const { policies, ...meta } = active;
-      print('human', meta);
-      process.stdout.write(`\n${policies.endsWith('\n') ? policies : `${policies}\n`}`);
+      print(io.stdout, 'human', meta);
+      io.stdout.write(`\n${policies.endsWith('\n') ? policies : `${policies}\n`}`);
     });
 
   policy
@@ -112,6 +113,6 @@ export function registerPolicy(program: Command, globals: () => GlobalFlags): vo
     .description('print the Cedar schema bundles are validated against (namespace Keyhold)')
     .action(async () => {
       const { schemaText } = await import('../../policy/cedar-schema.js');
-      process.stdout.write(`${schemaText()}\n`);
+      io.stdout.write(`${schemaText()}\n`);
     });
 }

@@ -14,6 +14,7 @@ import { call, CliError } from '../http-client.js';
 import { print } from '../output.js';
 import { parseIntInRange } from '../parse.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
+import type { CliIo } from '../cli-io.js';
 
 const parseVersion = parseIntInRange(1, 999_999_999);
 const parseVersions = (value: string): number[] =>
@@ -57,7 +58,7 @@ interface ReadAnswer {
   files: Record<string, string>;
 }
 
-export function registerSecret(program: Command, globals: () => GlobalFlags): void {
+export function registerSecret(program: Command, globals: () => GlobalFlags, io: CliIo): void {
   const secret = program.command('secret').description('versioned secrets for workloads: put, get, delete, undelete, destroy, metadata, list');
   const api = (method: string, path: string, body?: unknown) => call(clientOptions(globals()), method, path, body);
   const format = () => globals().format;
@@ -112,7 +113,7 @@ export function registerSecret(program: Command, globals: () => GlobalFlags): vo
         body = { ...(Object.keys(data).length > 0 && { data }), ...(Object.keys(files).length > 0 && { files }) };
       }
       if (o.cas !== undefined) body.options = { cas: o.cas };
-      print(format(), await api('POST', secretPath('data', path), body));
+      print(io.stdout, format(), await api('POST', secretPath('data', path), body));
     });
 
   secret
@@ -125,13 +126,13 @@ export function registerSecret(program: Command, globals: () => GlobalFlags): vo
     .action(async (path: string, o: { ver?: number; field?: string }) => {
       const answer = (await api('GET', `${secretPath('data', path)}${o.ver !== undefined ? `?version=${o.ver}` : ''}`)) as ReadAnswer;
       if (o.field !== undefined) {
-        if (Object.hasOwn(answer.data, o.field)) process.stdout.write(`${answer.data[o.field]!}\n`);
-        else if (Object.hasOwn(answer.files, o.field)) process.stdout.write(Buffer.from(answer.files[o.field]!, 'base64'));
+        if (Object.hasOwn(answer.data, o.field)) io.stdout.write(`${answer.data[o.field]!}\n`);
+        else if (Object.hasOwn(answer.files, o.field)) io.stdout.write(Buffer.from(answer.files[o.field]!, 'base64'));
         else throw new CliError('KH_CLI_FIELD_NOT_FOUND', `version ${answer.version} has no field ${o.field}`, 1);
         return;
       }
-      if (format() === 'json') return print('json', answer);
-      print('human', { version: answer.version, type: answer.type, createdAt: answer.createdAt, ...answer.data, ...Object.fromEntries(Object.entries(answer.files).map(([k, v]) => [k, `<file, ${Buffer.from(v, 'base64').length} bytes>`])) });
+      if (format() === 'json') return print(io.stdout, 'json', answer);
+      print(io.stdout, 'human', { version: answer.version, type: answer.type, createdAt: answer.createdAt, ...answer.data, ...Object.fromEntries(Object.entries(answer.files).map(([k, v]) => [k, `<file, ${Buffer.from(v, 'base64').length} bytes>`])) });
     });
 
   for (const [name, route, description] of [
@@ -146,7 +147,7 @@ export function registerSecret(program: Command, globals: () => GlobalFlags): vo
       .option('--versions <list>', 'comma-separated versions', parseVersions)
       .action(async (path: string, o: { versions?: number[] }) => {
         if (name !== 'delete' && o.versions === undefined) throw new CliError('KH_CLI_USAGE', `${name} needs --versions`, 2);
-        print(format(), await api('POST', secretPath(route, path), o.versions === undefined ? {} : { versions: o.versions }));
+        print(io.stdout, format(), await api('POST', secretPath(route, path), o.versions === undefined ? {} : { versions: o.versions }));
       });
   }
 
@@ -160,14 +161,14 @@ export function registerSecret(program: Command, globals: () => GlobalFlags): vo
     .option('--custom <key=value>', 'custom metadata pair (repeatable; replaces all custom metadata)', (v: string, prev: string[] = []) => [...prev, v])
     .option('--delete', 'delete the secret: metadata and every version, for good')
     .action(async (path: string, o: { maxVersions?: number; casRequired?: string; deleteVersionAfter?: number; custom?: string[]; delete?: boolean }) => {
-      if (o.delete === true) return print(format(), await api('DELETE', secretPath('metadata', path)));
+      if (o.delete === true) return print(io.stdout, format(), await api('DELETE', secretPath('metadata', path)));
       const body = {
         ...(o.maxVersions !== undefined && { maxVersions: o.maxVersions }),
         ...(o.casRequired !== undefined && { casRequired: o.casRequired === 'true' }),
         ...(o.deleteVersionAfter !== undefined && { deleteVersionAfterSeconds: o.deleteVersionAfter }),
         ...(o.custom !== undefined && { customMetadata: parsePairs(o.custom) }),
       };
-      print(format(), await api(Object.keys(body).length === 0 ? 'GET' : 'POST', secretPath('metadata', path), Object.keys(body).length === 0 ? undefined : body));
+      print(io.stdout, format(), await api(Object.keys(body).length === 0 ? 'GET' : 'POST', secretPath('metadata', path), Object.keys(body).length === 0 ? undefined : body));
     });
 
   secret
@@ -176,7 +177,7 @@ export function registerSecret(program: Command, globals: () => GlobalFlags): vo
     .argument('[folder]', 'folder, e.g. app/ (default: the top)', '')
     .action(async (folder: string) => {
       const answer = (await api('GET', `/v1/secrets/list/${folder.split('/').map(encodeURIComponent).join('/')}`)) as { keys: string[] };
-      if (format() === 'json') return print('json', answer);
-      process.stdout.write(answer.keys.map((k) => `${k}\n`).join(''));
+      if (format() === 'json') return print(io.stdout, 'json', answer);
+      io.stdout.write(answer.keys.map((k) => `${k}\n`).join(''));
     });
 }

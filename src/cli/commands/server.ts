@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { KeyholdConfig } from '../../config/config-schema.js';
 import { parsePort } from '../parse.js';
+import type { CliIo } from '../cli-io.js';
 
 interface ServerFlags {
   config?: string;
@@ -15,7 +16,7 @@ interface ServerFlags {
   logLevel?: KeyholdConfig['log']['level'];
 }
 
-export function registerServer(program: Command): void {
+export function registerServer(program: Command, io: CliIo): void {
   program
     .command('server')
     .description('run a Keyhold node (sealed until unsealed), or --dev for an initialised, unsealed local vault')
@@ -38,10 +39,10 @@ export function registerServer(program: Command): void {
         handleSignals(dev.server, dev.server.config.shutdownTimeoutMs);
         const pcrs = await dev.server.services.enclave?.provider.pcrs();
         const pcr0 = pcrs?.get(0);
-        process.stdout.write(devBanner(dev, pcr0 === undefined ? undefined : Buffer.from(pcr0).toString('hex')));
+        io.stdout.write(devBanner(dev, pcr0 === undefined ? undefined : Buffer.from(pcr0).toString('hex')));
         return;
       }
-      const env = { ...process.env };
+      const env = { ...io.env };
       if (flags.apiPort !== undefined) env.KEYHOLD_API_PORT = String(flags.apiPort);
       if (flags.healthPort !== undefined) env.KEYHOLD_HEALTH_PORT = String(flags.healthPort);
       if (flags.logLevel !== undefined) env.KEYHOLD_LOG_LEVEL = flags.logLevel;
@@ -61,6 +62,6 @@ export function registerServer(program: Command): void {
           : status.initialized
             ? 'sealed: run `keyhold operator unseal`'
             : 'not initialized: run `keyhold operator init`';
-      process.stdout.write(`Keyhold ${status.version} listening on ${server.apiUrl} (health ${server.healthUrl}); ${next}\n`);
+      io.stdout.write(`Keyhold ${status.version} listening on ${server.apiUrl} (health ${server.healthUrl}); ${next}\n`);
     });
 }

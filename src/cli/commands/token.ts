@@ -8,8 +8,9 @@ import type { Command } from 'commander';
 import { call } from '../http-client.js';
 import { print } from '../output.js';
 import { clientOptions, type GlobalFlags } from './operator.js';
+import type { CliIo } from '../cli-io.js';
 
-export function registerToken(program: Command, globals: () => GlobalFlags): void {
+export function registerToken(program: Command, globals: () => GlobalFlags, io: CliIo): void {
   const token = program.command('token').description('root tokens: list by accessor, look up, revoke (revoke a root token after use)');
 
   token
@@ -17,7 +18,7 @@ export function registerToken(program: Command, globals: () => GlobalFlags): voi
     .description('every live root token: accessor, origin, creation and expiry (never the token itself)')
     .action(async () => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'GET', '/v1/sys/root-tokens'));
+      print(io.stdout, g.format, await call(clientOptions(g), 'GET', '/v1/sys/root-tokens'));
     });
 
   token
@@ -25,7 +26,7 @@ export function registerToken(program: Command, globals: () => GlobalFlags): voi
     .description('the accessor, origin and expiry of the root token in use (KEYHOLD_TOKEN / --token)')
     .action(async () => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'GET', '/v1/sys/root-token/lookup-self'));
+      print(io.stdout, g.format, await call(clientOptions(g), 'GET', '/v1/sys/root-token/lookup-self'));
     });
 
   token
@@ -33,7 +34,7 @@ export function registerToken(program: Command, globals: () => GlobalFlags): voi
     .description('revoke the root token in use; it stops working on the next request')
     .action(async () => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/root-token/revoke-self'));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/sys/root-token/revoke-self'));
     });
 
   token
@@ -42,6 +43,6 @@ export function registerToken(program: Command, globals: () => GlobalFlags): voi
     .argument('<accessor>', 'khra.… accessor')
     .action(async (accessor: string) => {
       const g = globals();
-      print(g.format, await call(clientOptions(g), 'POST', '/v1/sys/root-token/revoke-accessor', { accessor }));
+      print(io.stdout, g.format, await call(clientOptions(g), 'POST', '/v1/sys/root-token/revoke-accessor', { accessor }));
     });
 }
