@@ -89,7 +89,7 @@ export function registerAttest(program: Command, globals: () => GlobalFlags, io:
       return Number(v);
     })
     .option('--at <iso-time>', 'verify as of this time instead of now (old documents)')
-    .description('verify an attestation document: signature, chain to the AWS Nitro root (or --root), PCRs, nonce')
+    .description('verify an attestation document: signature, chain to the AWS Nitro root (or an --attestation-root), PCRs, nonce')
     .action(async (file: string | undefined, opts: VerifyFlags) => {
       const flags = globals();
       const expectPcr = flags.expectPcr;

@@ -103,7 +103,7 @@ export function registerAuth(program: Command, globals: () => GlobalFlags, io: C
 
   totp
     .command('confirm')
-    .description('confirm enrolment with a first code; from then on logins need --otp')
+    .description('confirm enrolment with a first code; from then on logins need a code (`auth login --otp`)')
     .argument('<code>', 'the current code from the authenticator app')
     .action(async (code: string) => {
       const g = globals();

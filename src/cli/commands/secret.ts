@@ -65,7 +65,7 @@ export function registerSecret(program: Command, globals: () => GlobalFlags, io:
 
   secret
     .command('put')
-    .description('write a new version: key=value pairs (value @file reads a file) and --file name=@path, or --tls / --generate')
+    .description('write a new version: key=value pairs (value @file reads a file) and --file name=@path, or --tls-cert/--tls-key, or --generate')
     .argument('<path>', 'secret path, e.g. app/db')
     .argument('[pairs...]', 'key=value')
     .option('--file <name=@path>', 'a file entry (repeatable; up to 1 MiB each)', collectFile)
