@@ -1,8 +1,9 @@
 /**
  * `keyhold server --dev`: one command from nothing to a ready vault.
  *
- * SQLite in a data dir (a fresh temp dir unless --data-dir), loopback only,
- * initialised with a single share and unsealed. The unseal key and root token
+ * SQLite in a data dir (a fresh temp dir unless --data-dir, removed again
+ * when the server stops), loopback only, initialised with a single share and
+ * unsealed. The unseal key and root token
  * are printed and, so that the same --data-dir can be restarted, kept in
  * <data-dir>/dev-credentials.json (mode 0600). Never use this in production:
  * the file defeats the seal.
@@ -13,7 +14,7 @@
  * policy, reads the secrets under `dev/`. A ready agent configuration is
  * written to <data-dir>/agent.yaml and the banner shows how to run it.
  */
-import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { resolveConfig } from '../config/load-config.js';
@@ -42,7 +43,11 @@ interface DevCredentials {
 export interface DevServer {
   server: RunningKeyhold;
   dataDir: string;
+  /** The data dir is a fresh temp dir (no --data-dir): nothing in it outlives the server. */
+  temporary: boolean;
   credentials: DevCredentials;
+  /** Removes a temporary data dir (once the server is closed); a --data-dir is kept. */
+  removeTemporaryData(): void;
 }
 
 /** Written atomically (temp file, fsync, rename) so a crash never leaves a half-written file. */
@@ -72,7 +77,12 @@ function readCredentials(file: string, dataDir: string): DevCredentials {
 export async function startDevServer(options: DevOptions): Promise<DevServer> {
   if (options.rootToken !== undefined && !isAcceptableToken(options.rootToken))
     throw new KeyholdError('KH_CONFIG_INVALID', '--dev-root-token must be 1-256 printable ASCII characters without spaces');
+  const temporary = options.dataDir === undefined;
   const dataDir = resolve(options.dataDir ?? mkdtempSync(join(tmpdir(), 'keyhold-dev-')));
+  // Only a directory this run created with mkdtemp is ever removed.
+  const removeTemporaryData = () => {
+    if (temporary) rmSync(dataDir, { recursive: true, force: true });
+  };
   const buildPcr0 = Buffer.from(measureBuild().pcrs.get(0)!).toString('hex');
   const config = resolveConfig({
     storage: { type: 'sqlite', path: join(dataDir, 'keyhold.db') },
@@ -86,7 +96,13 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
     enclave: { provider: 'simulated', simulated: { rootDir: join(dataDir, 'enclave-sim') }, trustSimulatedRoot: true },
     auth: { attestRoles: { [DEV_WORKLOAD_ROLE]: { pcrs: { 0: buildPcr0 } } } },
   });
-  const server = await startServer(config);
+  let server: RunningKeyhold;
+  try {
+    server = await startServer(config);
+  } catch (e) {
+    removeTemporaryData();
+    throw e;
+  }
   try {
     const { seal, tokens } = server.services;
     const credsFile = join(dataDir, 'dev-credentials.json');
@@ -105,9 +121,10 @@ export async function startDevServer(options: DevOptions): Promise<DevServer> {
       credentials = { ...credentials, rootToken: options.rootToken };
     }
     writeAgentExample(dataDir, server.apiUrl, buildPcr0);
-    return { server, dataDir, credentials };
+    return { server, dataDir, temporary, credentials, removeTemporaryData };
   } catch (e) {
     await server.close();
+    removeTemporaryData();
     throw e;
   }
 }
@@ -166,7 +183,8 @@ WARNING: dev mode keeps its unseal key in the data dir. Never use it for real ke
 
   API:         ${apiUrl}    (OpenAPI docs: ${apiUrl}/docs)
   Health:      ${healthUrl}/health    metrics: ${healthUrl}/metrics
-  Data dir:    ${dev.dataDir}    (audit log: ${dev.server.config.audit.file ?? 'off'})
+  Data dir:    ${dev.dataDir}    (audit log: ${dev.server.config.audit.file ?? 'off'})${dev.temporary ? `
+               (temporary: removed when the server stops; keep data across restarts with --data-dir <dir>)` : ''}
   Unseal key:  ${dev.credentials.unsealKey}
   Root token:  ${token}
                (outside dev mode a root token is for the task at hand: revoke it after use with "keyhold token revoke-self")
@@ -179,6 +197,6 @@ Try it (in another terminal):
   ${cliInvocation()} key decrypt payments keyhold:v1:...
   curl -s -H "Authorization: Bearer $KEYHOLD_TOKEN" "$KEYHOLD_ADDR/v1/keys"
 ${enclave}
-Stop with Ctrl-C (keys are wiped from memory on exit).
+Stop with Ctrl-C (keys are wiped from memory on exit${dev.temporary ? ', the temporary data dir is removed' : ''}).
 `;
 }

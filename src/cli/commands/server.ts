@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import type { KeyholdConfig } from '../../config/config-schema.js';
 import { parsePort } from '../parse.js';
+import { nextStep } from '../next-step.js';
 import type { CliIo } from '../cli-io.js';
 
 interface ServerFlags {
@@ -36,7 +37,11 @@ export function registerServer(program: Command, io: CliIo): void {
       if (flags.dev === true) {
         const dev = await startDevServer({ dataDir: flags.dataDir, rootToken: flags.devRootToken, apiPort: flags.apiPort, healthPort: flags.healthPort, logLevel: flags.logLevel });
         // Signals first: a supervisor may send SIGTERM as soon as it sees the banner.
-        handleSignals(dev.server, dev.server.config.shutdownTimeoutMs);
+        // A temp data dir (no --data-dir) goes with the server: its credentials file defeats the seal.
+        handleSignals(dev.server, dev.server.config.shutdownTimeoutMs, (code) => {
+          dev.removeTemporaryData();
+          process.exit(code);
+        });
         const pcrs = await dev.server.services.enclave?.provider.pcrs();
         const pcr0 = pcrs?.get(0);
         io.stdout.write(devBanner(dev, pcr0 === undefined ? undefined : Buffer.from(pcr0).toString('hex')));
@@ -56,12 +61,8 @@ export function registerServer(program: Command, io: CliIo): void {
       handleSignals(server, config.shutdownTimeoutMs);
       const status = await server.services.seal.status();
       server.api.log.info({ api: server.apiUrl, health: server.healthUrl, initialized: status.initialized, sealed: status.sealed }, 'keyhold listening');
-      const next =
-        config.compat.vssm?.rpcCertificate !== undefined
-          ? 'waiting for bootstrap: POST /REST/v1/admin/bootstrap with the rpcPrivateKey'
-          : status.initialized
-            ? 'sealed: run `keyhold operator unseal`'
-            : 'not initialized: run `keyhold operator init`';
+      // After the automatic seals' first unseal attempt (buildKeyhold awaits it): a node that unsealed itself is not told to unseal.
+      const next = nextStep(status, { vssmBootstrap: config.compat.vssm?.rpcCertificate !== undefined && status.sealed });
       io.stdout.write(`Keyhold ${status.version} listening on ${server.apiUrl} (health ${server.healthUrl}); ${next}\n`);
     });
 }
