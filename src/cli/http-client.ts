@@ -184,9 +184,57 @@ function e2eChannel(options: ClientOptions): Promise<E2eChannel> {
   return channel;
 }
 
+/** A PEM file named by a TLS option. @throws CliError KH_CLI_USAGE (exit 2) when it cannot be read. */
+function tlsFile(path: string | undefined, flag: string): Buffer | undefined {
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new CliError('KH_CLI_USAGE', `${flag}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, 2);
+  }
+}
+
+/**
+ * Certificate verification results (OpenSSL's X509_V_ERR_* names, as Node
+ * gives them in `code`) that mean "this client does not trust the chain":
+ * fixed by giving the issuing CA, not by checking the network.
+ */
+const UNTRUSTED_CHAIN: ReadonlySet<string> = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+]);
+
+/** A failed request said in the operator's terms: a TLS trust problem names the TLS code and the option that fixes it. */
+function connectionError(options: ClientOptions, url: URL, e: NodeJS.ErrnoException): CliError {
+  const code = typeof e.code === 'string' ? e.code : '';
+  const what = `${code}: ${e.message}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+    return new CliError('KH_CLI_TLS_UNTRUSTED', `the server's TLS certificate is not valid for ${url.hostname} (${what}): connect by a name or address the certificate lists (--address or KEYHOLD_ADDR)`);
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID')
+    return new CliError('KH_CLI_TLS_UNTRUSTED', `the server's TLS certificate is not valid at this time (${what}): renew it on the server, or check this machine's clock`);
+  if (UNTRUSTED_CHAIN.has(code)) {
+    const fix =
+      options.caCert === undefined
+        ? 'pass the CA certificate that issued it with --ca-cert <file> or KEYHOLD_CACERT'
+        : `it is not issued by a CA in ${options.caCert} (--ca-cert or KEYHOLD_CACERT): give the CA that issued it`;
+    return new CliError('KH_CLI_TLS_UNTRUSTED', `the server at ${options.address} presented a TLS certificate this client does not trust (${what}): ${fix}`);
+  }
+  return new CliError('KH_CLI_UNREACHABLE', `cannot reach Keyhold at ${options.address}: ${e.message}`);
+}
+
 function send(options: ClientOptions, method: string, url: URL, headers: Record<string, string>, payload: Buffer | undefined): Promise<{ status: number; text: string }> {
   const tls = url.protocol === 'https:';
-  const file = (f: string | undefined) => (f === undefined ? undefined : readFileSync(f));
+  // Read before the request, so an unreadable file is a usage error rather than a failed connection.
+  const material = tls ? { ca: tlsFile(options.caCert, '--ca-cert'), cert: tlsFile(options.clientCert, '--client-cert'), key: tlsFile(options.clientKey, '--client-key') } : {};
   return new Promise((resolve, reject) => {
     const req = (tls ? https : http).request(
       url,
@@ -194,7 +242,7 @@ function send(options: ClientOptions, method: string, url: URL, headers: Record<
         method,
         headers,
         timeout: 30_000,
-        ...(tls ? { ca: file(options.caCert), cert: file(options.clientCert), key: file(options.clientKey) } : {}),
+        ...material,
         // A pinned connection is never a pooled one that was opened without the pin.
         ...(tls && options.pinnedCertSha256 !== undefined && { agent: false, checkServerIdentity: pinnedIdentity(options.pinnedCertSha256) }),
       },
@@ -205,7 +253,7 @@ function send(options: ClientOptions, method: string, url: URL, headers: Record<
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (e) => reject(new CliError('KH_CLI_UNREACHABLE', `cannot reach Keyhold at ${options.address}: ${e.message}`)));
+    req.on('error', (e) => reject(connectionError(options, url, e)));
     req.end(payload);
   });
 }
