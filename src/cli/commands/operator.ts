@@ -10,6 +10,7 @@ import { parseIntInRange, parseShareCount } from '../parse.js';
 import { MAX_ROOT_TTL_SECONDS } from '../../auth/root-token.js';
 import { readSecretLine, readSecretLines, warnSecretArguments } from '../read-secret.js';
 import type { CliIo } from '../cli-io.js';
+import { collectShareKeys, encryptShares, shareRecipients } from '../share-keys.js';
 
 export interface GlobalFlags {
   address: string;
@@ -74,21 +75,36 @@ export function registerOperator(program: Command, globals: () => GlobalFlags, i
     .description('initialise: create the root key and print the unseal shares and the root token (once)')
     .option('--shares <n>', 'number of unseal shares', parseShareCount, 5)
     .option('--threshold <t>', 'shares required to unseal', parseShareCount, 3)
-    .action(async (opts: { shares: number; threshold: number }) => {
+    .option(
+      '--share-keys <keys>',
+      'encrypt share N to the Nth age public key (age1..., or a file holding one), comma-separated or repeated, one per share in order; no share is printed in the clear (docs/operator.md)',
+      collectShareKeys,
+    )
+    .action(async (opts: { shares: number; threshold: number; shareKeys?: string[] }) => {
       const g = globals();
+      // Every key is checked before the server creates shares that only these keys will ever open.
+      const recipients = opts.shareKeys === undefined ? undefined : await shareRecipients(opts.shareKeys, opts.shares);
       const result = (await call(clientOptions(g), 'POST', '/v1/sys/init', { shares: opts.shares, threshold: opts.threshold })) as {
         shares: string[];
         threshold: number;
         rootToken: string;
         recoveryShares?: boolean;
       };
-      if (g.format === 'json') return print(io.stdout, 'json', result);
       const kind = result.recoveryShares === true ? 'Recovery' : 'Unseal';
-      result.shares.forEach((s, i) => io.stdout.write(`${kind} share ${i + 1}: ${s}\n`));
+      if (recipients !== undefined) {
+        const armored = await encryptShares(result.shares, recipients);
+        if (g.format === 'json') return print(io.stdout, 'json', { ...result, shares: armored, shareRecipients: recipients });
+        armored.forEach((a, i) => io.stdout.write(`${kind} share ${i + 1} (encrypted to ${recipients[i]}):\n${a}\n`));
+      } else {
+        if (g.format === 'json') return print(io.stdout, 'json', result);
+        result.shares.forEach((s, i) => io.stdout.write(`${kind} share ${i + 1}: ${s}\n`));
+      }
       io.stdout.write(`\nInitial root token: ${result.rootToken}\n\n`);
       io.stdout.write(
         `Keyhold is initialised with ${result.shares.length} shares and a threshold of ${result.threshold}.\n` +
-          `Distribute the shares now: they are not stored anywhere and will not be shown again.\n` +
+          (recipients !== undefined
+            ? `Send each holder their encrypted share; it opens only with their age key: age --decrypt -i KEY share.age | keyhold operator unseal\n`
+            : `Distribute the shares now: they are not stored anywhere and will not be shown again.\n`) +
           (result.recoveryShares === true
             ? `The automatic seal (HSM or enclave) unsealed Keyhold. Recovery shares authorise rekeying, unsealing after a manual seal and seal migration (with the enclave seal also re-binding the root key to a new build); with the HSM seal they decrypt nothing.\n`
             : `Keyhold is sealed; unseal it with ${result.threshold} share(s): keyhold operator unseal\n`),

@@ -1,0 +1,93 @@
+/**
+ * `operator init --share-keys`: each share is encrypted to its holder's age
+ * key, in order, and never printed in the clear; each holder decrypts theirs
+ * with the real age library and unseals with it as usual. Bad key lists are
+ * refused before the vault is initialised.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Decrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { resolveConfig } from '../../src/config/load-config.js';
+import { startServer } from '../../src/api/server.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { runCli } from '../helpers/cli.js';
+
+const ARMORED = /-----BEGIN AGE ENCRYPTED FILE-----\n[\s\S]*?\n-----END AGE ENCRYPTED FILE-----/g;
+
+async function holder(dir: string, name: string): Promise<{ identity: string; recipient: string; file: string }> {
+  const identity = await generateX25519Identity();
+  const recipient = await identityToRecipient(identity);
+  const file = join(dir, `${name}.pub`);
+  writeFileSync(file, `# ${name}'s share key (age-keygen -y)\n${recipient}\n`);
+  return { identity, recipient, file };
+}
+
+async function decrypt(identity: string, armored: string): Promise<string> {
+  const d = new Decrypter();
+  d.addIdentity(identity);
+  return d.decrypt(armor.decode(armored), 'text');
+}
+
+test('init encrypts share N to the Nth age key; each holder decrypts theirs and the quorum unseals', async (t) => {
+  const dir = tempDir(t);
+  const server = await startServer(
+    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
+    { logger: false },
+  );
+  t.after(() => server.close());
+  const env = { KEYHOLD_ADDR: server.apiUrl };
+  const [alice, bob, carol] = [await holder(dir, 'alice'), await holder(dir, 'bob'), await holder(dir, 'carol')];
+
+  // Refused before anything is sent: a count that is not --shares, a file that is not a key, the same key twice.
+  const tooFew = await runCli(['operator', 'init', '--shares', '3', '--threshold', '2', '--share-keys', `${alice.file},${bob.file}`], env);
+  assert.deepEqual([tooFew.code, /KH_CLI_USAGE: --share-keys names 2 public keys but --shares is 3/.test(tooFew.stderr)], [2, true], tooFew.stderr);
+  const notKey = join(dir, 'not-a-key.pub');
+  writeFileSync(notKey, 'ssh-ed25519 AAAAC3Nza\n');
+  const bad = await runCli(['operator', 'init', '--shares', '3', '--threshold', '2', '--share-keys', `${alice.file},${bob.file},${notKey}`], env);
+  assert.deepEqual([bad.code, bad.stderr.includes(notKey)], [2, true], bad.stderr);
+  const twice = await runCli(['operator', 'init', '--shares', '3', '--threshold', '2', '--share-keys', `${alice.file},${bob.file},${alice.recipient}`], env);
+  assert.equal(twice.code, 2, twice.stderr);
+  assert.match((await runCli(['operator', 'status'], env)).stdout, /initialized\s+false/, 'nothing was initialised');
+
+  // A file list and a literal recipient, in two occurrences of the option.
+  const init = await runCli(['operator', 'init', '--shares', '3', '--threshold', '2', '--share-keys', `${alice.file},${bob.file}`, '--share-keys', carol.recipient], env);
+  assert.equal(init.code, 0, init.stderr);
+  const blocks = init.stdout.match(ARMORED) ?? [];
+  assert.equal(blocks.length, 3, init.stdout);
+  assert.match(init.stdout, new RegExp(`Unseal share 1 \\(encrypted to ${alice.recipient}\\)`));
+  assert.match(init.stdout, /Initial root token: /);
+
+  const shares = [await decrypt(alice.identity, blocks[0]!), await decrypt(bob.identity, blocks[1]!), await decrypt(carol.identity, blocks[2]!)];
+  await assert.rejects(decrypt(alice.identity, blocks[1]!), 'share 2 is not readable with share 1\'s key');
+  for (const s of shares) assert.ok(!init.stdout.includes(s) && !init.stderr.includes(s), 'no share is printed in the clear');
+
+  // A holder pipes the decrypted share into unseal, as `age -d -i key share.age | keyhold operator unseal` would.
+  assert.equal((await runCli(['operator', 'unseal'], env, `${shares[2]}\n`)).code, 0);
+  const done = await runCli(['operator', 'unseal'], env, shares[0]);
+  assert.equal(done.code, 0, done.stderr);
+  assert.match(done.stdout, /sealed\s+false/);
+
+  // JSON output carries the armored shares and their recipients, never the plaintext.
+  const again = await runCli(['operator', 'init', '--shares', '1', '--threshold', '1', '--share-keys', alice.file, '-f', 'json'], env);
+  assert.match(again.stderr, /KH_ALREADY_INITIALIZED/);
+});
+
+test('init --share-keys in JSON gives armored shares and their recipients', async (t) => {
+  const dir = tempDir(t);
+  const server = await startServer(
+    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
+    { logger: false },
+  );
+  t.after(() => server.close());
+  const alice = await holder(dir, 'alice');
+  const init = await runCli(['operator', 'init', '--shares', '1', '--threshold', '1', '--share-keys', alice.file, '-f', 'json'], { KEYHOLD_ADDR: server.apiUrl });
+  assert.equal(init.code, 0, init.stderr);
+  const out = JSON.parse(init.stdout) as { shares: string[]; shareRecipients: string[]; threshold: number; rootToken: string };
+  assert.deepEqual(out.shareRecipients, [alice.recipient]);
+  const share = await decrypt(alice.identity, out.shares[0]!);
+  assert.ok(!init.stdout.includes(share));
+  const unsealed = await runCli(['operator', 'unseal', '-f', 'json'], { KEYHOLD_ADDR: server.apiUrl }, share);
+  assert.equal(JSON.parse(unsealed.stdout).sealed, false, unsealed.stderr);
+});
