@@ -65,7 +65,7 @@ async function runFile(t: TestContext, plan: Plan): Promise<void> {
   const type = TYPES[plan.bits];
   const alg = KEY_TYPES[type].aead;
   const cache = new Map<string, ManagedKey>();
-  const tally = new VectorTally(plan.file);
+  const tally = new VectorTally(plan.file, 'vector #');
   let ordinal = 0;
   let fails = 0;
   for (const b of blocks) {

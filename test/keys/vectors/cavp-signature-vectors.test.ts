@@ -80,7 +80,7 @@ const ECDSA_FILE = 'asymmetric/ECDSA/FIPS_186-3/SigVer.rsp';
 test(`NIST CAVP ECDSA ${ECDSA_FILE} (P-256/P-384/P-521) through Keyhold's verifyMessage on imported public keys, P1363, DER and prehashed`, { skip: packagedVectors(ECDSA_FILE).skip }, async (t) => {
   const blocks = loadCavp(packagedVectors(ECDSA_FILE));
   const keyFor = keyCache(t);
-  const tally = new VectorTally('SigVer.rsp (ECDSA)');
+  const tally = new VectorTally('SigVer.rsp (ECDSA)', 'vector #');
   const seen = new Map<string, number>();
   let ordinal = 0;
   for (const b of blocks) {
@@ -185,7 +185,7 @@ const PKCS1_FILE = 'asymmetric/RSA/FIPS_186-2/SigVer15_186-3.rsp';
 
 test(`NIST CAVP RSA PKCS#1 v1.5 ${PKCS1_FILE} (2048/3072/4096) through Keyhold's verifyMessage, message and prehashed paths`, { skip: packagedVectors(PKCS1_FILE).skip }, async (t) => {
   const keyFor = keyCache(t);
-  const tally = new VectorTally('SigVer15_186-3.rsp');
+  const tally = new VectorTally('SigVer15_186-3.rsp', 'vector #');
   const seen = new Map<string, number>();
   let ordinal = 0;
   for (const v of rsaVectors(loadCavp(packagedVectors(PKCS1_FILE)))) {
@@ -230,7 +230,7 @@ const PSS_GEN_FILE = 'asymmetric/RSA/FIPS_186-2/SigGenPSS_186-2.rsp';
 
 test(`NIST CAVP RSA-PSS: ${PSS_GEN_FILE} SHA-1 signatures (20-byte salt = digest) verify through Keyhold's PSS, changed messages do not; ${PSS_VER_FILE} (10-byte salt) is counted as not applicable`, { skip: packagedVectors(PSS_GEN_FILE).skip || packagedVectors(PSS_VER_FILE).skip }, async (t) => {
   const keyFor = keyCache(t);
-  const gen = new VectorTally('SigGenPSS_186-2.rsp');
+  const gen = new VectorTally('SigGenPSS_186-2.rsp', 'vector #');
   let ordinal = 0;
   for (const v of rsaVectors(loadCavp(packagedVectors(PSS_GEN_FILE)))) {
     ordinal++;
@@ -276,7 +276,7 @@ test(`NIST CAVP RSA-PSS: ${PSS_GEN_FILE} SHA-1 signatures (20-byte salt = digest
   });
 
   // Every SigVerPSS_186-3 vector signs with a 10-byte salt: none is Keyhold's PSS. Counted, so a new file with other salts is noticed.
-  const ver = new VectorTally('SigVerPSS_186-3.rsp');
+  const ver = new VectorTally('SigVerPSS_186-3.rsp', 'vector #');
   for (const v of rsaVectors(loadCavp(packagedVectors(PSS_VER_FILE)))) {
     const salt = cavpHex(field(v.block, 'SaltVal', PSS_VER_FILE)).length;
     ver.skip(`${salt}-byte salt (Keyhold's PSS salt is the digest length)`);

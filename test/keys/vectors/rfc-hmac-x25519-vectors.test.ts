@@ -44,7 +44,7 @@ for (const plan of HMAC_PLANS) {
   test(`${plan.rfc} HMAC-${plan.hash.toUpperCase()} (${plan.file}) through Keyhold's computeHmac / verifyHmac on imported ${plan.type} keys`, { skip: vectors.skip }, async (t) => {
     const keys = await vaultKeys(t);
     const name = keyNames('hmac');
-    const tally = new VectorTally(plan.file);
+    const tally = new VectorTally(plan.file, 'vector #');
     // hmac-any keys MAC with the hash each request names; the others with their type's own.
     const options = plan.type === 'hmac-any' ? { hash: plan.hash } : {};
     let ordinal = 0;
@@ -81,7 +81,7 @@ const X25519_FILE = 'asymmetric/X25519/rfc7748.txt';
 test(`RFC 7748 §5.2 X25519 (${X25519_FILE}) through an imported x25519 key's derive and crypto/agreement/x25519`, { skip: packagedVectors(X25519_FILE).skip }, async (t) => {
   const keys = await vaultKeys(t);
   const name = keyNames('x');
-  const tally = new VectorTally('rfc7748.txt');
+  const tally = new VectorTally('rfc7748.txt', 'vector #');
   let ordinal = 0;
   for (const b of loadCavp(packagedVectors(X25519_FILE))) {
     if (b.fields.OUTPUT_U === undefined) continue;

@@ -202,12 +202,15 @@ export interface ExpectedCounts {
  */
 export class VectorTally {
   readonly file: string;
+  /** How a vector is named in messages: Wycheproof's tcId, or the ordinal of a CAVP record (whose messages add its section, Count and line). */
+  readonly idLabel: string;
   run = 0;
   readonly skipped = new Map<string, number>();
   readonly failures = new Map<number, string[]>();
 
-  constructor(file: string) {
+  constructor(file: string, idLabel = 'tcId') {
     this.file = file;
+    this.idLabel = idLabel;
   }
 
   ran(): void {
@@ -221,7 +224,7 @@ export class VectorTally {
   /** Records a failed check of one vector (several checks of one vector may each fail). */
   fail(tcId: number, message: string): void {
     const list = this.failures.get(tcId) ?? [];
-    list.push(`${this.file} tcId ${tcId}: ${message}`);
+    list.push(`${this.file} ${this.idLabel} ${tcId}: ${message}`);
     this.failures.set(tcId, list);
   }
 
