@@ -31,7 +31,10 @@ export function toKeyholdError(error: unknown): KeyholdError {
       if (first.keyword === 'maxItems') return new KeyholdError('KH_BATCH_TOO_LARGE');
       if (first.keyword === 'minItems') return new KeyholdError('KH_BATCH_EMPTY');
     }
-    return new KeyholdError('KH_BAD_REQUEST', `invalid request: ${e.validationContext ?? 'input'}${e.validation[0]?.instancePath ?? ''} ${e.validation[0]?.message ?? ''}`.trim());
+    // An unknown field is named (docs/errors.md promises it), cut short: the name is the caller's.
+    const unknown = first?.keyword === 'additionalProperties' ? (first.params as { additionalProperty?: unknown }).additionalProperty : undefined;
+    const detail = typeof unknown === 'string' ? `has an unknown field ${JSON.stringify(unknown.slice(0, 64))}` : (first?.message ?? '');
+    return new KeyholdError('KH_BAD_REQUEST', `invalid request: ${e.validationContext ?? 'input'}${first?.instancePath ?? ''} ${detail}`.trim());
   }
   const mapped = e.code !== undefined ? FASTIFY_CODES[e.code] : undefined;
   if (mapped !== undefined) return new KeyholdError(mapped[0], mapped[1]);

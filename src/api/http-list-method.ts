@@ -35,7 +35,6 @@ const CR = 0x0d;
 const LF = 0x0a;
 /** RFC 9110 §5.6.2 token. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const REQUEST_LINE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
 /** A chunk size (up to 2^48, well inside a safe integer) with optional extensions. */
 const CHUNK_LINE = /^([0-9A-Fa-f]{1,12})(?:;[\t\x20-\x7e]*)?\r\n$/;
 const CHUNK_LINE_MAX = 1024;
@@ -247,49 +246,52 @@ function isFieldLine(line: string): boolean {
   return colon > 0 && TOKEN.test(line.slice(0, colon)) && !/[\r\n]/.test(line);
 }
 
+/**
+ * A header block's shape in one linear pass: the request line, then field
+ * lines `token ":" value` with CRLF ends and no stray CR or LF (so no
+ * obs-fold, no bare LF, no space before the colon).
+ */
+const HEAD_SHAPE = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]+) HTTP\/1\.([01])((?:\r\n[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\r\n]*)*)$/;
+/** The fields that decide framing (or make the view step aside); names are matched whole. */
+const FRAMING_FIELD = /\r\n(content-length|transfer-encoding|upgrade|connection|expect):([^\r]*)/gi;
+
 /** The framing of a complete header block (request line through CRLFCRLF), and its rewrite when it is a LIST. */
 function analyse(block: Buffer): { framing: Framing; rewritten?: Buffer } {
   const through = { framing: { kind: 'through' } as const };
-  const lines = block.toString('latin1', 0, block.length - 4).split('\r\n');
-  const request = REQUEST_LINE.exec(lines[0]!);
-  if (request === null) return through;
-  const [requestLine, method, target, minor] = request as unknown as [string, string, string, string];
+  const shape = HEAD_SHAPE.exec(block.toString('latin1', 0, block.length - 4));
+  if (shape === null) return through;
+  const [, method, target, minor, fields] = shape as unknown as [string, string, string, string, string];
   if (method === 'CONNECT') return through;
   let length: number | undefined;
   let chunked = false;
-  let transferEncoding = false;
-  for (let k = 1; k < lines.length; k++) {
-    const line = lines[k]!;
-    if (!isFieldLine(line)) return through;
-    const colon = line.indexOf(':');
-    const value = line.slice(colon + 1).replace(OWS, '');
-    switch (line.slice(0, colon).toLowerCase()) {
+  for (const [, name, raw] of fields.matchAll(FRAMING_FIELD)) {
+    const value = raw!.replace(OWS, '');
+    switch (name!.toLowerCase()) {
       case 'content-length':
         if (length !== undefined || !/^[0-9]{1,15}$/.test(value)) return through;
         length = Number(value);
         break;
       case 'transfer-encoding':
-        if (transferEncoding || value.toLowerCase() !== 'chunked') return through;
-        transferEncoding = chunked = true;
+        if (chunked || value.toLowerCase() !== 'chunked') return through;
+        chunked = true;
         break;
       case 'upgrade':
         return through;
       case 'connection':
         if (/upgrade/i.test(value)) return through;
         break;
-      case 'expect':
-        // Node answers other expectations itself (417) without a 'request' event.
-        if (value.toLowerCase() !== '100-continue') return through;
-        break;
       default:
+        // expect: Node answers other expectations itself (417) without a 'request' event.
+        if (value.toLowerCase() !== '100-continue') return through;
         break;
     }
   }
-  if (transferEncoding && (length !== undefined || minor === '0')) return through;
+  if (chunked && (length !== undefined || minor === '0')) return through;
   const framing: Framing = chunked ? { kind: 'chunked' } : length !== undefined && length > 0 ? { kind: 'length', bytes: length } : { kind: 'none' };
   if (method !== 'LIST' || !target.startsWith('/') || target.includes('#')) return { framing };
   const line = `GET ${target}${target.includes('?') ? '&' : '?'}${LIST_SUFFIX} HTTP/1.${minor}`;
-  return { framing, rewritten: Buffer.concat([Buffer.from(line, 'latin1'), block.subarray(requestLine.length)]) };
+  const requestLineLength = block.length - 4 - fields.length;
+  return { framing, rewritten: Buffer.concat([Buffer.from(line, 'latin1'), block.subarray(requestLineLength)]) };
 }
 
 /**

@@ -16,8 +16,9 @@ import { transitSignRoutes } from './sign-routes.js';
 import { transitToolsRoutes } from './tools-routes.js';
 import { transitImportRoutes } from './import-routes.js';
 import type { WrappingKey } from '../../../keys/wrapping-key.js';
-import { sendVaultError } from './vault-shape.js';
+import { sendVaultError, VAULT_JSON } from './vault-shape.js';
 import { installVaultBodyParser } from './vault-body.js';
+import { ignoreUnknownFields } from './vault-fields.js';
 import type { PolicyAsker } from '../../policy-ask.js';
 
 export const TRANSIT_PREFIX = '/v1/transit';
@@ -43,6 +44,11 @@ export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (a
   // Vault takes a POST without a body as an empty request (rotate, random).
   app.addHook('preValidation', async (request) => {
     if ((request.method === 'POST' || request.method === 'PUT') && (request.body === undefined || request.body === null)) request.body = {};
+  });
+  ignoreUnknownFields(app);
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (reply.getHeader('content-type') === 'application/json; charset=utf-8') reply.header('content-type', VAULT_JSON);
+    return payload;
   });
   await app.register(transitKeysRoutes, { keys, policy });
   await app.register(transitImportRoutes, { keys, wrapping });

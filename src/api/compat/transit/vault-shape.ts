@@ -95,6 +95,12 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Vault's exact Content-Type. Clients compare it whole: hvac reads `errors`
+ * from a failure only when the header is exactly `application/json`.
+ */
+export const VAULT_JSON = 'application/json';
+
 export function sendVaultError(request: FastifyRequest, reply: FastifyReply, error: unknown): FastifyReply {
   const kh = toKeyholdError(error);
   const { status, errors } = vaultFailure(kh, request);
@@ -104,7 +110,7 @@ export function sendVaultError(request: FastifyRequest, reply: FastifyReply, err
   return reply
     .code(status)
     .header('cache-control', 'no-store')
-    .type('application/json; charset=utf-8')
+    .type(VAULT_JSON)
     .serializer(JSON.stringify)
     .send({ errors });
 }
