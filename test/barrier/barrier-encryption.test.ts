@@ -136,6 +136,20 @@ test('views are confined to their prefix', async (t) => {
   await a.transaction([{ type: 'put', path: 'y', value: enc('1') }, { type: 'delete', path: 'x' }]);
   assert.deepEqual(await a.list(), ['y']);
   assert.equal(dec(await b.get('x')), 'in b');
+  // Paths are keys, not file paths: '..' does not climb out of a view.
+  assert.equal(await a.get('../b/x'), undefined);
+  await a.put('../b/x', enc('planted'));
+  assert.equal(dec(await b.get('x')), 'in b');
+  assert.deepEqual(await b.list(), ['x']);
+  // A sibling whose prefix starts with the same letters is another view.
+  const ab = barrier.view('ab/');
+  await ab.put('z', enc('in ab'));
+  assert.deepEqual(await a.list(), ['../b/x', 'y']);
+  assert.deepEqual(await ab.list(), ['z']);
+  // Deleting through one view leaves the other's record of the same name.
+  await b.put('y', enc('b y'));
+  await a.delete('y');
+  assert.equal(dec(await b.get('y')), 'b y');
   assert.throws(() => barrier.view('noslash'), TypeError);
 });
 
