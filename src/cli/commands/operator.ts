@@ -208,8 +208,30 @@ export function registerOperator(program: Command, globals: () => GlobalFlags, i
       if (opts.status === true) return print(io.stdout, g.format, await call(c, 'GET', '/v1/sys/generate-root/init'));
       if (shares.length > 0) warnSecretArguments(io, 'shares');
       const init = `/v1/sys/generate-root/init${opts.ttl === undefined ? '' : `?ttlSeconds=${opts.ttl}`}`;
-      const nonce = opts.nonce ?? ((await call(c, 'POST', init)) as { nonce: string }).nonce;
-      const last = await submitShares(io, shares, 'Share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/generate-root/update', { key, nonce }));
+      const cancel = '`keyhold operator generate-root --cancel`';
+      let nonce = opts.nonce;
+      if (nonce === undefined) {
+        try {
+          nonce = ((await call(c, 'POST', init)) as { nonce: string }).nonce;
+        } catch (e) {
+          // Typically a one-shot run that failed earlier left its generation open.
+          if (e instanceof CliError && e.code === 'KH_ROOT_GENERATION_IN_PROGRESS')
+            throw new CliError(e.code, `${e.message} Continue it with --nonce (shown by \`keyhold operator generate-root --status\`), or cancel it with ${cancel} and run this again.`, e.exitCode);
+          throw e;
+        }
+      }
+      const started = opts.nonce === undefined ? nonce : undefined;
+      let last: unknown;
+      try {
+        last = await submitShares(io, shares, 'Share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/generate-root/update', { key, nonce }));
+      } catch (e) {
+        // A generation this run started and left open (a malformed share, too few shares) makes the next run fail:
+        // say how to end it. One that reached the threshold with wrong shares was ended by the server.
+        if (started === undefined || !(e instanceof CliError)) throw e;
+        const open = (await call(c, 'GET', '/v1/sys/generate-root/init').catch(() => undefined)) as { started?: boolean; nonce?: string } | undefined;
+        if (open?.started !== true || open.nonce !== started) throw e;
+        throw new CliError(e.code, `${e.message} The root token generation this command started is still in progress: continue it with --nonce ${started}, or cancel it with ${cancel}.`, e.exitCode);
+      }
       const result = last as { complete?: boolean; rootToken?: string; progress?: number; required?: number };
       if (g.format === 'human' && result.complete === true)
         return void io.stdout.write(`New root token: ${result.rootToken}\n\nRevoke it when the task is done: KEYHOLD_TOKEN=... keyhold token revoke-self\n`);
