@@ -73,6 +73,10 @@ async function vaultDocCalls(t: Parameters<typeof runningVault>[0], url: string,
   const verified = await curl([...h, '--request', 'POST', '--data', `@${payload}`, `${url}/v1/transit/verify/my-signing-key`]);
   assert.equal(verified.status, 200, JSON.stringify(verified.body));
   assert.equal(data(verified).valid, true);
+  // LIST on a transit path that cannot be listed: Vault's 405.
+  const notListable = await curl([...h, '--request', 'LIST', `${url}/v1/transit/keys/my-key`]);
+  assert.equal(notListable.status, 405);
+  assert.deepEqual(notListable.body, { errors: ['unsupported operation'] });
   // LIST elsewhere: Keyhold's own 404, in Keyhold's shape.
   const elsewhere = await curl([...h, '--request', 'LIST', `${url}/v1/keys`]);
   assert.equal(elsewhere.status, 404);

@@ -30,8 +30,8 @@ async function refused(p: Promise<unknown>, status: number, message?: RegExp): P
 
 async function client(t: Parameters<typeof runningVault>[0]) {
   const { server, rootToken } = await runningVault(t);
-  // LIST is not an HTTP method Node.js parses: node-vault's GET ?list=1 form is used.
-  return { server, rootToken, v: vault({ endpoint: server.apiUrl, token: rootToken, noCustomHTTPVerbs: true }) };
+  // node-vault's defaults: v.list() sends the HTTP LIST method (src/api/http-list-method.ts).
+  return { server, rootToken, v: vault({ endpoint: server.apiUrl, token: rootToken }) };
 }
 
 test('node-vault creates every Vault key type and reads it back in Vault shape', async (t) => {

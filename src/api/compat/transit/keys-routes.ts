@@ -87,7 +87,7 @@ export const transitKeysRoutes: FastifyPluginAsyncTypebox<{ keys: KeyManager; po
       schema: {
         operationId: 'transitListKeys',
         tags,
-        summary: 'List key names (GET with ?list=true; the LIST method is not an HTTP method Node.js parses)',
+        summary: 'List key names (GET with ?list=true; the LIST method arrives here rewritten, src/api/http-list-method.ts)',
         querystring: Type.Object({ list: Type.Optional(Type.String({ maxLength: 8 })) }, { additionalProperties: false }),
         response: vaultResponses(Type.Object({ keys: Type.Array(Type.String()) }, { additionalProperties: false })),
       },

@@ -16,12 +16,14 @@ import { transitSignRoutes } from './sign-routes.js';
 import { transitToolsRoutes } from './tools-routes.js';
 import { transitImportRoutes } from './import-routes.js';
 import type { WrappingKey } from '../../../keys/wrapping-key.js';
-import { sendVaultError, VAULT_JSON } from './vault-shape.js';
+import { sendVaultError, TransitError, VAULT_JSON } from './vault-shape.js';
 import { installVaultBodyParser } from './vault-body.js';
 import { ignoreUnknownFields } from './vault-fields.js';
 import type { PolicyAsker } from '../../policy-ask.js';
 
 export const TRANSIT_PREFIX = '/v1/transit';
+/** Go's strconv.ParseBool true values, as Vault reads `list`. */
+const LIST_TRUE = new Set(['1', 't', 'T', 'TRUE', 'true', 'True']);
 
 export interface TransitOptions {
   keys: KeyManager;
@@ -41,6 +43,12 @@ export const transitPlugin: FastifyPluginAsyncTypebox<TransitOptions> = async (a
     if (route.method === 'POST') route.method = ['POST', 'PUT'];
   });
   installVaultBodyParser(app);
+  // Vault takes GET with list=true as LIST (and the LIST method arrives so): a path that cannot be listed answers 405.
+  app.addHook('onRequest', async (request) => {
+    if (request.method !== 'GET' || request.routeOptions.url === undefined || request.routeOptions.url === `${TRANSIT_PREFIX}/keys`) return;
+    const list = (request.query as Record<string, unknown> | undefined)?.list;
+    if (typeof list === 'string' && LIST_TRUE.has(list)) throw new TransitError('KH_BAD_REQUEST', 405, 'unsupported operation');
+  });
   // Vault takes a POST without a body as an empty request (rotate, random).
   app.addHook('preValidation', async (request) => {
     if ((request.method === 'POST' || request.method === 'PUT') && (request.body === undefined || request.body === null)) request.body = {};
