@@ -4,11 +4,16 @@
  * arguments, added help text) and checks each `--name` in it against the
  * options of that command and of its ancestors (the globals). A mention
  * written as `<subcommand> --name` (e.g. "printed by `rekey --init`") is
- * checked against that subcommand instead.
+ * checked against that subcommand instead. The dev-server banner's command
+ * lines and every `keyhold ...` command in the README and docs/ are checked
+ * the same way.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { CliIo } from '../../src/cli/cli-io.js';
 import { buildProgram } from '../../src/cli/keyhold-program.js';
@@ -66,39 +71,87 @@ test('every --option named in a --help text exists on that command or globally',
   assert.deepEqual([...new Set(problems)], []);
 });
 
+/**
+ * Problems with one `keyhold ...` command line: a word that names no command
+ * (when none does), or an --option that is neither the resolved command's
+ * nor an ancestor's. Words that are not subcommands (arguments, option
+ * values) are skipped.
+ */
+function commandLineProblems(program: Command, words: readonly string[], shown: string): string[] {
+  const problems: string[] = [];
+  let cmd: Command = program;
+  const known = new Set([...longNames(program), '--help', '--version']);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i]!.replace(/[`"']/g, '');
+    if (w === '--') break;
+    if (w.startsWith('--')) {
+      const name = w.split('=')[0]!;
+      if (!known.has(name)) problems.push(`${name} in "${shown}"`);
+      // An option taking a value skips it.
+      const option = [cmd, program].flatMap((c) => c.options).find((o) => o.long === name);
+      if (option !== undefined && (option.required || option.optional) && !w.includes('=')) i++;
+      continue;
+    }
+    const sub = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
+    if (sub === undefined) continue;
+    cmd = sub;
+    for (const l of longNames(cmd)) known.add(l);
+  }
+  if (cmd === program && !words.some((w) => w === '--help' || w === '--version')) problems.push(`no command in "${shown}"`);
+  return problems;
+}
+
 test('every command line the dev-server banner prints names a real command and real options', async () => {
   const { devBanner } = await import('../../src/cli/dev-mode.js');
   const dev = {
     server: { apiUrl: 'http://127.0.0.1:8200', healthUrl: 'http://127.0.0.1:8201', config: { audit: { file: '/tmp/d/audit.log' } } },
     dataDir: '/tmp/d',
+    temporary: true,
     credentials: { unsealKey: 'u', rootToken: 't' },
   } as unknown as Parameters<typeof devBanner>[0];
   const banner = devBanner(dev, 'ab'.repeat(48));
   const program = buildProgram(quietIo());
   const lines = banner.split('\n').filter((l) => /^\s+(keyhold|node \S+) /.test(l));
   assert.ok(lines.length >= 6, `found ${lines.length} command lines in the banner`);
-  const problems: string[] = [];
-  for (const line of lines) {
+  const problems = lines.flatMap((line) => {
     // Up to a shell comment; the words after the invocation.
     const words = line.replace(/\s+#.*$/, '').trim().split(/\s+/).slice(line.trim().startsWith('node ') ? 2 : 1);
-    let cmd: Command = program;
-    const known = new Set(longNames(program));
-    for (let i = 0; i < words.length; i++) {
-      const w = words[i]!;
-      if (w === '--') break;
-      if (w.startsWith('--')) {
-        if (!known.has(w)) problems.push(`${w} in "${line.trim()}"`);
-        // An option taking a value skips it.
-        const option = [cmd, program].flatMap((c) => c.options).find((o) => o.long === w);
-        if (option !== undefined && (option.required || option.optional)) i++;
-        continue;
-      }
-      const sub = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
-      if (sub === undefined) continue;
-      cmd = sub;
-      for (const l of longNames(cmd)) known.add(l);
-    }
-    if (cmd === program) problems.push(`no command in "${line.trim()}"`);
+    return commandLineProblems(program, words, line.trim());
+  });
+  assert.deepEqual(problems, []);
+});
+
+test('every `keyhold ...` command in the README and docs/ names a real command and real options', () => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const program = buildProgram(quietIo());
+  const problems: string[] = [];
+  let commands = 0;
+  for (const file of files) {
+    let inFence = false;
+    readFileSync(join(root, file), 'utf8')
+      .split('\n')
+      .forEach((line, n) => {
+        if (/^\s*```/.test(line)) {
+          inFence = !inFence;
+          return;
+        }
+        // In code blocks every line; in prose, inline code that runs keyhold.
+        const texts = inFence ? [line] : [...line.matchAll(/`([^`]*keyhold [^`]*)`/g)].map((m) => m[1]!);
+        for (const text of texts) {
+          for (const part of text.split(/\||&&|;|\$\(/)) {
+            // keyhold in command position, after a prompt or environment assignments.
+            const m = /^\s*(?:\$\s*)?(?:[A-Z_][A-Z0-9_]*=\S*\s+)*keyhold\s+(.*)$/.exec(part);
+            if (m === null) continue;
+            const words = m[1]!.replace(/\s+#.*$/, '').trim().split(/\s+/);
+            // "keyhold recipient v1" and the like are labels (HKDF info strings), not command lines.
+            if (!words[0]!.startsWith('-') && !program.commands.some((c) => c.name() === words[0])) continue;
+            commands++;
+            problems.push(...commandLineProblems(program, words, part.trim()).map((p) => `${file}:${n + 1}: ${p}`));
+          }
+        }
+      });
   }
+  assert.ok(commands > 30, `found ${commands} keyhold commands`);
   assert.deepEqual(problems, []);
 });
