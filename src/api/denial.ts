@@ -50,6 +50,22 @@ function describe(resource: AuthorizationRequest['resource']): string {
 }
 
 /**
+ * Keeps why policy refused `asked` on the request, for the "refused" audit
+ * entry. Surfaces that answer in their peer's shape (AWS KMS, VSSM) call
+ * this and keep their peer's message.
+ */
+export function noteDenial(request: FastifyRequest, asked: AuthorizationRequest, decision: Decision, needsMfa = false): void {
+  const detail = decisionDetail(decision);
+  request.policyDenial = {
+    action: asked.action,
+    resource: { type: asked.resource.type, id: asked.resource.id },
+    policies: detail?.determining ?? [],
+    errored: detail?.errored ?? [],
+    needsMfa,
+  };
+}
+
+/**
  * The KH_AUTH_PERMISSION_DENIED for a refused `asked`. A user without a
  * second factor is told when one would be enough: that costs one more
  * decision, only on a refusal, and says nothing the caller could not learn by
@@ -61,13 +77,7 @@ export async function policyDenied(policy: Pick<PolicyEngine, 'authorize'>, requ
   if (!asked.context.mfa && asked.principal.type === 'User' && detail?.requestError !== true) {
     needsMfa = (await policy.authorize({ ...asked, context: { ...asked.context, mfa: true, authMethods: [...asked.context.authMethods, 'otp', 'mfa'] } })).allowed;
   }
-  request.policyDenial = {
-    action: asked.action,
-    resource: { type: asked.resource.type, id: asked.resource.id },
-    policies: detail?.determining ?? [],
-    errored: detail?.errored ?? [],
-    needsMfa,
-  };
+  noteDenial(request, asked, decision, needsMfa);
   return new KeyholdError(
     'KH_AUTH_PERMISSION_DENIED',
     needsMfa

@@ -30,6 +30,7 @@ import { checkInput } from './kms-inputs.js';
 import type { KmsCaller, KmsDeps, KmsOperation } from './kms-operation.js';
 import { kmsOperation } from './kms-operations.js';
 import { jsonDepthExceeds, MAX_JSON_DEPTH } from '../../json-limits.js';
+import { noteDenial } from '../../denial.js';
 
 export const KMS_CONTENT_TYPE = 'application/x-amz-json-1.1';
 /** The SigV4 service name of the KMS API. */
@@ -96,13 +97,18 @@ export const kmsPlugin: FastifyPluginAsync<KmsPluginOptions> = async (app, optio
   });
 
   async function authorize(request: FastifyRequest, principal: Principal, action: string, resource: { type: 'Key' | 'System'; id: string }): Promise<void> {
-    const decision = await policy.authorize({
+    const asked = {
       principal,
       action,
       resource,
       context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: 'aws-kms', batch: false, e2e: request.channelOrigin !== undefined },
-    });
-    if (!decision.allowed) throw new KmsError('AccessDeniedException', `User: ${principal.type.toLowerCase()}:${principal.id} is not authorized to perform: kms:${request.auditOperation?.slice(4) ?? ''}`, 'KH_AUTH_PERMISSION_DENIED');
+    };
+    const decision = await policy.authorize(asked);
+    if (!decision.allowed) {
+      // AWS's own answer stays as it was; the audit entry says which policies decided.
+      noteDenial(request, asked, decision);
+      throw new KmsError('AccessDeniedException', `User: ${principal.type.toLowerCase()}:${principal.id} is not authorized to perform: kms:${request.auditOperation?.slice(4) ?? ''}`, 'KH_AUTH_PERMISSION_DENIED');
+    }
   }
 
   /** Everything before the operation runs: operation, SigV4, input, keys, policy. Refusals here are audited as refused. */

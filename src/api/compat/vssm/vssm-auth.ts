@@ -22,6 +22,7 @@ import { verifyPassword } from '../../../auth/password.js';
 import type { LoginThrottle } from '../../../auth/login-throttle.js';
 import type { PolicyEngine } from '../../../policy/policy-engine.js';
 import { VssmError } from './vssm-shape.js';
+import { noteDenial } from '../../denial.js';
 
 export const VSSM_CLIENT_GROUP = 'vssm-clients';
 export const VSSM_ADMIN_GROUP = 'vssm-admins';
@@ -85,11 +86,16 @@ export async function authorizeVssm(
   action: string,
   resource: { type: 'Key' | 'System'; id: string },
 ): Promise<void> {
-  const decision = await policy.authorize({
+  const asked = {
     principal,
     action,
     resource,
     context: { mfa: principal.amr.includes('mfa'), authMethods: principal.amr, sourceIp: request.ip, apiSurface: 'vssm', batch: false, e2e: false },
-  });
-  if (!decision.allowed) throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
+  };
+  const decision = await policy.authorize(asked);
+  if (!decision.allowed) {
+    // VSSM's own answer stays as it was; the audit entry says which policies decided.
+    noteDenial(request, asked, decision);
+    throw new KeyholdError('KH_AUTH_PERMISSION_DENIED');
+  }
 }
