@@ -436,259 +436,280 @@ async function useKms(s: Session): Promise<void> {
 
 test('a non-exportable key never gives its secret away: not in any response body or header, log line, or the database', async (t) => {
   const s = await openSession(t);
-
-  // Initialise and unseal through the API (the shares and the root token are secrets of their own).
-  const init = await s.ok('POST', '/v1/sys/init', { body: { shares: 3, threshold: 2 }, auth: false });
-  s.token = String(init.rootToken);
-  let shares = init.shares as string[];
-  for (const share of shares.slice(0, 2)) await s.ok('POST', '/v1/sys/unseal', { body: { key: share }, auth: false });
+  // One scenario in named steps (each under the suite's step time); they share the vault and what it answered.
   const shareNeedles = (list: string[], label: string) => list.map((share, i) => needle(`${label} share ${i}`, Buffer.from(share, 'base64'), [share]));
-  s.callerSecrets.push(needle('root token', Buffer.from(s.token), [s.token, s.token.slice(4)]), ...shareNeedles(shares, 'unseal'));
-
-  // One key of every type, plus imported ones (wrapped material, and a public key only).
+  let shares: string[] = [];
   const keys: { name: string; type: KeyType }[] = [];
+  const imports: { name: string; type: KeyType; material: Uint8Array }[] = [];
+
+  await t.test('initialise and unseal through the API (the shares and the root token are secrets of their own)', async () => {
+    const init = await s.ok('POST', '/v1/sys/init', { body: { shares: 3, threshold: 2 }, auth: false });
+    s.token = String(init.rootToken);
+    shares = init.shares as string[];
+    for (const share of shares.slice(0, 2)) await s.ok('POST', '/v1/sys/unseal', { body: { key: share }, auth: false });
+    s.callerSecrets.push(needle('root token', Buffer.from(s.token), [s.token, s.token.slice(4)]), ...shareNeedles(shares, 'unseal'));
+  });
+
   for (const type of KEY_TYPE_NAMES) {
     const name = `ne-${type}`;
-    const created = await s.ok('POST', '/v1/keys', { body: { name, type, exportable: false } });
-    assert.equal(created.exportable, false);
-    keys.push({ name, type });
+    await t.test(`a non-exportable ${type} key is created`, async () => {
+      const created = await s.ok('POST', '/v1/keys', { body: { name, type, exportable: false } });
+      assert.equal(created.exportable, false);
+      keys.push({ name, type });
+    });
   }
-  const wrappingPem = String((await s.ok('GET', '/v1/wrapping-key')).publicKey);
-  const imports: { name: string; type: KeyType; material: Uint8Array }[] = [
-    { name: 'ne-import-aes', type: 'aes256-gcm', material: randomBytes(32) },
-    { name: 'ne-import-hmac', type: 'hmac-sha512', material: randomBytes(64) },
-    { name: 'ne-import-ed25519', type: 'ed25519', material: generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }) },
-    { name: 'ne-import-p384', type: 'ecdsa-p384', material: generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'der', type: 'pkcs8' }) },
-  ];
-  for (const { name, type, material } of imports) {
-    const imported = await s.ok('POST', '/v1/keys/:name/import', { name, body: { type, exportable: false, ciphertext: wrapForImport(wrappingPem, material) } });
-    assert.equal(imported.exportable, false);
-    keys.push({ name, type });
-  }
-  await s.ok('POST', '/v1/keys/:name/import-version', { name: 'ne-import-aes', body: { ciphertext: wrapForImport(wrappingPem, randomBytes(32)) } });
-  const partner = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
-  await s.ok('POST', '/v1/keys/:name/import', { name: 'ne-public-only', body: { type: 'ecdsa-p256', publicKey: b64(partner) } });
-  keys.push({ name: 'ne-public-only', type: 'ecdsa-p256' });
+  await t.test('imported keys (wrapped material, and a public key only)', async () => {
+    const wrappingPem = String((await s.ok('GET', '/v1/wrapping-key')).publicKey);
+    imports.push(
+      { name: 'ne-import-aes', type: 'aes256-gcm', material: randomBytes(32) },
+      { name: 'ne-import-hmac', type: 'hmac-sha512', material: randomBytes(64) },
+      { name: 'ne-import-ed25519', type: 'ed25519', material: generateKeyPairSync('ed25519').privateKey.export({ format: 'der', type: 'pkcs8' }) },
+      { name: 'ne-import-p384', type: 'ecdsa-p384', material: generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'der', type: 'pkcs8' }) },
+    );
+    for (const { name, type, material } of imports) {
+      const imported = await s.ok('POST', '/v1/keys/:name/import', { name, body: { type, exportable: false, ciphertext: wrapForImport(wrappingPem, material) } });
+      assert.equal(imported.exportable, false);
+      keys.push({ name, type });
+    }
+    await s.ok('POST', '/v1/keys/:name/import-version', { name: 'ne-import-aes', body: { ciphertext: wrapForImport(wrappingPem, randomBytes(32)) } });
+    const partner = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'der', type: 'spki' });
+    await s.ok('POST', '/v1/keys/:name/import', { name: 'ne-public-only', body: { type: 'ecdsa-p256', publicKey: b64(partner) } });
+    keys.push({ name: 'ne-public-only', type: 'ecdsa-p256' });
+  });
 
   // Every /v1/keys route with each key, again after a rotation (the second version in use where generation is quick), and the lifecycle.
   for (const { name, type } of keys) {
-    await useKey(s, name, type);
-    const rotated = await s.call('POST', '/v1/keys/:name/rotate', { name });
-    assert.equal(rotated.statusCode, name === 'ne-public-only' ? 400 : 200, rotated.body);
-    if (!SLOW_TYPES.has(type)) await useKey(s, name, type);
-    await cycleKey(s, name);
+    await t.test(`every /v1/keys route with ${name}, again after a rotation, and its lifecycle`, async () => {
+      await useKey(s, name, type);
+      const rotated = await s.call('POST', '/v1/keys/:name/rotate', { name });
+      assert.equal(rotated.statusCode, name === 'ne-public-only' ? 400 : 200, rotated.body);
+      if (!SLOW_TYPES.has(type)) await useKey(s, name, type);
+      await cycleKey(s, name);
+    });
   }
-  await useTransit(s);
-  await useKms(s);
-  await s.ok('GET', '/v1/keys', { query: '?limit=1000' });
-  const page = await s.ok('GET', '/v1/keys', { query: '?limit=3' });
-  await s.ok('GET', '/v1/keys', { query: `?limit=5&after=${String(page.next)}` });
+  await t.test('the transit and KMS surfaces, and key listing', async () => {
+    await useTransit(s);
+    await useKms(s);
+    await s.ok('GET', '/v1/keys', { query: '?limit=1000' });
+    const page = await s.ok('GET', '/v1/keys', { query: '?limit=3' });
+    await s.ok('GET', '/v1/keys', { query: `?limit=5&after=${String(page.next)}` });
+  });
 
-  // Every /v1/sys route: status, keyring, random, a complete rekey, seal and unseal with the new shares.
-  await s.ok('GET', '/v1/sys/seal-status', { auth: false });
-  await s.ok('GET', '/v1/sys/health', { auth: false });
-  await s.call('POST', '/v1/sys/init', { body: { shares: 1, threshold: 1 }, auth: false });
-  await s.call('POST', '/v1/sys/unseal', { body: { key: shares[2]! }, auth: false });
-  await s.ok('GET', '/v1/sys/key-status');
-  await s.ok('POST', '/v1/sys/rotate');
-  await s.ok('POST', '/v1/sys/tools/random', { body: { bytes: 64, format: 'hex' } });
-  await s.ok('POST', '/v1/sys/tools/random', { body: {} });
-  await s.ok('POST', '/v1/sys/tools/hash', { body: { input: s.plaintext('hash input') } });
-  await s.ok('POST', '/v1/sys/audit-hash', { body: { input: 'a name to search for' } });
-  await s.ok('GET', '/v1/sys/audit/public-key');
+  await t.test('every /v1/sys route: status, keyring, random, hash, audit', async () => {
+    await s.ok('GET', '/v1/sys/seal-status', { auth: false });
+    await s.ok('GET', '/v1/sys/health', { auth: false });
+    await s.call('POST', '/v1/sys/init', { body: { shares: 1, threshold: 1 }, auth: false });
+    await s.call('POST', '/v1/sys/unseal', { body: { key: shares[2]! }, auth: false });
+    await s.ok('GET', '/v1/sys/key-status');
+    await s.ok('POST', '/v1/sys/rotate');
+    await s.ok('POST', '/v1/sys/tools/random', { body: { bytes: 64, format: 'hex' } });
+    await s.ok('POST', '/v1/sys/tools/random', { body: {} });
+    await s.ok('POST', '/v1/sys/tools/hash', { body: { input: s.plaintext('hash input') } });
+    await s.ok('POST', '/v1/sys/audit-hash', { body: { input: 'a name to search for' } });
+    await s.ok('GET', '/v1/sys/audit/public-key');
+  });
 
-  // Every /v1/auth route: login, JWKS, introspection, signing-key rotation, renewal, logout, revocation.
-  s.callerSecrets.push(needle('admin password', Buffer.from(ADMIN_PASSWORD), [ADMIN_PASSWORD]));
-  const login = await s.ok('POST', '/v1/auth/login', { body: { username: 'ops', password: ADMIN_PASSWORD }, auth: false });
-  const accessToken = String(login.accessToken);
-  s.callerSecrets.push(needle('access token', Buffer.from(accessToken), [accessToken]));
-  await s.ok('GET', '/v1/auth/jwks', { auth: false });
-  await s.ok('POST', '/v1/auth/introspect', { body: { token: accessToken } });
-  await s.ok('POST', '/v1/auth/signing-key/rotate');
-  const rootToken = s.token;
-  const { enrollmentCode } = await s.ok('POST', '/v1/auth/users/:name/totp-enrollment', { name: 'ops' });
-  s.callerSecrets.push(needle('TOTP enrolment code', Buffer.from(String(enrollmentCode)), [String(enrollmentCode)]));
-  s.token = accessToken;
-  const enrol = await s.ok('POST', '/v1/auth/totp/enroll', { body: { enrollmentCode } });
-  s.callerSecrets.push(needle('TOTP secret', Buffer.from(String(enrol.secret)), [String(enrol.secret)]));
-  await s.ok('POST', '/v1/auth/totp/confirm', { body: { code: await generate({ secret: String(enrol.secret) }) } });
-  const renewed = await s.ok('POST', '/v1/auth/renew');
-  s.callerSecrets.push(needle('renewed access token', Buffer.from(String(renewed.accessToken)), [String(renewed.accessToken)]));
-  await s.ok('POST', '/v1/auth/logout');
-  s.token = rootToken;
-  // Identities: users and machines, and the login methods they use.
-  s.callerSecrets.push(needle('user password', Buffer.from(USER_PASSWORD), [USER_PASSWORD]), needle('new user password', Buffer.from(`${USER_PASSWORD}!`), [`${USER_PASSWORD}!`]));
-  await s.ok('POST', '/v1/auth/users', { body: { name: 'auditor-7', password: USER_PASSWORD, groups: ['admins'] } });
-  await s.ok('GET', '/v1/auth/users');
-  await s.ok('GET', '/v1/auth/users/:name', { name: 'auditor-7' });
-  await s.ok('POST', '/v1/auth/users/:name/password', { name: 'auditor-7', body: { password: `${USER_PASSWORD}!` } });
-  // AWS-style access keys for that user: the secret is answered once and must stay out of the log and the database.
-  const accessKey = await s.ok('POST', '/v1/auth/access-keys', { body: { principalType: 'User', principalName: 'auditor-7', description: 'non-exportable test' } });
-  s.callerSecrets.push(needle('secret access key', Buffer.from(String(accessKey.secretAccessKey)), [String(accessKey.secretAccessKey)]));
-  await s.ok('GET', '/v1/auth/access-keys');
-  await s.ok('DELETE', '/v1/auth/access-keys/:accessKeyId', { params: { accessKeyId: String(accessKey.accessKeyId) } });
-  await s.ok('DELETE', '/v1/auth/users/:name', { name: 'auditor-7' });
-  const machineKey = generateKeyPairSync('ed25519');
-  await s.ok('POST', '/v1/auth/machines', { body: { name: 'robot-7', publicKey: machineKey.publicKey.export({ format: 'pem', type: 'spki' }).toString(), groups: ['admins'] } });
-  await s.ok('GET', '/v1/auth/machines');
-  await s.ok('GET', '/v1/auth/machines/:name', { name: 'robot-7' });
-  const { challenge } = await s.ok('POST', '/v1/auth/machine/challenge', { body: { name: 'robot-7' }, auth: false });
-  const machineSig = cryptoSign(null, machineLoginMessage('keyhold', 'robot-7', String(challenge)), machineKey.privateKey).toString('base64url');
-  const machineLogin = await s.ok('POST', '/v1/auth/machine/login', { body: { name: 'robot-7', challenge, signature: machineSig }, auth: false });
-  s.callerSecrets.push(needle('machine token', Buffer.from(String(machineLogin.accessToken)), [String(machineLogin.accessToken)]));
-  // Without TLS there is no client certificate: a clear 401.
-  assert.equal((await s.call('POST', '/v1/auth/cert/login', { auth: false })).statusCode, 401);
-  await s.ok('DELETE', '/v1/auth/machines/:name', { name: 'robot-7' });
-  // Policy: the active bundle, and a push that is refused (no trusted key is configured).
-  await s.ok('GET', '/v1/sys/policy');
-  assert.equal((await s.call('POST', '/v1/sys/policy', { body: { bundle: Buffer.from('{}').toString('base64'), signature: 'e30..AAAA' } })).statusCode, 400);
+  await t.test('every /v1/auth route: login, JWKS, introspection, signing-key rotation, renewal, logout; users, machines, access keys; policy', async () => {
+    s.callerSecrets.push(needle('admin password', Buffer.from(ADMIN_PASSWORD), [ADMIN_PASSWORD]));
+    const login = await s.ok('POST', '/v1/auth/login', { body: { username: 'ops', password: ADMIN_PASSWORD }, auth: false });
+    const accessToken = String(login.accessToken);
+    s.callerSecrets.push(needle('access token', Buffer.from(accessToken), [accessToken]));
+    await s.ok('GET', '/v1/auth/jwks', { auth: false });
+    await s.ok('POST', '/v1/auth/introspect', { body: { token: accessToken } });
+    await s.ok('POST', '/v1/auth/signing-key/rotate');
+    const rootToken = s.token;
+    const { enrollmentCode } = await s.ok('POST', '/v1/auth/users/:name/totp-enrollment', { name: 'ops' });
+    s.callerSecrets.push(needle('TOTP enrolment code', Buffer.from(String(enrollmentCode)), [String(enrollmentCode)]));
+    s.token = accessToken;
+    const enrol = await s.ok('POST', '/v1/auth/totp/enroll', { body: { enrollmentCode } });
+    s.callerSecrets.push(needle('TOTP secret', Buffer.from(String(enrol.secret)), [String(enrol.secret)]));
+    await s.ok('POST', '/v1/auth/totp/confirm', { body: { code: await generate({ secret: String(enrol.secret) }) } });
+    const renewed = await s.ok('POST', '/v1/auth/renew');
+    s.callerSecrets.push(needle('renewed access token', Buffer.from(String(renewed.accessToken)), [String(renewed.accessToken)]));
+    await s.ok('POST', '/v1/auth/logout');
+    s.token = rootToken;
+    // Identities: users and machines, and the login methods they use.
+    s.callerSecrets.push(needle('user password', Buffer.from(USER_PASSWORD), [USER_PASSWORD]), needle('new user password', Buffer.from(`${USER_PASSWORD}!`), [`${USER_PASSWORD}!`]));
+    await s.ok('POST', '/v1/auth/users', { body: { name: 'auditor-7', password: USER_PASSWORD, groups: ['admins'] } });
+    await s.ok('GET', '/v1/auth/users');
+    await s.ok('GET', '/v1/auth/users/:name', { name: 'auditor-7' });
+    await s.ok('POST', '/v1/auth/users/:name/password', { name: 'auditor-7', body: { password: `${USER_PASSWORD}!` } });
+    // AWS-style access keys for that user: the secret is answered once and must stay out of the log and the database.
+    const accessKey = await s.ok('POST', '/v1/auth/access-keys', { body: { principalType: 'User', principalName: 'auditor-7', description: 'non-exportable test' } });
+    s.callerSecrets.push(needle('secret access key', Buffer.from(String(accessKey.secretAccessKey)), [String(accessKey.secretAccessKey)]));
+    await s.ok('GET', '/v1/auth/access-keys');
+    await s.ok('DELETE', '/v1/auth/access-keys/:accessKeyId', { params: { accessKeyId: String(accessKey.accessKeyId) } });
+    await s.ok('DELETE', '/v1/auth/users/:name', { name: 'auditor-7' });
+    const machineKey = generateKeyPairSync('ed25519');
+    await s.ok('POST', '/v1/auth/machines', { body: { name: 'robot-7', publicKey: machineKey.publicKey.export({ format: 'pem', type: 'spki' }).toString(), groups: ['admins'] } });
+    await s.ok('GET', '/v1/auth/machines');
+    await s.ok('GET', '/v1/auth/machines/:name', { name: 'robot-7' });
+    const { challenge } = await s.ok('POST', '/v1/auth/machine/challenge', { body: { name: 'robot-7' }, auth: false });
+    const machineSig = cryptoSign(null, machineLoginMessage('keyhold', 'robot-7', String(challenge)), machineKey.privateKey).toString('base64url');
+    const machineLogin = await s.ok('POST', '/v1/auth/machine/login', { body: { name: 'robot-7', challenge, signature: machineSig }, auth: false });
+    s.callerSecrets.push(needle('machine token', Buffer.from(String(machineLogin.accessToken)), [String(machineLogin.accessToken)]));
+    // Without TLS there is no client certificate: a clear 401.
+    assert.equal((await s.call('POST', '/v1/auth/cert/login', { auth: false })).statusCode, 401);
+    await s.ok('DELETE', '/v1/auth/machines/:name', { name: 'robot-7' });
+    // Policy: the active bundle, and a push that is refused (no trusted key is configured).
+    await s.ok('GET', '/v1/sys/policy');
+    assert.equal((await s.call('POST', '/v1/sys/policy', { body: { bundle: Buffer.from('{}').toString('base64'), signature: 'e30..AAAA' } })).statusCode, 400);
+  });
 
-  // revoke --all ends every session and every root token, the one in use included (issue 15, M7);
-  // the generated root token below carries on.
-  await s.ok('POST', '/v1/auth/revoke', { body: { all: true } });
-  assert.equal((await s.call('GET', '/v1/auth/users')).statusCode, 401, 'the revoked root token is refused');
-  // A new root token from a quorum of shares (the token is a secret too).
-  await s.ok('POST', '/v1/sys/generate-root/init', { auth: false });
-  await s.ok('DELETE', '/v1/sys/generate-root/init', { auth: false });
-  const generation = await s.ok('POST', '/v1/sys/generate-root/init', { auth: false });
-  await s.ok('GET', '/v1/sys/generate-root/init', { auth: false });
-  let generated: Record<string, unknown> = {};
-  for (const share of shares.slice(0, 2)) generated = await s.ok('POST', '/v1/sys/generate-root/update', { body: { key: share, nonce: generation.nonce }, auth: false });
-  assert.equal(generated.complete, true);
-  s.callerSecrets.push(needle('generated root token', Buffer.from(String(generated.rootToken)), [String(generated.rootToken)]));
-  s.token = String(generated.rootToken);
+  await t.test('revoke --all, a generated root token, a complete rekey, seal and unseal with the new shares', async () => {
+    // revoke --all ends every session and every root token, the one in use included (issue 15, M7);
+    // the generated root token below carries on.
+    await s.ok('POST', '/v1/auth/revoke', { body: { all: true } });
+    assert.equal((await s.call('GET', '/v1/auth/users')).statusCode, 401, 'the revoked root token is refused');
+    // A new root token from a quorum of shares (the token is a secret too).
+    await s.ok('POST', '/v1/sys/generate-root/init', { auth: false });
+    await s.ok('DELETE', '/v1/sys/generate-root/init', { auth: false });
+    const generation = await s.ok('POST', '/v1/sys/generate-root/init', { auth: false });
+    await s.ok('GET', '/v1/sys/generate-root/init', { auth: false });
+    let generated: Record<string, unknown> = {};
+    for (const share of shares.slice(0, 2)) generated = await s.ok('POST', '/v1/sys/generate-root/update', { body: { key: share, nonce: generation.nonce }, auth: false });
+    assert.equal(generated.complete, true);
+    s.callerSecrets.push(needle('generated root token', Buffer.from(String(generated.rootToken)), [String(generated.rootToken)]));
+    s.token = String(generated.rootToken);
 
-  await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
-  await s.ok('DELETE', '/v1/sys/rekey/init', { auth: false });
-  const rekey = await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
-  await s.ok('GET', '/v1/sys/rekey/init', { auth: false });
-  let rekeyed: Record<string, unknown> = {};
-  for (const share of shares.slice(1, 3)) rekeyed = await s.ok('POST', '/v1/sys/rekey/update', { body: { key: share, nonce: rekey.nonce }, auth: false });
-  assert.equal(rekeyed.complete, true, 'the rekey completed');
-  shares = rekeyed.shares as string[];
-  s.callerSecrets.push(...shareNeedles(shares, 'rekeyed'));
-  await s.ok('POST', '/v1/sys/seal');
-  for (const share of shares) await s.ok('POST', '/v1/sys/unseal', { body: { key: share }, auth: false });
+    await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
+    await s.ok('DELETE', '/v1/sys/rekey/init', { auth: false });
+    const rekey = await s.ok('POST', '/v1/sys/rekey/init', { body: { shares: 2, threshold: 2 }, auth: false });
+    await s.ok('GET', '/v1/sys/rekey/init', { auth: false });
+    let rekeyed: Record<string, unknown> = {};
+    for (const share of shares.slice(1, 3)) rekeyed = await s.ok('POST', '/v1/sys/rekey/update', { body: { key: share, nonce: rekey.nonce }, auth: false });
+    assert.equal(rekeyed.complete, true, 'the rekey completed');
+    shares = rekeyed.shares as string[];
+    s.callerSecrets.push(...shareNeedles(shares, 'rekeyed'));
+    await s.ok('POST', '/v1/sys/seal');
+    for (const share of shares) await s.ok('POST', '/v1/sys/unseal', { body: { key: share }, auth: false });
+  });
   // After the unseal every key is loaded again from storage: use each once more.
-  for (const { name, type } of keys) await useKey(s, name, type);
+  for (const { name, type } of keys) await t.test(`after the unseal, ${name} is loaded again from storage and used once more`, () => useKey(s, name, type));
 
-  // The enclave channel: its key, a document, and a decrypt through it (the answer is encrypted to the caller).
-  const channel = await s.ok('GET', '/v1/enclave', { auth: false });
-  await s.ok('GET', '/v1/enclave/attestation', { query: '?nonce=00ff', auth: false });
-  await s.ok('POST', '/v1/keys', { body: { name: 'via-channel', type: 'aes256-gcm' } });
-  const channelCt = (await s.ok('POST', '/v1/keys/:name/encrypt', { name: 'via-channel', body: { plaintext: s.plaintext('channel') } })).ciphertext;
-  const { envelope, ephemeral } = sealRequest(
-    nobleChannelSuite,
-    { publicKey: Buffer.from(String(channel.publicKey), 'hex'), keyId: String(channel.keyId) },
-    { method: 'POST', path: '/v1/keys/via-channel/decrypt', headers: { authorization: `Bearer ${s.token}` }, body: { ciphertext: channelCt }, ts: Date.now() },
-  );
-  const answer = openResponse(nobleChannelSuite, ephemeral, (await s.ok('POST', '/v1/enclave/post', { body: envelope, auth: false })) as unknown as ResponseEnvelope);
-  assert.equal(answer.status, 200);
-  returned(s, 'plaintext decrypted through the channel', (answer.body as { plaintext: string }).plaintext);
+  await t.test('the enclave channel: its key, a document, and a decrypt through it (the answer is encrypted to the caller)', async () => {
+    const channel = await s.ok('GET', '/v1/enclave', { auth: false });
+    await s.ok('GET', '/v1/enclave/attestation', { query: '?nonce=00ff', auth: false });
+    await s.ok('POST', '/v1/keys', { body: { name: 'via-channel', type: 'aes256-gcm' } });
+    const channelCt = (await s.ok('POST', '/v1/keys/:name/encrypt', { name: 'via-channel', body: { plaintext: s.plaintext('channel') } })).ciphertext;
+    const { envelope, ephemeral } = sealRequest(
+      nobleChannelSuite,
+      { publicKey: Buffer.from(String(channel.publicKey), 'hex'), keyId: String(channel.keyId) },
+      { method: 'POST', path: '/v1/keys/via-channel/decrypt', headers: { authorization: `Bearer ${s.token}` }, body: { ciphertext: channelCt }, ts: Date.now() },
+    );
+    const answer = openResponse(nobleChannelSuite, ephemeral, (await s.ok('POST', '/v1/enclave/post', { body: envelope, auth: false })) as unknown as ResponseEnvelope);
+    assert.equal(answer.status, 200);
+    returned(s, 'plaintext decrypted through the channel', (answer.body as { plaintext: string }).plaintext);
+  });
 
-  // Every /v1/secrets route, with values and files that must stay out of the log and the database; workload login.
-  const secretValue = s.plaintext('secret value');
-  await s.ok('POST', '/v1/secrets/data/*', { path: 'ne/app/db', body: { data: { password: secretValue }, files: { 'cert.pem': s.plaintext('secret file') } } });
-  await s.ok('POST', '/v1/secrets/data/*', { path: 'ne/app/gen', body: { generate: { kind: 'password' } } });
-  await s.ok('GET', '/v1/secrets/data/*', { path: 'ne/app/db', query: '?version=1' });
-  await s.ok('POST', '/v1/secrets/metadata/*', { path: 'ne/app/db', body: { maxVersions: 3, customMetadata: { owner: 'leak-test' } } });
-  await s.ok('GET', '/v1/secrets/metadata/*', { path: 'ne/app/db' });
-  await s.ok('GET', '/v1/secrets/list/*', { path: 'ne/' });
-  await s.ok('POST', '/v1/secrets/delete/*', { path: 'ne/app/db', body: {} });
-  await s.ok('POST', '/v1/secrets/undelete/*', { path: 'ne/app/db', body: { versions: [1] } });
-  const x25519 = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x!;
-  const recipientDoc = await s.app.services.enclave!.provider.attest({ publicKey: new Uint8Array(Buffer.from(x25519, 'base64url')) });
-  await s.ok('POST', '/v1/secrets/release/*', { path: 'ne/app/db', body: { recipient: { attestationDocument: b64(recipientDoc) } } });
-  await s.ok('POST', '/v1/secrets/destroy/*', { path: 'ne/app/db', body: { versions: [1] } });
-  await s.ok('DELETE', '/v1/secrets/metadata/*', { path: 'ne/app/gen' });
-  const attestNonce = String((await s.ok('GET', '/v1/auth/attest/challenge', { auth: false })).nonce);
-  const workloadKey = new Uint8Array(generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }));
-  const workloadDoc = await s.app.services.enclave!.provider.attest({ nonce: new Uint8Array(Buffer.from(attestNonce, 'hex')), publicKey: workloadKey });
-  // No role is configured here: the login is refused after the document and challenge verified.
-  assert.equal((await s.call('POST', '/v1/auth/attest/login', { body: { role: 'web', attestationDocument: b64(workloadDoc) }, auth: false })).statusCode, 403);
+  await t.test('every /v1/secrets route, with values and files that must stay out of the log and the database; workload login', async () => {
+    const secretValue = s.plaintext('secret value');
+    await s.ok('POST', '/v1/secrets/data/*', { path: 'ne/app/db', body: { data: { password: secretValue }, files: { 'cert.pem': s.plaintext('secret file') } } });
+    await s.ok('POST', '/v1/secrets/data/*', { path: 'ne/app/gen', body: { generate: { kind: 'password' } } });
+    await s.ok('GET', '/v1/secrets/data/*', { path: 'ne/app/db', query: '?version=1' });
+    await s.ok('POST', '/v1/secrets/metadata/*', { path: 'ne/app/db', body: { maxVersions: 3, customMetadata: { owner: 'leak-test' } } });
+    await s.ok('GET', '/v1/secrets/metadata/*', { path: 'ne/app/db' });
+    await s.ok('GET', '/v1/secrets/list/*', { path: 'ne/' });
+    await s.ok('POST', '/v1/secrets/delete/*', { path: 'ne/app/db', body: {} });
+    await s.ok('POST', '/v1/secrets/undelete/*', { path: 'ne/app/db', body: { versions: [1] } });
+    const x25519 = generateKeyPairSync('x25519').publicKey.export({ format: 'jwk' }).x!;
+    const recipientDoc = await s.app.services.enclave!.provider.attest({ publicKey: new Uint8Array(Buffer.from(x25519, 'base64url')) });
+    await s.ok('POST', '/v1/secrets/release/*', { path: 'ne/app/db', body: { recipient: { attestationDocument: b64(recipientDoc) } } });
+    await s.ok('POST', '/v1/secrets/destroy/*', { path: 'ne/app/db', body: { versions: [1] } });
+    await s.ok('DELETE', '/v1/secrets/metadata/*', { path: 'ne/app/gen' });
+    const attestNonce = String((await s.ok('GET', '/v1/auth/attest/challenge', { auth: false })).nonce);
+    const workloadKey = new Uint8Array(generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }));
+    const workloadDoc = await s.app.services.enclave!.provider.attest({ nonce: new Uint8Array(Buffer.from(attestNonce, 'hex')), publicKey: workloadKey });
+    // No role is configured here: the login is refused after the document and challenge verified.
+    assert.equal((await s.call('POST', '/v1/auth/attest/login', { body: { role: 'web', attestationDocument: b64(workloadDoc) }, auth: false })).statusCode, 403);
+  });
 
-  // Root tokens by accessor (issue 15, M7): listed and looked up (never the token itself), an unknown
-  // accessor is a 404, and the token in use revokes itself last.
-  await s.ok('GET', '/v1/sys/root-tokens');
-  await s.ok('GET', '/v1/sys/root-token/lookup-self');
-  assert.equal((await s.call('POST', '/v1/sys/root-token/revoke-accessor', { body: { accessor: 'khra.unknown' } })).statusCode, 404);
-  await s.ok('POST', '/v1/sys/root-token/revoke-self');
-  assert.equal((await s.call('GET', '/v1/sys/root-tokens')).statusCode, 401, 'a root token that revoked itself is refused');
+  await t.test('root tokens by accessor; every route of the app, the docs and the health listener were called', async () => {
+    // Root tokens by accessor (issue 15, M7): listed and looked up (never the token itself), an unknown
+    // accessor is a 404, and the token in use revokes itself last.
+    await s.ok('GET', '/v1/sys/root-tokens');
+    await s.ok('GET', '/v1/sys/root-token/lookup-self');
+    assert.equal((await s.call('POST', '/v1/sys/root-token/revoke-accessor', { body: { accessor: 'khra.unknown' } })).statusCode, 404);
+    await s.ok('POST', '/v1/sys/root-token/revoke-self');
+    assert.equal((await s.call('GET', '/v1/sys/root-tokens')).statusCode, 401, 'a root token that revoked itself is refused');
 
-  // Every route of the app was called.
-  const missing = s.app.routes.map((r) => `${r.method} ${r.url}`).filter((r) => !s.covered.has(r));
-  assert.deepEqual(missing, [], 'routes this test does not call yet: add them with valid inputs');
+    // Every route of the app was called.
+    const missing = s.app.routes.map((r) => `${r.method} ${r.url}`).filter((r) => !s.covered.has(r));
+    assert.deepEqual(missing, [], 'routes this test does not call yet: add them with valid inputs');
 
-  // The documentation and the health listener answer too; they are responses like any other.
-  for (const url of ['/docs/json', '/docs/yaml']) {
-    const res = await s.app.api.inject({ method: 'GET', url });
-    s.exchanges.push({ what: `GET ${url} -> ${res.statusCode}`, status: res.statusCode, body: res.rawPayload, headers: JSON.stringify(res.headers) });
-  }
-  for (const url of ['/health', '/metrics']) {
-    const res = await s.app.health.inject({ method: 'GET', url });
-    s.exchanges.push({ what: `health GET ${url} -> ${res.statusCode}`, status: res.statusCode, body: res.rawPayload, headers: JSON.stringify(res.headers) });
-  }
-
-  // The secrets: every version of every key, as stored and as node:crypto derives it, and the wrapping key.
-  const secrets: Needle[] = [];
-  let versions = 0;
-  for (const key of await s.app.services.keys.store.all()) {
-    for (const v of key.record.versions) {
-      if (v.secret === undefined) continue;
-      versions++;
-      const label = `${key.name} v${v.version}`;
-      secrets.push(needle(`${label} secret`, Buffer.from(v.secret, 'base64'), [v.secret]));
-      const handles = key.handles(v.version);
-      secrets.push(...privateForms(label, handles.privateKey), ...privateForms(`${label} handle`, handles.secret));
+    // The documentation and the health listener answer too; they are responses like any other.
+    for (const url of ['/docs/json', '/docs/yaml']) {
+      const res = await s.app.api.inject({ method: 'GET', url });
+      s.exchanges.push({ what: `GET ${url} -> ${res.statusCode}`, status: res.statusCode, body: res.rawPayload, headers: JSON.stringify(res.headers) });
     }
-  }
-  assert.ok(versions >= keys.length, `${versions} secret versions for ${keys.length} keys`);
-  for (const { name, material } of imports) secrets.push(needle(`${name} imported material`, material));
-  const wrapping = await s.app.services.barrier.view('key-import/').get('wrapping-key');
-  assert.ok(wrapping !== undefined, 'the wrapping key is stored at key-import/wrapping-key (update this test if it moved)');
-  secrets.push(needle('wrapping key PKCS#8', wrapping), ...privateForms('wrapping key', createPrivateKey({ key: Buffer.from(wrapping), format: 'der', type: 'pkcs8' })));
-
-  // 1. No response body or header holds a secret (searched all at once; the culprit is looked up on a hit).
-  assert.ok(s.exchanges.length > 300, `${s.exchanges.length} exchanges`);
-  const everything = s.exchanges.map((x) => `${x.body.toString('utf8')}\n${x.headers}`).join('\n\u0000\n');
-  const leaked = search(secrets, everything, Buffer.concat(s.exchanges.map((x) => x.body)));
-  if (leaked !== undefined) {
-    const culprit = s.exchanges.find((x) => search(secrets.filter((n) => n.label === leaked.needle), `${x.body.toString('utf8')}\n${x.headers}`, x.body) !== undefined);
-    assert.fail(`${culprit?.what ?? 'a response'} contains ${leaked.needle} (form ${leaked.form})`);
-  }
-
-  // 2. The log holds no secret, nothing the caller sent or got back, no token or share.
-  assert.ok(s.logLines.length > 0, 'the server logged something');
-  assert.ok(
-    s.logLines.some((l) => l.includes('request refused')),
-    'the refused requests (wrong context, unsupported operations) were logged',
-  );
-  const log = s.logLines.join('\n');
-  const inLog = search([...secrets, ...s.callerSecrets], log);
-  assert.equal(inLog, undefined, `the log contains ${inLog?.needle} (form ${inLog?.form})`);
-
-  // 3. The database files hold none of it in the clear, while open and after close.
-  const files = () => [s.dbPath, `${s.dbPath}-wal`, `${s.dbPath}-shm`].filter((f) => existsSync(f));
-  const checkFiles = (when: string) => {
-    const present = files();
-    assert.ok(present.includes(s.dbPath), 'the database file exists');
-    for (const file of present) {
-      const raw = readFileSync(file);
-      const found = search([...secrets, ...s.callerSecrets], raw.toString('latin1'), raw, false);
-      assert.equal(found, undefined, `${file} (${when}) contains ${found?.needle} (form ${found?.form})`);
+    for (const url of ['/health', '/metrics']) {
+      const res = await s.app.health.inject({ method: 'GET', url });
+      s.exchanges.push({ what: `health GET ${url} -> ${res.statusCode}`, status: res.statusCode, body: res.rawPayload, headers: JSON.stringify(res.headers) });
     }
-  };
-  // 4. The audit log holds no secret, nothing the caller sent or got back, and no key or identity name.
-  const auditText = readFileSync(join(dirname(s.dbPath), 'audit.log'), 'utf8');
-  assert.ok(auditText.split('\n').length > s.exchanges.length, 'every exchange was audited');
-  const names = [...keys.map((k) => k.name), 'auditor-7', 'robot-7'].map((n) => needle(`name ${n}`, Buffer.from(n), [n]));
-  const inAudit = search([...secrets, ...s.callerSecrets, ...names], auditText);
-  assert.equal(inAudit, undefined, `the audit log contains ${inAudit?.needle} (form ${inAudit?.form})`);
+  });
 
-  assert.ok(files().some((f) => f.endsWith('-wal')), 'the WAL exists while the vault is open');
-  checkFiles('open');
-  await s.app.close();
-  checkFiles('closed');
+  await t.test('no response body or header, log line, audit entry or database file holds a secret', async () => {
+    // The secrets: every version of every key, as stored and as node:crypto derives it, and the wrapping key.
+    const secrets: Needle[] = [];
+    let versions = 0;
+    for (const key of await s.app.services.keys.store.all()) {
+      for (const v of key.record.versions) {
+        if (v.secret === undefined) continue;
+        versions++;
+        const label = `${key.name} v${v.version}`;
+        secrets.push(needle(`${label} secret`, Buffer.from(v.secret, 'base64'), [v.secret]));
+        const handles = key.handles(v.version);
+        secrets.push(...privateForms(label, handles.privateKey), ...privateForms(`${label} handle`, handles.secret));
+      }
+    }
+    assert.ok(versions >= keys.length, `${versions} secret versions for ${keys.length} keys`);
+    for (const { name, material } of imports) secrets.push(needle(`${name} imported material`, material));
+    const wrapping = await s.app.services.barrier.view('key-import/').get('wrapping-key');
+    assert.ok(wrapping !== undefined, 'the wrapping key is stored at key-import/wrapping-key (update this test if it moved)');
+    secrets.push(needle('wrapping key PKCS#8', wrapping), ...privateForms('wrapping key', createPrivateKey({ key: Buffer.from(wrapping), format: 'der', type: 'pkcs8' })));
+
+    // 1. No response body or header holds a secret (searched all at once; the culprit is looked up on a hit).
+    assert.ok(s.exchanges.length > 300, `${s.exchanges.length} exchanges`);
+    const everything = s.exchanges.map((x) => `${x.body.toString('utf8')}\n${x.headers}`).join('\n\u0000\n');
+    const leaked = search(secrets, everything, Buffer.concat(s.exchanges.map((x) => x.body)));
+    if (leaked !== undefined) {
+      const culprit = s.exchanges.find((x) => search(secrets.filter((n) => n.label === leaked.needle), `${x.body.toString('utf8')}\n${x.headers}`, x.body) !== undefined);
+      assert.fail(`${culprit?.what ?? 'a response'} contains ${leaked.needle} (form ${leaked.form})`);
+    }
+
+    // 2. The log holds no secret, nothing the caller sent or got back, no token or share.
+    assert.ok(s.logLines.length > 0, 'the server logged something');
+    assert.ok(
+      s.logLines.some((l) => l.includes('request refused')),
+      'the refused requests (wrong context, unsupported operations) were logged',
+    );
+    const log = s.logLines.join('\n');
+    const inLog = search([...secrets, ...s.callerSecrets], log);
+    assert.equal(inLog, undefined, `the log contains ${inLog?.needle} (form ${inLog?.form})`);
+
+    // 3. The database files hold none of it in the clear, while open and after close.
+    const files = () => [s.dbPath, `${s.dbPath}-wal`, `${s.dbPath}-shm`].filter((f) => existsSync(f));
+    const checkFiles = (when: string) => {
+      const present = files();
+      assert.ok(present.includes(s.dbPath), 'the database file exists');
+      for (const file of present) {
+        const raw = readFileSync(file);
+        const found = search([...secrets, ...s.callerSecrets], raw.toString('latin1'), raw, false);
+        assert.equal(found, undefined, `${file} (${when}) contains ${found?.needle} (form ${found?.form})`);
+      }
+    };
+    // 4. The audit log holds no secret, nothing the caller sent or got back, and no key or identity name.
+    const auditText = readFileSync(join(dirname(s.dbPath), 'audit.log'), 'utf8');
+    assert.ok(auditText.split('\n').length > s.exchanges.length, 'every exchange was audited');
+    const names = [...keys.map((k) => k.name), 'auditor-7', 'robot-7'].map((n) => needle(`name ${n}`, Buffer.from(n), [n]));
+    const inAudit = search([...secrets, ...s.callerSecrets, ...names], auditText);
+    assert.equal(inAudit, undefined, `the audit log contains ${inAudit?.needle} (form ${inAudit?.form})`);
+
+    assert.ok(files().some((f) => f.endsWith('-wal')), 'the WAL exists while the vault is open');
+    checkFiles('open');
+    await s.app.close();
+    checkFiles('closed');
+  });
 });
 
 test('the leak search finds a secret in each form a response or file could carry it', () => {
