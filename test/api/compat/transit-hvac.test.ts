@@ -37,11 +37,16 @@ test('hvac drives the transit surface: keys, crypto with batches, data keys, sig
     return;
   }
   const { server, rootToken } = await runningVault(t);
-  const { stdout } = await promisify(execFile)(python, [SCRIPT], {
-    env: { PATH: process.env.PATH ?? '', VAULT_ADDR: server.apiUrl, VAULT_TOKEN: rootToken },
-    timeout: 120_000,
-  }).catch((e: { stdout?: string; stderr?: string; message: string }) => assert.fail(`hvac conformance failed:\n${e.stdout ?? ''}\n${e.stderr ?? e.message}`));
-  const steps = stdout.split('\n').filter((l) => l.startsWith('ok '));
-  assert.ok(steps.length >= 18, stdout);
-  assert.ok(steps.some((s) => s.startsWith('ok list_keys (LIST)')), stdout);
+  // One step per section of the script, each within the step time (test/helpers/step-timeout.mjs).
+  for (const section of ['keys', 'crypto', 'sign', 'tools']) {
+    await t.test(section, async () => {
+      const { stdout } = await promisify(execFile)(python, [SCRIPT, section], {
+        env: { PATH: process.env.PATH ?? '', VAULT_ADDR: server.apiUrl, VAULT_TOKEN: rootToken },
+        timeout: 55_000,
+      }).catch((e: { stdout?: string; stderr?: string; message: string }) => assert.fail(`hvac conformance (${section}) failed:\n${e.stdout ?? ''}\n${e.stderr ?? e.message}`));
+      const steps = stdout.split('\n').filter((l) => l.startsWith('ok '));
+      assert.ok(steps.length >= 3, stdout);
+      if (section === 'keys') assert.ok(steps.some((s) => s.startsWith('ok list_keys (LIST)')), stdout);
+    });
+  }
 });
