@@ -91,10 +91,6 @@ export class ListRewriter {
     const n = chunk.length;
     let from = 0;
     let i = 0;
-    const flushTo = (pos: number) => {
-      if (pos > from) out.push(chunk.subarray(from, pos));
-      from = pos;
-    };
     while (i < n) {
       switch (this.#state) {
         case State.Head: {
@@ -111,7 +107,7 @@ export class ListRewriter {
               this.#state = State.Through;
               break;
             }
-            flushTo(i);
+            if (i > from) out.push(chunk.subarray(from, i));
             const rest = chunk.subarray(i);
             this.#held.push(rest);
             this.#heldBytes += rest.length;
@@ -132,7 +128,7 @@ export class ListRewriter {
           const { framing, rewritten } = analyse(block);
           if (rewritten !== undefined) {
             this.lists.push(this.#messages);
-            flushTo(i);
+            if (i > from) out.push(chunk.subarray(from, i));
             out.push(rewritten);
             from = end;
           } else if (held) {
@@ -214,7 +210,9 @@ export class ListRewriter {
           break;
       }
     }
-    flushTo(n);
+    // The common case, nothing held or rewritten: the chunk itself.
+    if (from === 0) out.push(chunk);
+    else if (n > from) out.push(chunk.subarray(from, n));
     return out;
   }
 
