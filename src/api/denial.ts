@@ -4,7 +4,8 @@
  * The caller learns which condition failed only in terms it already holds:
  * the action it asked for and the key name or secret path it sent itself
  * (the same answer whether that object exists or not, since the gate runs
- * before any lookup), or that a second factor would change the answer.
+ * before any lookup), or, to a user with a second factor enrolled whose
+ * session lacks it, that the second factor would change the answer.
  * Never the policy text or ids, other principals' names, or the identity an
  * identity route resolved (it may be another user, e.g. an access key's
  * owner). The determining policy ids go to the "refused" audit entry
@@ -65,22 +66,37 @@ export function noteDenial(request: FastifyRequest, asked: AuthorizationRequest,
   };
 }
 
+/** Whether a user has a confirmed second factor (Totp.required). */
+export type SecondFactorEnrolled = (user: string) => Promise<boolean>;
+
 /**
  * The KH_AUTH_PERMISSION_DENIED for a refused `asked`. A user without a
- * second factor is told when one would be enough: that costs one more
- * decision, only on a refusal, and says nothing the caller could not learn by
- * logging in with its code.
+ * second factor in this session is told that one would be enough only when
+ * that user has one enrolled: then the hint is what the legitimate user needs
+ * (a session opened before enrolment). Anyone else, such as a stolen
+ * password's holder on an account with no second factor, gets the plain
+ * denial, so a password alone cannot probe which actions MFA would unlock.
+ * The audit entry keeps needsMfa either way. The second decision costs one
+ * more evaluation, only on a refusal of an authenticated user; the enrolment
+ * read only when that decision says a second factor would be enough.
  */
-export async function policyDenied(policy: Pick<PolicyEngine, 'authorize'>, request: FastifyRequest, asked: AuthorizationRequest, decision: Decision): Promise<KeyholdError> {
+export async function policyDenied(
+  policy: Pick<PolicyEngine, 'authorize'>,
+  request: FastifyRequest,
+  asked: AuthorizationRequest,
+  decision: Decision,
+  secondFactorEnrolled?: SecondFactorEnrolled,
+): Promise<KeyholdError> {
   const detail = decisionDetail(decision);
   let needsMfa = false;
   if (!asked.context.mfa && asked.principal.type === 'User' && detail?.requestError !== true) {
     needsMfa = (await policy.authorize({ ...asked, context: { ...asked.context, mfa: true, authMethods: [...asked.context.authMethods, 'otp', 'mfa'] } })).allowed;
   }
   noteDenial(request, asked, decision, needsMfa);
+  const hint = needsMfa && secondFactorEnrolled !== undefined && (await secondFactorEnrolled(asked.principal.id));
   return new KeyholdError(
     'KH_AUTH_PERMISSION_DENIED',
-    needsMfa
+    hint
       ? `${asked.action} on ${describe(asked.resource)} needs a second factor: log in with your one-time code (otp), then retry`
       : `policy denies ${asked.action} on ${describe(asked.resource)}`,
   );

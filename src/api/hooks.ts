@@ -16,7 +16,7 @@ import { sessionPrincipal } from '../auth/sessions.js';
 import { hasMfa, ROOT_PRINCIPAL, type Principal } from '../auth/principal.js';
 import { checkContentDigest, verifyRequestSignature, type NonceCache } from '../auth/http-signature.js';
 import type { AuthorizationRequest, PolicyEngine } from '../policy/policy-engine.js';
-import { policyDenied } from './denial.js';
+import { policyDenied, type SecondFactorEnrolled } from './denial.js';
 import { peerCertificate } from './peer-certificate.js';
 import { authzTarget } from './route-authz.js';
 import { readChannelMarker } from './enclave/channel-marker.js';
@@ -55,6 +55,8 @@ export interface GateDeps {
   policy: Pick<PolicyEngine, 'authorize'>;
   nonces: NonceCache;
   isShuttingDown: () => boolean;
+  /** Whether a user has a second factor enrolled: only then does a refusal hint that one would be enough (denial.ts). */
+  secondFactorEnrolled?: SecondFactorEnrolled;
 }
 
 /** The absolute URI the client signed (RFC 9421 @target-uri); through the channel, the outer origin (docs/protocols.md §1). */
@@ -132,7 +134,7 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
       context: { mfa: hasMfa(principal), authMethods: principal.amr, sourceIp: request.ip, apiSurface: authz.surface, batch: authz.batch, e2e: request.channelOrigin !== undefined },
     };
     const decision = await deps.policy.authorize(asked);
-    if (!decision.allowed) throw await policyDenied(deps.policy, request, asked, decision);
+    if (!decision.allowed) throw await policyDenied(deps.policy, request, asked, decision, deps.secondFactorEnrolled);
   });
 
   app.addHook('preHandler', async (request) => {
@@ -156,7 +158,7 @@ export function installGates(app: FastifyInstance, deps: GateDeps): void {
       },
     };
     const decision = await deps.policy.authorize(asked);
-    if (!decision.allowed) throw await policyDenied(deps.policy, request, asked, decision);
+    if (!decision.allowed) throw await policyDenied(deps.policy, request, asked, decision, deps.secondFactorEnrolled);
   });
 
   app.addHook('preValidation', async (request) => {

@@ -355,7 +355,7 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     reply.header('x-request-id', request.id).header('cache-control', 'no-store');
   });
   refuseUnservedList(api);
-  installGates(api, { seal, tokens, accessTokens, policy, nonces: new NonceCache(), isShuttingDown: () => shuttingDown });
+  installGates(api, { seal, tokens, accessTokens, policy, nonces: new NonceCache(), isShuttingDown: () => shuttingDown, secondFactorEnrolled: (user) => totp.required(user) });
   // After the gates: token routes reach the large-body budget only once authenticated and authorised.
   const requestLimits = installRequestLimits(api, { ...config.limits, defaultBodyLimit: DEFAULT_BODY_LIMIT });
   // Answers sent while shutting down close their connection, so idle keep-alive

@@ -1,13 +1,14 @@
 /**
  * A policy refusal tells the caller which condition failed in terms it
- * already holds (a missing second factor; the action and the key or secret
- * path it sent), never the policy text or ids, another principal's name, or
+ * already holds (the action and the key or secret path it sent; a missing
+ * second factor, only to a user who has one enrolled), never the policy text or ids, another principal's name, or
  * whether the object exists; the "refused" audit entry names the deciding
  * policies.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { generate } from 'otplib';
 import { join } from 'node:path';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
@@ -90,15 +91,24 @@ function auditedDenial(auditFile: string, route: string): Denial {
   return last.denial;
 }
 
-test('a destructive action without a second factor says so; the audit entry names the forbid that decided it', async (t) => {
+test('a password-only session hears that a second factor would do only once the user has one enrolled; the audit entry always says so and names the forbid', async (t) => {
   const { app, rootToken, auditFile } = await vault(t);
   assert.equal((await call(app, rootToken, 'POST', '/v1/keys', { name: 'k1', type: 'aes256-gcm' })).statusCode, 200);
   const ops = await login(app, 'ops', 'ops-password');
+  // No second factor enrolled: a stolen password learns nothing about what MFA would unlock.
+  assert.equal(deniedMessage(await call(app, ops, 'DELETE', '/v1/keys/k1')), 'policy denies scheduleKeyDeletion on key "k1"');
+  const plain = auditedDenial(auditFile, '/v1/keys/:name');
+  assert.deepEqual({ ...plain, resource: undefined }, { action: 'scheduleKeyDeletion', resourceType: 'Key', resource: undefined, policies: ['destructive-needs-mfa'], errored: [], needsMfa: true });
+  assert.match(plain.resource, /^hmac-sha256:/, 'the key name is HMAC\'d like every client value');
+
+  // The same session, once its user has enrolled: the hint is what the legitimate user needs.
+  const { enrollmentCode } = (await call(app, rootToken, 'POST', '/v1/auth/users/ops/totp-enrollment')).json<{ enrollmentCode: string }>();
+  const { secret } = (await call(app, ops, 'POST', '/v1/auth/totp/enroll', { enrollmentCode })).json<{ secret: string }>();
+  const confirmed = await call(app, ops, 'POST', '/v1/auth/totp/confirm', { code: await generate({ secret, epoch: Math.floor(Date.now() / 1000) }) });
+  assert.equal(confirmed.statusCode, 200, confirmed.body);
   const message = deniedMessage(await call(app, ops, 'DELETE', '/v1/keys/k1'));
   assert.match(message, /^scheduleKeyDeletion on key "k1" needs a second factor: log in with your one-time code \(otp\)/);
-  const denial = auditedDenial(auditFile, '/v1/keys/:name');
-  assert.deepEqual({ ...denial, resource: undefined }, { action: 'scheduleKeyDeletion', resourceType: 'Key', resource: undefined, policies: ['destructive-needs-mfa'], errored: [], needsMfa: true });
-  assert.match(denial.resource, /^hmac-sha256:/, 'the key name is HMAC\'d like every client value');
+  assert.equal(auditedDenial(auditFile, '/v1/keys/:name').needsMfa, true);
 });
 
 test('a forbid on a secret path names the action and the path the caller sent, the same whether the secret exists or not', async (t) => {
