@@ -2,11 +2,14 @@
  * `operator init --share-keys`: each share is encrypted to its holder's age
  * key, in order, and never printed in the clear; each holder decrypts theirs
  * with the real age library and unseals with it as usual. Bad key lists are
- * refused before the vault is initialised.
+ * refused before the vault is initialised, without repeating an entry that
+ * may be a secret; a failure after init still prints what it can.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Decrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { resolveConfig } from '../../src/config/load-config.js';
@@ -90,4 +93,70 @@ test('init --share-keys in JSON gives armored shares and their recipients', asyn
   assert.ok(!init.stdout.includes(share));
   const unsealed = await runCli(['operator', 'unseal', '-f', 'json'], { KEYHOLD_ADDR: server.apiUrl }, share);
   assert.equal(JSON.parse(unsealed.stdout).sealed, false, unsealed.stderr);
+});
+
+test('--share-keys never repeats an entry that is not a file: an age secret key is refused as such, others are named by position', async (t) => {
+  const dir = tempDir(t);
+  const server = await startServer(
+    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
+    { logger: false },
+  );
+  t.after(() => server.close());
+  const env = { KEYHOLD_ADDR: server.apiUrl };
+  const alice = await holder(dir, 'alice');
+  const identity = await generateX25519Identity();
+  const init = (keys: string) => runCli(['operator', 'init', '--shares', '2', '--threshold', '1', '--share-keys', keys], env);
+
+  // A pasted identity, in either case: refused as what it is, without repeating it.
+  for (const pasted of [identity, identity.toLowerCase()]) {
+    const r = await init(`${alice.file},${pasted}`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /KH_CLI_USAGE: entry 2 of --share-keys is an age identity \(secret key\): give its public key/);
+    assert.ok(!r.stderr.includes(pasted.slice(16, 40)) && !r.stdout.includes(pasted.slice(16, 40)), r.stderr);
+  }
+  // An age-keygen key file (the identity, its public key only in a comment).
+  const keyFile = join(dir, 'bob.key');
+  writeFileSync(keyFile, `# created: 2026-12-07T00:00:00Z\n# public key: ${await identityToRecipient(identity)}\n${identity}\n`);
+  const fromFile = await init(`${keyFile},${alice.file}`);
+  assert.match(fromFile.stderr, /entry 1 of --share-keys \(the file .*bob\.key\) holds an age identity \(secret key\)/);
+  assert.ok(!fromFile.stderr.includes(identity.slice(16, 40)), fromFile.stderr);
+
+  // Anything else that is not a readable file (a share, a token pasted by mistake) is named by its position only.
+  const stray = 'kh-something-pasted-by-mistake';
+  const unreadable = await init(`${alice.file},${stray}`);
+  assert.equal(unreadable.code, 2);
+  assert.match(unreadable.stderr, /cannot read entry 2 of --share-keys as a file \(ENOENT\)/);
+  assert.ok(!unreadable.stderr.includes(stray), unreadable.stderr);
+  const badRecipient = await init(`age1notakeyatall,${alice.file}`);
+  assert.match(badRecipient.stderr, /entry 1 of --share-keys is not a valid age public key/);
+  assert.ok(!badRecipient.stderr.includes('age1notakeyatall'), badRecipient.stderr);
+  assert.match((await runCli(['operator', 'status'], env)).stdout, /initialized\s+false/, 'nothing was initialised');
+});
+
+test('a share that cannot be encrypted after init: the root token and the shares encrypted so far are printed, the rest is lost, never shown in the clear', async (t) => {
+  // A server that answers init with more shares than were asked for (another version, a proxy rewriting the body):
+  // the CLI holds no key for the extra share, the one failure it cannot check before init.
+  const shares = ['clear-share-one-4b1d', 'clear-share-two-8c2e'];
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify(req.url === '/v1/sys/init' ? { shares, threshold: 1, rootToken: 'kh-root-token-printed' } : { error: { code: 'KH_NOT_FOUND', message: 'no' } }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const env = { KEYHOLD_ADDR: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+  const alice = await holder(tempDir(t), 'alice');
+
+  for (const format of ['human', 'json'] as const) {
+    const r = await runCli(['operator', 'init', '--shares', '1', '--threshold', '1', '--share-keys', alice.file, ...(format === 'json' ? ['-f', 'json'] : [])], env);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /KH_CLI_SHARES_LOST: Keyhold is initialised, but share 2 could not be encrypted to its key: the shares are lost .*Wipe the storage and run init again/);
+    assert.match(r.stdout, /kh-root-token-printed/);
+    const blocks = format === 'json' ? (JSON.parse(r.stdout) as { shares: string[] }).shares : (r.stdout.match(ARMORED) ?? []);
+    assert.equal(blocks.length, 1, r.stdout);
+    assert.equal(await decrypt(alice.identity, blocks[0]!), shares[0]);
+    for (const s of shares) assert.ok(!r.stdout.includes(s) && !r.stderr.includes(s), `${s} is not printed in the clear (${format})`);
+  }
 });

@@ -92,9 +92,19 @@ export function registerOperator(program: Command, globals: () => GlobalFlags, i
       };
       const kind = result.recoveryShares === true ? 'Recovery' : 'Unseal';
       if (recipients !== undefined) {
-        const armored = await encryptShares(result.shares, recipients);
-        if (g.format === 'json') return print(io.stdout, 'json', { ...result, shares: armored, shareRecipients: recipients });
-        armored.forEach((a, i) => io.stdout.write(`${kind} share ${i + 1} (encrypted to ${recipients[i]}):\n${a}\n`));
+        // The vault is initialised now: whatever fails below, the root token and every share encrypted so far are printed.
+        const { armored, failedShare } = await encryptShares(result.shares, recipients);
+        if (g.format === 'json') print(io.stdout, 'json', { ...result, shares: armored, shareRecipients: recipients.slice(0, armored.length) });
+        else armored.forEach((a, i) => io.stdout.write(`${kind} share ${i + 1} (encrypted to ${recipients[i]}):\n${a}\n`));
+        if (failedShare !== undefined) {
+          // Never the share in the clear instead: whoever runs init must not hold a quorum.
+          if (g.format !== 'json') io.stdout.write(`\nInitial root token: ${result.rootToken}\n`);
+          throw new CliError(
+            'KH_CLI_SHARES_LOST',
+            `Keyhold is initialised, but share ${failedShare} could not be encrypted to its key: the shares are lost (${armored.length} of ${result.shares.length} were encrypted). Wipe the storage and run init again.`,
+          );
+        }
+        if (g.format === 'json') return;
       } else {
         if (g.format === 'json') return print(io.stdout, 'json', result);
         result.shares.forEach((s, i) => io.stdout.write(`${kind} share ${i + 1}: ${s}\n`));
