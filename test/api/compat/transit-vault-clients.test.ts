@@ -7,6 +7,8 @@
  *   are read as Vault reads them, while body limits and the depth limit hold;
  * - LIST elsewhere is a 404 in Keyhold's shape, and with
  *   listeners.api.acceptListMethod false Node refuses it as before;
+ * - a cross-site "simple" request (text/plain, the token only in cookies) is
+ *   refused: transit takes no ambient credential;
  * - every error on the transit surface has Vault's shape, framework errors
  *   included (fast-check over methods, content types and bodies; rate limit
  *   and KH_BUSY on real sockets).
@@ -15,7 +17,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import fc from 'fast-check';
@@ -182,4 +184,25 @@ test('the public rate limit and the large-body budget answer in Vault shape on t
   holder.destroy();
   assert.equal(busy.status, 503);
   assert.deepEqual(Object.keys((await busy.json()) as object), ['errors']);
+});
+
+test('a cross-site "simple" request (text/plain body, cookies carrying the token, no token header) is refused in Vault shape: transit has no ambient credentials', async (t) => {
+  const { server, rootToken } = await runningVault(t);
+  const url = `${server.apiUrl}/v1/transit/encrypt/cookie-target`;
+  const body = JSON.stringify({ plaintext: Buffer.from('forged').toString('base64') });
+  const headersFile = join(tempDir(t), 'headers.txt');
+  // What a browser sends cross-site without a preflight: a text/plain POST with the site's cookies.
+  const cookies = `X-Vault-Token=${rootToken}; token=${rootToken}; vault-token=${rootToken}; keyhold_token=${rootToken}`;
+  const forged = await curl([
+    '--request', 'POST', '--header', 'Content-Type: text/plain', '--header', 'Origin: https://attacker.example', '--header', `Cookie: ${cookies}`,
+    '--data', body, '--dump-header', headersFile, url,
+  ]);
+  assert.ok(forged.status === 401 || forged.status === 403, `${forged.status} ${JSON.stringify(forged.body)}`);
+  assert.deepEqual(Object.keys(forged.body), ['errors']);
+  assert.ok(!JSON.stringify(forged.body).includes(rootToken));
+  assert.doesNotMatch(readFileSync(headersFile, 'utf8'), /access-control-allow-(origin|credentials)/i, 'no CORS grant either');
+  // The same bytes with the token in its header are a valid request: only the missing credential refused the first.
+  const h = ['--header', `X-Vault-Token: ${rootToken}`];
+  assert.equal((await curl([...h, '--request', 'POST', `${server.apiUrl}/v1/transit/keys/cookie-target`])).status, 200);
+  assert.equal((await curl([...h, '--request', 'POST', '--header', 'Content-Type: text/plain', '--data', body, url])).status, 200);
 });

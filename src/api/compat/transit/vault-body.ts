@@ -11,6 +11,17 @@
  * The route's body limit still applies (Fastify reads at most that many bytes
  * before this parser runs) and JSON passes the same linear depth scan as
  * everywhere else (json-limits.ts) before it is parsed.
+ *
+ * Reading text/plain (or any type) as JSON means a browser page on another
+ * site can send a transit request without a CORS preflight. That is safe only
+ * because such a request carries no credential: transit authenticates from
+ * the X-Vault-Token or Authorization header alone, which a cross-site page
+ * cannot set without a preflight that Keyhold never grants. So transit must
+ * never take ambient credentials: no cookie or session-cookie login, no
+ * HTTP Basic/browser-cached auth, no client IP or mTLS identity standing in
+ * for a token, and no CORS answer allowing credentials. Adding any of them
+ * turns this parser into a cross-site request forgery of encrypt/decrypt/sign
+ * (test/api/compat/transit-vault-clients.test.ts, the cross-site test).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { KeyholdError } from '../../../errors.js';
