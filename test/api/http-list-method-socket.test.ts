@@ -203,3 +203,79 @@ test('without the wrapper Node itself refuses LIST (why the wrapper exists)', as
   const [answer] = await exchange(socket, [Buffer.from('LIST /v1/transit/keys HTTP/1.1\r\nHost: x\r\n\r\n')]);
   assert.equal(answer!.status, 400);
 });
+
+test('a Host-less HTTP/1.1 request (Node: 400 and close, no request event) moves no LIST flag: the next requests are served as sent', async (t) => {
+  const server = createHttpServer(echo);
+  acceptListMethod(server, { listAsGet: (url) => url.startsWith('/v1/transit/') });
+  const port = await listen(server);
+  t.after(() => close(server));
+  const socket = netConnect(port, '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  const pipeline = 'GET /a HTTP/1.1\r\n\r\nLIST /v1/secrets/x HTTP/1.1\r\nHost: h\r\n\r\nGET /v1/keys/victim HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n';
+  let got = '';
+  socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  await new Promise<void>((resolve) => {
+    socket.on('close', () => resolve());
+    socket.end(pipeline);
+  });
+  assert.deepEqual(got.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 400'], 'Node refused the first and closed; nothing after it was served');
+  assert.ok(!got.includes('victim') && !got.includes('secrets'));
+});
+
+test('the LIST marker is stripped before the handler; a client cannot forge it', async (t) => {
+  const seen: { method: string; url: string; headers: string[] }[] = [];
+  const server = createHttpServer((req, res) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: Object.keys(req.headers) });
+    res.end('ok');
+  });
+  acceptListMethod(server, { listAsGet: () => true });
+  const port = await listen(server);
+  t.after(() => close(server));
+  const socket = netConnect(port, '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  const forged = 'GET /v1/transit/keys HTTP/1.1\r\nx-keyhold-list-method: 00\r\nHost: h\r\n\r\n';
+  await exchange(socket, [Buffer.from(`LIST /v1/transit/keys HTTP/1.1\r\nHost: h\r\n\r\n${forged.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n')}`, 'latin1')]);
+  assert.deepEqual(seen.map((s) => `${s.method} ${s.url}`), ['GET /v1/transit/keys?list=true', 'GET /v1/transit/keys']);
+  assert.deepEqual(seen[0]!.headers, ['host']);
+  assert.ok(seen[1]!.headers.includes('x-keyhold-list-method'), "the client's own field passes as sent");
+});
+
+test('with the view on, Node still times out a header sent slowly on a keep-alive connection (408 and close)', async (t) => {
+  const server = createHttpServer({ headersTimeout: 600, requestTimeout: 1200, connectionsCheckingInterval: 100, keepAliveTimeout: 5000 }, (req, res) => res.end('ok'));
+  acceptListMethod(server, { listAsGet: () => true });
+  const port = await listen(server);
+  t.after(() => close(server));
+  const socket = netConnect(port, '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  let got = '';
+  socket.on('data', (d: Buffer) => (got += d.toString('latin1')));
+  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+  socket.on('error', () => {});
+  socket.write('GET /first HTTP/1.1\r\nHost: h\r\n\r\n');
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  let open = true;
+  void closed.then(() => (open = false));
+  // One byte every 150 ms keeps the idle timer alive; only the header timeout can end this.
+  const slow = 'GET /second HTTP/1.1\r\nHost: h\r\nX-Pad: ' + 'a'.repeat(100);
+  for (let k = 0; k < slow.length && open && Date.now() - started < 6000; k++) {
+    socket.write(slow[k]!);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(-1), 1000))]);
+  assert.ok(at > 0 && at - started < 4000, `closed by the header timeout (after ${at - started} ms)`);
+  assert.deepEqual(got.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 200', 'HTTP/1.1 408']);
+});
+
+test('a LIST the view doubts after it began rewriting is refused by Node (400), never served', async (t) => {
+  const server = createHttpServer(echo);
+  acceptListMethod(server, { listAsGet: () => true });
+  const port = await listen(server);
+  t.after(() => close(server));
+  for (const request of ['LIST /a#b HTTP/1.1\r\nHost: h\r\n\r\n', 'LIST /a\r\nHost: h\r\n\r\n', 'LIST /a HTTP/1.1\r\nHost: h\r\n x\r\n\r\n', 'LIST /a HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n']) {
+    const socket = netConnect(port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const answers = await exchange(socket, [Buffer.from(request, 'latin1')]);
+    assert.deepEqual(answers.map((a) => a.status), [400], JSON.stringify(request));
+  }
+});
