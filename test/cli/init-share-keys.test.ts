@@ -160,3 +160,40 @@ test('a share that cannot be encrypted after init: the root token and the shares
     for (const s of shares) assert.ok(!r.stdout.includes(s) && !r.stderr.includes(s), `${s} is not printed in the clear (${format})`);
   }
 });
+
+test('rekey --share-keys: the new shares come out encrypted to their holders, keys checked before any current share is submitted', async (t) => {
+  const dir = tempDir(t);
+  const server = await startServer(
+    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
+    { logger: false },
+  );
+  t.after(() => server.close());
+  const env = { KEYHOLD_ADDR: server.apiUrl };
+  const init = JSON.parse((await runCli(['operator', 'init', '--shares', '2', '--threshold', '2', '-f', 'json'], env)).stdout) as { shares: string[]; rootToken: string };
+  for (const share of init.shares) assert.equal((await runCli(['operator', 'unseal'], env, `${share}\n`)).code, 0);
+  const [alice, bob] = [await holder(dir, 'alice'), await holder(dir, 'bob')];
+
+  // The keys belong to the run that prints the new shares, not to --init alone.
+  const early = await runCli(['operator', 'rekey', '--init', '--shares', '2', '--threshold', '2', '--share-keys', `${alice.file},${bob.file}`], env);
+  assert.equal(early.code, 2, early.stderr);
+  const started = await runCli(['operator', 'rekey', '--init', '--shares', '2', '--threshold', '2', '-f', 'json'], env);
+  assert.equal(started.code, 0, started.stderr);
+  const { nonce } = JSON.parse(started.stdout) as { nonce: string };
+  // One key for two new shares: refused before a current share is sent.
+  const tooFew = await runCli(['operator', 'rekey', '--nonce', nonce, '--share-keys', alice.file], env, `${init.shares.join('\n')}\n`);
+  assert.match(tooFew.stderr, /KH_CLI_USAGE: --share-keys names 1 public keys but --shares is 2/);
+  assert.equal((JSON.parse((await runCli(['operator', 'rekey', '--status', '-f', 'json'], env)).stdout) as { progress: number }).progress, 0);
+
+  const rekeyed = await runCli(['operator', 'rekey', '--nonce', nonce, '--share-keys', `${alice.file},${bob.file}`], env, `${init.shares.join('\n')}\n`);
+  assert.equal(rekeyed.code, 0, rekeyed.stderr);
+  assert.match(rekeyed.stdout, new RegExp(`New unseal share 2 \\(encrypted to ${bob.recipient}\\)`));
+  const blocks = rekeyed.stdout.match(ARMORED) ?? [];
+  assert.equal(blocks.length, 2, rekeyed.stdout);
+  const fresh = [await decrypt(alice.identity, blocks[0]!), await decrypt(bob.identity, blocks[1]!)];
+  for (const s of fresh) assert.ok(!rekeyed.stdout.includes(s), 'no new share in the clear');
+
+  assert.equal((await runCli(['operator', 'seal'], { ...env, KEYHOLD_TOKEN: init.rootToken })).code, 0);
+  await runCli(['operator', 'unseal'], env, `${fresh[0]}\n`);
+  const unsealed = await runCli(['operator', 'unseal', '-f', 'json'], env, `${fresh[1]}\n`);
+  assert.equal((JSON.parse(unsealed.stdout) as { sealed: boolean }).sealed, false, unsealed.stderr);
+});

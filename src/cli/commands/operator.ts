@@ -179,22 +179,53 @@ export function registerOperator(program: Command, globals: () => GlobalFlags, i
     .option('--nonce <nonce>', 'nonce of the rekey in progress (printed by --init)')
     .option('--cancel', 'cancel the rekey in progress')
     .option('--status', 'show the rekey in progress')
-    .action(async (shares: string[], opts: { init?: boolean; shares?: number; threshold?: number; nonce?: string; cancel?: boolean; status?: boolean }) => {
+    .option(
+      '--share-keys <keys>',
+      'encrypt new share N to the Nth age public key, as for init; give it to the run that submits the current shares (it prints the new ones)',
+      collectShareKeys,
+    )
+    .action(async (shares: string[], opts: { init?: boolean; shares?: number; threshold?: number; nonce?: string; cancel?: boolean; status?: boolean; shareKeys?: string[] }) => {
       const g = globals();
       const c = clientOptions(g);
       if (opts.cancel === true) return print(io.stdout, g.format, await call(c, 'DELETE', '/v1/sys/rekey/init'));
       if (opts.status === true) return print(io.stdout, g.format, await call(c, 'GET', '/v1/sys/rekey/init'));
       if (shares.length > 0) warnSecretArguments(io, 'shares');
       let nonce = opts.nonce;
-      if (opts.init === true || (nonce === undefined && opts.shares !== undefined)) {
+      const starts = opts.init === true || (nonce === undefined && opts.shares !== undefined);
+      if (opts.shareKeys !== undefined && opts.init === true && shares.length === 0)
+        throw new CliError('KH_CLI_USAGE', '--share-keys goes with the run that submits the current shares (`rekey --nonce N --share-keys ...`), which is the one that prints the new shares', 2);
+      let recipients: string[] | undefined;
+      // Every key is checked before a share is submitted: the last one completes the rekey, and then the old shares are gone.
+      if (opts.shareKeys !== undefined && starts && opts.shares !== undefined) recipients = await shareRecipients(opts.shareKeys, opts.shares);
+      if (starts) {
         if (opts.shares === undefined || opts.threshold === undefined) throw new CliError('KH_CLI_USAGE', 'rekey --init needs --shares and --threshold', 2);
         const started = (await call(c, 'POST', '/v1/sys/rekey/init', { shares: opts.shares, threshold: opts.threshold })) as { nonce: string };
         nonce = started.nonce;
         if (opts.init === true && shares.length === 0) return print(io.stdout, g.format, started);
       }
       if (nonce === undefined) throw new CliError('KH_CLI_USAGE', 'give --nonce (from `rekey --init`) or start one with --shares and --threshold', 2);
+      if (opts.shareKeys !== undefined && recipients === undefined) {
+        const open = (await call(c, 'GET', '/v1/sys/rekey/init')) as { started?: boolean; nonce?: string; newShares?: number };
+        if (open.started !== true || open.newShares === undefined) throw new CliError('KH_REKEY_NOT_STARTED', 'No rekey is in progress: start one with `keyhold operator rekey --init`.');
+        if (open.nonce !== nonce) throw new CliError('KH_REKEY_NONCE_MISMATCH', 'The nonce does not match the rekey in progress (`keyhold operator rekey --status`).');
+        recipients = await shareRecipients(opts.shareKeys, open.newShares);
+      }
       const last = await submitShares(io, shares, 'Current unseal share (hidden, empty line to stop): ', (key) => call(c, 'POST', '/v1/sys/rekey/update', { key, nonce }));
-      const result = last as { complete?: boolean; shares?: string[] };
+      const result = last as { complete?: boolean; shares?: string[]; threshold?: number };
+      if (result.complete === true && recipients !== undefined) {
+        // The old shares no longer unseal: whatever fails below, every new share encrypted so far is printed.
+        const { armored, failedShare } = await encryptShares(result.shares ?? [], recipients);
+        if (g.format === 'json') print(io.stdout, 'json', { ...result, shares: armored, shareRecipients: recipients.slice(0, armored.length) });
+        else armored.forEach((a, i) => io.stdout.write(`New unseal share ${i + 1} (encrypted to ${recipients[i]}):\n${a}\n`));
+        if (failedShare !== undefined)
+          throw new CliError(
+            'KH_CLI_SHARES_LOST',
+            `The rekey is complete and the old shares no longer unseal, but new share ${failedShare} could not be encrypted to its key: it is lost (${armored.length} of ${result.shares?.length ?? 0} were encrypted). ` +
+              `If at least ${result.threshold ?? '?'} were, their holders can rekey again now; otherwise do not seal or restart this node: unsealing it again would need the lost share.`,
+          );
+        if (g.format === 'human') io.stdout.write('\nRekey complete: the old shares no longer unseal. Send each holder their encrypted share; it opens only with their age key.\n');
+        return;
+      }
       if (result.complete === true && g.format === 'human') {
         result.shares?.forEach((s, i) => io.stdout.write(`New unseal share ${i + 1}: ${s}\n`));
         io.stdout.write('\nRekey complete: the old shares no longer unseal. Distribute the new shares now; they will not be shown again.\n');
