@@ -26,6 +26,7 @@ import { canonicalJson } from '../audit/canonical-json.js';
 import { toAuditValue } from '../audit/audit-value.js';
 import type { Barrier } from '../barrier/barrier.js';
 import { presentedToken } from './hooks.js';
+import { ListMethodSocket } from './http-list-method.js';
 import { subjectOf } from '../auth/principal.js';
 import type { PolicyDenial } from './denial.js';
 
@@ -80,13 +81,15 @@ export function installAudit(app: FastifyInstance, deps: { audit: AuditLog; barr
   };
   app.server.on('connection', remember);
   app.server.on('secureConnection', remember);
+  // Installed after the LIST framing view, these listeners get the real socket while requests carry the view's wrapper.
+  const peerOf = (socket: object) => peers.get(socket) ?? (socket instanceof ListMethodSocket ? peers.get(socket.raw) : undefined);
   const factsNow = (request: FastifyRequest): RequestFacts => {
     const ip: unknown = request.ip;
     return {
       requestId: String(request.id),
       method: String(request.method),
       route: request.routeOptions.url ?? '',
-      remoteAddress: typeof ip === 'string' ? ip : (peers.get(request.raw.socket) ?? null),
+      remoteAddress: typeof ip === 'string' ? ip : (peerOf(request.raw.socket) ?? null),
     };
   };
   app.addHook('onRequest', async (request) => {
