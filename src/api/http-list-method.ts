@@ -60,6 +60,8 @@ const CHUNK_LINE_MAX = 1024;
 const VALUE_MAX = 64;
 /** Longest field name that matters to the view ('transfer-encoding'). */
 const NAME_MAX = 17;
+/** Lengths of the names in FIELDS. */
+const NAME_LENGTHS = new Uint8Array(NAME_MAX + 1);
 /** RFC 9110 §5.6.2 tchar, by byte. */
 const TCHAR = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
@@ -119,6 +121,7 @@ const FIELDS = new Map<string, Field>([
   ['expect', Field.Expect],
   ['host', Field.Host],
 ]);
+for (const name of FIELDS.keys()) NAME_LENGTHS[name.length] = 1;
 
 /**
  * The framing view of one connection's request bytes. `write` returns the
@@ -236,9 +239,11 @@ export class ListRewriter {
         }
         case State.Target: {
           if (b > SP && b < 0x7f) {
-            i++;
-            this.#headBytes++;
-            this.#targetBytes++;
+            let j = i + 1;
+            while (j < n && chunk[j]! > SP && chunk[j]! < 0x7f) j++;
+            this.#headBytes += j - i;
+            this.#targetBytes += j - i;
+            i = j;
           } else if (b === SP && this.#targetBytes > 0) {
             i++;
             this.#headBytes++;
@@ -301,12 +306,15 @@ export class ListRewriter {
         }
         case State.Name: {
           if (TCHAR[b] === 1) {
-            // Lower-cased for letters; the names that matter are letters and '-' only.
-            if (++this.#nameBytes <= NAME_MAX) this.#name += String.fromCharCode(b | 0x20);
-            i++;
-            this.#headBytes++;
+            let j = i + 1;
+            while (j < n && TCHAR[chunk[j]!] === 1) j++;
+            this.#nameBytes += j - i;
+            // A name that ends in this read is read as text only if it is as long as a framing field's (most are not).
+            if (this.#nameBytes <= NAME_MAX && (j === n || NAME_LENGTHS[this.#nameBytes] === 1)) this.#name += chunk.toString('latin1', i, j);
+            this.#headBytes += j - i;
+            i = j;
           } else if (b === 0x3a /* ':' */) {
-            this.#field = this.#trailers || this.#nameBytes > NAME_MAX ? Field.Other : (FIELDS.get(this.#name) ?? Field.Other);
+            this.#field = this.#trailers || NAME_LENGTHS[this.#nameBytes] !== 1 ? Field.Other : (FIELDS.get(this.#name.toLowerCase()) ?? Field.Other);
             this.#value = '';
             i++;
             this.#headBytes++;
@@ -317,18 +325,15 @@ export class ListRewriter {
         case State.Value: {
           if (this.#field === Field.Other) {
             // A field the view does not read: skip to its CR, refusing a bare LF on the way.
-            const cr = chunk.indexOf(CR, i);
-            const end = cr < 0 ? n : cr;
-            const lf = chunk.indexOf(LF, i);
-            if (lf >= 0 && lf < end) {
-              this.#headBytes += lf - i;
-              this.#doubt(out, chunk, lf);
-              i = lf;
+            let j = i;
+            while (j < n && chunk[j] !== CR && chunk[j] !== LF) j++;
+            this.#headBytes += j - i;
+            i = j;
+            if (j === n) break;
+            if (chunk[j] === LF) {
+              this.#doubt(out, chunk, j);
               break;
             }
-            this.#headBytes += end - i;
-            i = end;
-            if (cr < 0) break;
           } else if (b !== CR) {
             if (b === LF || this.#value.length === VALUE_MAX) this.#doubt(out, chunk, i);
             else {
