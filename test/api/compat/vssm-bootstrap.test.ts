@@ -77,63 +77,78 @@ function stop(child: ChildProcess): Promise<void> {
 
 test("keyhold server --vssm-config with VSSM's config.json, driven by curl exactly as VSSM's README shows", async (t) => {
   const dir = tempDir(t);
-  // The README's certificate commands ("Generating Certificates").
-  openssl(dir, ['req', '-new', '-x509', '-days', '3650', '-extensions', 'v3_ca', '-keyout', 'cakey.pem', '-out', 'cacert.pem', '-nodes', '-subj', '/CN=VSSM Client CA/']);
-  openssl(dir, ['req', '-new', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=VSSM Client/', '-nodes']);
-  openssl(dir, ['x509', '-req', '-CA', 'cacert.pem', '-CAkey', 'cakey.pem', '-set_serial', '1', '-in', 'client.csr', '-out', 'client.pem', '-days', '365']);
-  openssl(dir, ['req', '-new', '-x509', '-days', '3650', '-extensions', 'usr_cert', '-keyout', 'server.key', '-out', 'server.pem', '-nodes', '-subj', '/CN=VSSM/']);
-  // VSSM's config.json, with the password hashed here in VSSM's format (F0801: N = 2^15, r = 8, p = 1), and a field VSSM reads that Keyhold ignores.
-  const rootPassword = vssmHash(ADMIN_PASSWORD, 15, 8, 1);
-  assert.match(rootPassword, /^\$s0\$f0801\$/);
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ rpcCertificate: derB64(join(dir, 'server.pem')), clientTrustStore: [derB64(join(dir, 'cacert.pem'))], rootPassword, bootstrapHost: '' }, null, 3));
-
-  let node = await startVssmServer(dir);
-  t.after(() => stop(node.child));
-  const port = new URL(node.api).port;
-  const vssm = `https://VSSM:${port}`;
-  const resolveVssm = ['--resolve', `VSSM:${port}:127.0.0.1`];
+  // One scenario in named steps (each under the suite's step time).
+  let node: Awaited<ReturnType<typeof startVssmServer>> | undefined;
+  t.after(() => (node === undefined ? undefined : stop(node.child)));
+  let port = '';
+  let vssm = '';
+  let resolveVssm: string[] = [];
+  let decrypt: string[] = [];
   const health = async () => {
-    const r = await fetch(`${node.health}/REST/v1/healthcheck`);
+    const r = await fetch(`${node!.health}/REST/v1/healthcheck`);
     return `${r.status} ${await r.text()}`;
   };
-  assert.equal(await health(), '503 bootstrapping');
 
-  // Before bootstrap the node cannot present rpcCertificate: a client that checks it refuses the connection.
-  const early = await curl(dir, ['--cacert', 'server.pem', '--cert', 'client.pem', '--key', 'client.key', ...resolveVssm, '-d', '{}', `${vssm}/REST/v1/admin/listkeys`]);
-  assert.notEqual(early.code, 0, early.out);
+  await t.test("the README's certificates and VSSM's config.json; the node starts waiting for bootstrap", async () => {
+    // The README's certificate commands ("Generating Certificates").
+    openssl(dir, ['req', '-new', '-x509', '-days', '3650', '-extensions', 'v3_ca', '-keyout', 'cakey.pem', '-out', 'cacert.pem', '-nodes', '-subj', '/CN=VSSM Client CA/']);
+    openssl(dir, ['req', '-new', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=VSSM Client/', '-nodes']);
+    openssl(dir, ['x509', '-req', '-CA', 'cacert.pem', '-CAkey', 'cakey.pem', '-set_serial', '1', '-in', 'client.csr', '-out', 'client.pem', '-days', '365']);
+    openssl(dir, ['req', '-new', '-x509', '-days', '3650', '-extensions', 'usr_cert', '-keyout', 'server.key', '-out', 'server.pem', '-nodes', '-subj', '/CN=VSSM/']);
+    // VSSM's config.json, with the password hashed here in VSSM's format (F0801: N = 2^15, r = 8, p = 1), and a field VSSM reads that Keyhold ignores.
+    const rootPassword = vssmHash(ADMIN_PASSWORD, 15, 8, 1);
+    assert.match(rootPassword, /^\$s0\$f0801\$/);
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ rpcCertificate: derB64(join(dir, 'server.pem')), clientTrustStore: [derB64(join(dir, 'cacert.pem'))], rootPassword, bootstrapHost: '' }, null, 3));
 
-  // README "Manual Bootstrapping": curl -k --cert client.pem --key client.key -d '{"rpcPrivateKey":"MIIE..."}' https://…:8080/REST/v1/admin/bootstrap
-  const boot = await curl(dir, ['-k', '--cert', 'client.pem', '--key', 'client.key', '-d', JSON.stringify({ rpcPrivateKey: pkcs8B64(join(dir, 'server.key')) }), `https://127.0.0.1:${port}/REST/v1/admin/bootstrap`]);
-  assert.equal(boot.code, 0, boot.err);
-  assert.equal(boot.out, '{}');
-  assert.equal(await health(), '200 running');
+    node = await startVssmServer(dir);
+    port = new URL(node.api).port;
+    vssm = `https://VSSM:${port}`;
+    resolveVssm = ['--resolve', `VSSM:${port}:127.0.0.1`];
+    assert.equal(await health(), '503 bootstrapping');
+  });
 
-  const gen = await curl(dir, ['--cacert', 'server.pem', '--cert', 'client.pem', '--key', 'client.key', ...resolveVssm, '-d', JSON.stringify({ adminPassword: ADMIN_PASSWORD, keyName: 'foo', keyType: 'SYMMETRIC', keySize: 32 }), `${vssm}/REST/v1/admin/generatekey`]);
-  assert.equal(gen.out, '{}', gen.err);
-  // README "API Specification": curl --cacert server.pem --cert client.pem --key cert.key -d '{...}' https://VSSM:8080/REST/v1/symmetric/encrypt
-  const enc = await curl(dir, ['--cacert', 'server.pem', '--cert', 'client.pem', '--key', 'client.key', ...resolveVssm, '-d', '{"input":"AAAA", "keyName":"foo", "algorithm": "AES/GCM/NoPadding"}', `${vssm}/REST/v1/symmetric/encrypt`]);
-  assert.equal(enc.code, 0, enc.err);
-  const { output } = JSON.parse(enc.out) as { output: string };
-  assert.equal(Buffer.from(output, 'base64').length, 12 + 3 + 16, 'nonce || ciphertext || tag');
-  const decrypt = ['--cacert', 'server.pem', '--cert', 'client.pem', '--key', 'client.key', ...resolveVssm, '-d', JSON.stringify({ input: output, keyName: 'foo', algorithm: 'AES/GCM/NoPadding' }), `${vssm}/REST/v1/symmetric/decrypt`];
-  assert.equal((await curl(dir, decrypt)).out, '{"output":"AAAA"}');
-  // Without a client certificate: VSSM's error shape, 401.
-  const anonymous = await curl(dir, ['--cacert', 'server.pem', ...resolveVssm, '-w', '\n%{http_code}', '-d', '{"input":"AAAA","keyName":"foo","algorithm":"AES/GCM/NoPadding"}', `${vssm}/REST/v1/symmetric/encrypt`]);
-  const [body, status] = anonymous.out.split('\n');
-  assert.equal(status, '401');
-  assert.match(body!, /^\{"error":".*client certificate.*"\}$/);
+  await t.test("bootstrap with curl as the README's \"Manual Bootstrapping\" shows", async () => {
 
-  // A restart comes back sealed, waiting for bootstrap; the same key unseals it and the data is there.
-  await stop(node.child);
-  node = await startVssmServer(dir);
-  assert.equal(await health(), '503 bootstrapping');
-  const again = await curl(dir, ['-k', '--cert', 'client.pem', '--key', 'client.key', '-d', JSON.stringify({ rpcPrivateKey: pkcs8B64(join(dir, 'server.key')) }), `${node.api}/REST/v1/admin/bootstrap`]);
-  assert.equal(again.out, '{}', again.err);
-  assert.equal(await health(), '200 running');
-  const port2 = new URL(node.api).port;
-  decrypt.splice(decrypt.indexOf(`VSSM:${port}:127.0.0.1`), 1, `VSSM:${port2}:127.0.0.1`);
-  decrypt[decrypt.length - 1] = `https://VSSM:${port2}/REST/v1/symmetric/decrypt`;
-  assert.equal((await curl(dir, decrypt)).out, '{"output":"AAAA"}');
+    // Before bootstrap the node cannot present rpcCertificate: a client that checks it refuses the connection.
+    const early = await curl(dir, ['--cacert', 'server.pem', '--cert', 'client.pem', '--key', 'client.key', ...resolveVssm, '-d', '{}', `${vssm}/REST/v1/admin/listkeys`]);
+    assert.notEqual(early.code, 0, early.out);
+
+    // README "Manual Bootstrapping": curl -k --cert client.pem --key client.key -d '{"rpcPrivateKey":"MIIE..."}' https://…:8080/REST/v1/admin/bootstrap
+    const boot = await curl(dir, ['-k', '--cert', 'client.pem', '--key', 'client.key', '-d', JSON.stringify({ rpcPrivateKey: pkcs8B64(join(dir, 'server.key')) }), `https://127.0.0.1:${port}/REST/v1/admin/bootstrap`]);
+    assert.equal(boot.code, 0, boot.err);
+    assert.equal(boot.out, '{}');
+    assert.equal(await health(), '200 running');
+  });
+
+  await t.test("generatekey, encrypt and decrypt as the README's \"API Specification\" shows; no client certificate is a 401", async () => {
+    const gen = await curl(dir, ['--cacert', 'server.pem', '--cert', 'client.pem', '--key', 'client.key', ...resolveVssm, '-d', JSON.stringify({ adminPassword: ADMIN_PASSWORD, keyName: 'foo', keyType: 'SYMMETRIC', keySize: 32 }), `${vssm}/REST/v1/admin/generatekey`]);
+    assert.equal(gen.out, '{}', gen.err);
+    // README "API Specification": curl --cacert server.pem --cert client.pem --key cert.key -d '{...}' https://VSSM:8080/REST/v1/symmetric/encrypt
+    const enc = await curl(dir, ['--cacert', 'server.pem', '--cert', 'client.pem', '--key', 'client.key', ...resolveVssm, '-d', '{"input":"AAAA", "keyName":"foo", "algorithm": "AES/GCM/NoPadding"}', `${vssm}/REST/v1/symmetric/encrypt`]);
+    assert.equal(enc.code, 0, enc.err);
+    const { output } = JSON.parse(enc.out) as { output: string };
+    assert.equal(Buffer.from(output, 'base64').length, 12 + 3 + 16, 'nonce || ciphertext || tag');
+    decrypt = ['--cacert', 'server.pem', '--cert', 'client.pem', '--key', 'client.key', ...resolveVssm, '-d', JSON.stringify({ input: output, keyName: 'foo', algorithm: 'AES/GCM/NoPadding' }), `${vssm}/REST/v1/symmetric/decrypt`];
+    assert.equal((await curl(dir, decrypt)).out, '{"output":"AAAA"}');
+    // Without a client certificate: VSSM's error shape, 401.
+    const anonymous = await curl(dir, ['--cacert', 'server.pem', ...resolveVssm, '-w', '\n%{http_code}', '-d', '{"input":"AAAA","keyName":"foo","algorithm":"AES/GCM/NoPadding"}', `${vssm}/REST/v1/symmetric/encrypt`]);
+    const [body, status] = anonymous.out.split('\n');
+    assert.equal(status, '401');
+    assert.match(body!, /^\{"error":".*client certificate.*"\}$/);
+  });
+
+  await t.test('a restart comes back sealed, waiting for bootstrap; the same key unseals it and the data is there', async () => {
+    await stop(node!.child);
+    node = await startVssmServer(dir);
+    assert.equal(await health(), '503 bootstrapping');
+    const again = await curl(dir, ['-k', '--cert', 'client.pem', '--key', 'client.key', '-d', JSON.stringify({ rpcPrivateKey: pkcs8B64(join(dir, 'server.key')) }), `${node.api}/REST/v1/admin/bootstrap`]);
+    assert.equal(again.out, '{}', again.err);
+    assert.equal(await health(), '200 running');
+    const port2 = new URL(node.api).port;
+    decrypt.splice(decrypt.indexOf(`VSSM:${port}:127.0.0.1`), 1, `VSSM:${port2}:127.0.0.1`);
+    decrypt[decrypt.length - 1] = `https://VSSM:${port2}/REST/v1/symmetric/decrypt`;
+    assert.equal((await curl(dir, decrypt)).out, '{"output":"AAAA"}');
+  });
 });
 
 interface RpcNode {
