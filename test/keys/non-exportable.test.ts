@@ -648,7 +648,7 @@ test('a non-exportable key never gives its secret away: not in any response body
     }
   });
 
-  await t.test('no response body or header, log line, audit entry or database file holds a secret', async () => {
+  await t.test('no response body or header, log line, audit entry or database file holds a secret', async (st) => {
     // The secrets: every version of every key, as stored and as node:crypto derives it, and the wrapping key.
     const secrets: Needle[] = [];
     let versions = 0;
@@ -668,24 +668,28 @@ test('a non-exportable key never gives its secret away: not in any response body
     assert.ok(wrapping !== undefined, 'the wrapping key is stored at key-import/wrapping-key (update this test if it moved)');
     secrets.push(needle('wrapping key PKCS#8', wrapping), ...privateForms('wrapping key', createPrivateKey({ key: Buffer.from(wrapping), format: 'der', type: 'pkcs8' })));
 
-    // 1. No response body or header holds a secret (searched all at once; the culprit is looked up on a hit).
-    assert.ok(s.exchanges.length > 300, `${s.exchanges.length} exchanges`);
-    const everything = s.exchanges.map((x) => `${x.body.toString('utf8')}\n${x.headers}`).join('\n\u0000\n');
-    const leaked = search(secrets, everything, Buffer.concat(s.exchanges.map((x) => x.body)));
-    if (leaked !== undefined) {
-      const culprit = s.exchanges.find((x) => search(secrets.filter((n) => n.label === leaked.needle), `${x.body.toString('utf8')}\n${x.headers}`, x.body) !== undefined);
-      assert.fail(`${culprit?.what ?? 'a response'} contains ${leaked.needle} (form ${leaked.form})`);
-    }
+    await st.test('no response body or header holds a secret', async () => {
+      // 1. No response body or header holds a secret (searched all at once; the culprit is looked up on a hit).
+      assert.ok(s.exchanges.length > 300, `${s.exchanges.length} exchanges`);
+      const everything = s.exchanges.map((x) => `${x.body.toString('utf8')}\n${x.headers}`).join('\n\u0000\n');
+      const leaked = search(secrets, everything, Buffer.concat(s.exchanges.map((x) => x.body)));
+      if (leaked !== undefined) {
+        const culprit = s.exchanges.find((x) => search(secrets.filter((n) => n.label === leaked.needle), `${x.body.toString('utf8')}\n${x.headers}`, x.body) !== undefined);
+        assert.fail(`${culprit?.what ?? 'a response'} contains ${leaked.needle} (form ${leaked.form})`);
+      }
+    });
 
-    // 2. The log holds no secret, nothing the caller sent or got back, no token or share.
-    assert.ok(s.logLines.length > 0, 'the server logged something');
-    assert.ok(
-      s.logLines.some((l) => l.includes('request refused')),
-      'the refused requests (wrong context, unsupported operations) were logged',
-    );
-    const log = s.logLines.join('\n');
-    const inLog = search([...secrets, ...s.callerSecrets], log);
-    assert.equal(inLog, undefined, `the log contains ${inLog?.needle} (form ${inLog?.form})`);
+    await st.test('no log line holds a secret, a caller value, a token or a share', async () => {
+      // 2. The log holds no secret, nothing the caller sent or got back, no token or share.
+      assert.ok(s.logLines.length > 0, 'the server logged something');
+      assert.ok(
+        s.logLines.some((l) => l.includes('request refused')),
+        'the refused requests (wrong context, unsupported operations) were logged',
+      );
+      const log = s.logLines.join('\n');
+      const inLog = search([...secrets, ...s.callerSecrets], log);
+      assert.equal(inLog, undefined, `the log contains ${inLog?.needle} (form ${inLog?.form})`);
+    });
 
     // 3. The database files hold none of it in the clear, while open and after close.
     const files = () => [s.dbPath, `${s.dbPath}-wal`, `${s.dbPath}-shm`].filter((f) => existsSync(f));
@@ -698,17 +702,21 @@ test('a non-exportable key never gives its secret away: not in any response body
         assert.equal(found, undefined, `${file} (${when}) contains ${found?.needle} (form ${found?.form})`);
       }
     };
-    // 4. The audit log holds no secret, nothing the caller sent or got back, and no key or identity name.
-    const auditText = readFileSync(join(dirname(s.dbPath), 'audit.log'), 'utf8');
-    assert.ok(auditText.split('\n').length > s.exchanges.length, 'every exchange was audited');
-    const names = [...keys.map((k) => k.name), 'auditor-7', 'robot-7'].map((n) => needle(`name ${n}`, Buffer.from(n), [n]));
-    const inAudit = search([...secrets, ...s.callerSecrets, ...names], auditText);
-    assert.equal(inAudit, undefined, `the audit log contains ${inAudit?.needle} (form ${inAudit?.form})`);
+    await st.test('no audit entry holds a secret, a caller value or a key or identity name', async () => {
+      // 4. The audit log holds no secret, nothing the caller sent or got back, and no key or identity name.
+      const auditText = readFileSync(join(dirname(s.dbPath), 'audit.log'), 'utf8');
+      assert.ok(auditText.split('\n').length > s.exchanges.length, 'every exchange was audited');
+      const names = [...keys.map((k) => k.name), 'auditor-7', 'robot-7'].map((n) => needle(`name ${n}`, Buffer.from(n), [n]));
+      const inAudit = search([...secrets, ...s.callerSecrets, ...names], auditText);
+      assert.equal(inAudit, undefined, `the audit log contains ${inAudit?.needle} (form ${inAudit?.form})`);
+    });
 
-    assert.ok(files().some((f) => f.endsWith('-wal')), 'the WAL exists while the vault is open');
-    checkFiles('open');
-    await s.app.close();
-    checkFiles('closed');
+    await st.test('no database file holds a secret, while open and after close', async () => {
+      assert.ok(files().some((f) => f.endsWith('-wal')), 'the WAL exists while the vault is open');
+      checkFiles('open');
+      await s.app.close();
+      checkFiles('closed');
+    });
   });
 });
 
