@@ -12,10 +12,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Decrypter, armor, generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { startServer } from '../../src/api/server.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { runCli } from '../helpers/cli.js';
+import { listeningVault } from '../helpers/keyhold.js';
 
 const ARMORED = /-----BEGIN AGE ENCRYPTED FILE-----\n[\s\S]*?\n-----END AGE ENCRYPTED FILE-----/g;
 
@@ -35,11 +34,7 @@ async function decrypt(identity: string, armored: string): Promise<string> {
 
 test('init encrypts share N to the Nth age key; each holder decrypts theirs and the quorum unseals', async (t) => {
   const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
+  const server = await listeningVault(t, dir);
   const env = { KEYHOLD_ADDR: server.apiUrl };
   const [alice, bob, carol] = [await holder(dir, 'alice'), await holder(dir, 'bob'), await holder(dir, 'carol')];
 
@@ -79,11 +74,7 @@ test('init encrypts share N to the Nth age key; each holder decrypts theirs and 
 
 test('init --share-keys in JSON gives armored shares and their recipients', async (t) => {
   const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
+  const server = await listeningVault(t, dir);
   const alice = await holder(dir, 'alice');
   const init = await runCli(['operator', 'init', '--shares', '1', '--threshold', '1', '--share-keys', alice.file, '-f', 'json'], { KEYHOLD_ADDR: server.apiUrl });
   assert.equal(init.code, 0, init.stderr);
@@ -97,11 +88,7 @@ test('init --share-keys in JSON gives armored shares and their recipients', asyn
 
 test('--share-keys never repeats an entry that is not a file: an age secret key is refused as such, others are named by position', async (t) => {
   const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
+  const server = await listeningVault(t, dir);
   const env = { KEYHOLD_ADDR: server.apiUrl };
   const alice = await holder(dir, 'alice');
   const identity = await generateX25519Identity();
@@ -163,11 +150,7 @@ test('a share that cannot be encrypted after init: the root token and the shares
 
 test('rekey --share-keys: the new shares come out encrypted to their holders, keys checked before any current share is submitted', async (t) => {
   const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
+  const server = await listeningVault(t, dir);
   const env = { KEYHOLD_ADDR: server.apiUrl };
   const init = JSON.parse((await runCli(['operator', 'init', '--shares', '2', '--threshold', '2', '-f', 'json'], env)).stdout) as { shares: string[]; rootToken: string };
   for (const share of init.shares) assert.equal((await runCli(['operator', 'unseal'], env, `${share}\n`)).code, 0);

@@ -60,16 +60,22 @@ export function bearer(token: string): Record<string, string> {
  * A listening server (random loopback ports) on a temp SQLite file, initialised (3 shares, threshold 2) and unsealed.
  * @param overrides top-level config sections to add (e.g. { enclave: { provider: 'simulated' } })
  */
+/** A listening server on `dir`/k.db, not yet initialised (for tests of init itself); closed after the test. */
+export async function listeningVault(t: Pick<TestContext, 'after'>, dir: string, overrides: Record<string, unknown> = {}): Promise<RunningKeyhold> {
+  const server = await startServer(
+    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' }, ...overrides }),
+    { logger: false },
+  );
+  t.after(() => server.close());
+  return server;
+}
+
 export async function runningVault(
   t: Pick<TestContext, 'after'>,
   overrides: Record<string, unknown> = {},
 ): Promise<{ server: RunningKeyhold; dir: string; shares: string[]; rootToken: string }> {
   const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' }, limits: TEST_LIMITS, ...overrides }),
-    { logger: false },
-  );
-  t.after(() => server.close());
+  const server = await listeningVault(t, dir, { limits: TEST_LIMITS, ...overrides });
   const { shares, rootToken } = await initVault(server);
   await unsealVault(server, shares.slice(0, 2));
   return { server, dir, shares, rootToken };
