@@ -85,8 +85,11 @@ export function installRequestLimits(app: FastifyInstance, options: RequestLimit
     if (!Number.isFinite(declared) || declared <= SMALL_BODY_BYTES || declared > limit) return payload;
     const release = budget.reserve(addressKey(request.ip), declared);
     if (release === undefined) refuse(reply, new KeyholdError('KH_BUSY'), 1, true);
-    // 'close' fires when the answer is sent or the connection dies, whichever comes first.
-    reply.raw.once('close', release);
+    // 'close' fires when the answer is sent or the connection dies, whichever comes first. The
+    // connection may already have died while the onRequest hooks ran (a framing error llhttp
+    // finds after the head, a client that hung up): then 'close' is past and release is now.
+    if (reply.raw.destroyed || request.raw.destroyed || request.raw.socket?.destroyed !== false) release();
+    else reply.raw.once('close', release);
     return payload;
   });
 
