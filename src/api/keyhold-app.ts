@@ -60,6 +60,7 @@ import { ErrorBody } from './schemas.js';
 import { frameworkErrorHandler, installErrorHandlers } from './error-handler.js';
 import { installGates } from './hooks.js';
 import { installRequestLimits } from './request-limits.js';
+import { sharedSchemaCompilers } from './schema-compilers.js';
 import { enforceRouteContract, type RouteSummary } from './route-contract.js';
 import { Metrics } from './health/metrics.js';
 import { FileAnchor } from '../storage/file-anchor.js';
@@ -342,6 +343,8 @@ export async function buildKeyhold(config: KeyholdConfig, options: BuildOptions 
     routerOptions: { maxParamLength: 256 },
     forceCloseConnections: 'idle',
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    // Each route schema is compiled once per process, not once per app build.
+    schemaController: sharedSchemaCompilers,
     ...(vssmHttps === undefined ? tlsOptions(config) : { https: vssmHttps }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -11,12 +11,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import type { CliIo } from '../../src/cli/cli-io.js';
 import { buildProgram } from '../../src/cli/keyhold-program.js';
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
 function quietIo(): CliIo & { out: string[] } {
   const out: string[] = [];
@@ -122,7 +122,7 @@ test('every command line the dev-server banner prints names a real command and r
 });
 
 test('every `keyhold ...` command in the README and docs/ names a real command and real options', () => {
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const root = REPO_ROOT;
   const files = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
   const program = buildProgram(quietIo());
   const problems: string[] = [];

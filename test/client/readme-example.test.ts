@@ -9,13 +9,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { measureBuild } from '../../src/attestation/simulated/measure.js';
 import { runningVault } from '../helpers/keyhold.js';
 import { fencedBlocks } from '../docs/fenced-examples.js';
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { REPO_ROOT } from '../helpers/repo-root.js';
 
 test('the README SDK example encrypts and decrypts through the verified channel', async (t) => {
   const { server, dir, rootToken } = await runningVault(t, { enclave: { provider: 'simulated' } });

@@ -5,9 +5,8 @@
  * that keep the real entry point covered and for the long-running commands.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { CliIo, CliOutput } from '../../src/cli/cli-io.js';
 import { runKeyhold } from '../../src/cli/keyhold-program.js';
 
@@ -17,7 +16,7 @@ export interface CliResult {
   stderr: string;
 }
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { REPO_ROOT } from './repo-root.js';
 /** Node arguments that run the real binary from source. */
 export const CLI_ARGS = ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts')];
 

@@ -19,11 +19,12 @@
  * directory, so a test runs the same from any folder.
  */
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The repository root: two folders up from test/helpers/. */
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { REPO_ROOT } from './repo-root.js';
+export { REPO_ROOT };
 
 /** The directory holding published vectors: KEYHOLD_TEST_VECTORS, else ../shared/vectors beside the checkout. */
 export const VECTORS_DIR = resolve(process.env.KEYHOLD_TEST_VECTORS ?? join(REPO_ROOT, '..', 'shared', 'vectors'));

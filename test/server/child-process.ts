@@ -5,11 +5,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { REPO_ROOT } from '../helpers/repo-root.js';
+export { REPO_ROOT };
 export const CLI = join(REPO_ROOT, 'dist', 'cli', 'main.js');
 
 /** Fails with a clear message when the CLI was not built. */

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { constants, createDecipheriv, createPrivateKey, privateDecrypt, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../../../src/config/load-config.js';
@@ -22,9 +22,10 @@ import { BOOTSTRAP_SHARE_PATH } from '../../../src/cluster/transport-key.js';
 import { bearer, initVault, unsealVault } from '../../helpers/keyhold.js';
 import { makePki } from '../../helpers/pki.js';
 import { tempDir } from '../../helpers/temp-dir.js';
+import { REPO_ROOT } from '../../helpers/repo-root.js';
 import { ADMIN_PASSWORD, b64, post, vssmHash } from './vssm-fixture.js';
 
-const REPO = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+const REPO = REPO_ROOT;
 const TSX = fileURLToPath(import.meta.resolve('tsx'));
 
 const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
