@@ -6,7 +6,9 @@
 // machine 173 files paid about 6 minutes of CPU for it. esbuild (the compiler tsx
 // itself uses, with the same tsconfig) compiles the whole tree in about 2 s.
 //
-// The tree (.tmp/test-build/) mirrors the repository: src/ and test/ hold the
+// The tree (.tmp/test-build-<pid>/, one per run so that runs side by side do
+// not pull each other's files away; removed when the run ends, and a dead
+// run's tree at the next start) mirrors the repository: src/ and test/ hold the
 // compiled .js beside a symbolic link to each original file (fixtures, scripts,
 // .ts sources that tests read or hand to child processes), and every other
 // top-level entry is a link to the real one. Paths a test derives from its own
@@ -15,23 +17,42 @@
 // The compiled files carry inline source maps and the runner enables them, so
 // stack traces name the .ts lines.
 import { build } from 'esbuild';
-import { lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const TEST_TREE = join(REPO, '.tmp', 'test-build');
+const TREES = join(REPO, '.tmp');
+const TREE_PREFIX = 'test-build-';
 const COMPILED = ['src', 'test'];
 /** Not mirrored: the mirror's own parent, and git's folder (tests run git from the real root). */
 const SKIPPED = new Set(['.tmp', '.git', ...COMPILED]);
 
-function mirror(dir, sources) {
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+
+/** Removes the trees of runs that are no longer running (killed before they could clean up). */
+function pruneDeadTrees() {
+  if (!existsSync(TREES)) return;
+  for (const name of readdirSync(TREES)) {
+    const pid = Number(name.slice(TREE_PREFIX.length));
+    if (name.startsWith(TREE_PREFIX) && Number.isInteger(pid) && pid > 0 && !alive(pid)) rmSync(join(TREES, name), { recursive: true, force: true });
+  }
+}
+
+function mirror(dir, tree, sources) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    const target = join(TEST_TREE, relative(REPO, path));
+    const target = join(tree, relative(REPO, path));
     if (entry.isDirectory()) {
       mkdirSync(target, { recursive: true });
-      mirror(path, sources);
+      mirror(path, tree, sources);
       continue;
     }
     symlinkSync(path, target);
@@ -39,20 +60,25 @@ function mirror(dir, sources) {
   }
 }
 
-/** Builds the tree afresh; returns its root and how many files were compiled. */
+/**
+ * Builds this process's tree; returns its root, how many files were compiled,
+ * and `remove` (call it when the run is over).
+ */
 export async function buildTestTree() {
-  rmSync(TEST_TREE, { recursive: true, force: true });
-  mkdirSync(TEST_TREE, { recursive: true });
-  for (const name of readdirSync(REPO)) if (!SKIPPED.has(name)) symlinkSync(join(REPO, name), join(TEST_TREE, name));
+  pruneDeadTrees();
+  const tree = join(TREES, `${TREE_PREFIX}${process.pid}`);
+  rmSync(tree, { recursive: true, force: true });
+  mkdirSync(tree, { recursive: true });
+  for (const name of readdirSync(REPO)) if (!SKIPPED.has(name)) symlinkSync(join(REPO, name), join(tree, name));
   const sources = [];
   for (const dir of COMPILED) {
     if (!lstatSync(join(REPO, dir), { throwIfNoEntry: false })?.isDirectory()) continue;
-    mkdirSync(join(TEST_TREE, dir), { recursive: true });
-    mirror(join(REPO, dir), sources);
+    mkdirSync(join(tree, dir), { recursive: true });
+    mirror(join(REPO, dir), tree, sources);
   }
   await build({
     entryPoints: sources,
-    outdir: TEST_TREE,
+    outdir: tree,
     outbase: REPO,
     tsconfig: join(REPO, 'tsconfig.json'),
     format: 'esm',
@@ -62,11 +88,12 @@ export async function buildTestTree() {
     sourcemap: 'inline',
     logLevel: 'warning',
   });
-  return { root: TEST_TREE, files: sources.length };
+  return { root: tree, files: sources.length, remove: () => rmSync(tree, { recursive: true, force: true }) };
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const started = Date.now();
+  // Run by hand, the tree is kept (for running one compiled file); the next run's prune removes it.
   const { root, files } = await buildTestTree();
   console.log(`compiled ${files} files into ${relative(process.cwd(), root) || '.'} in ${Date.now() - started} ms`);
 }

@@ -45,7 +45,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const { root: tree } = await buildTestTree();
+const { root: tree, remove } = await buildTestTree();
 const compiled = files.map((f) => join(tree, f.slice(repo.length + 1)).replace(/\.ts$/, '.js'));
 const fromEnv = Number(process.env.KEYHOLD_TEST_CONCURRENCY);
 const concurrency = Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 2 * availableParallelism();
@@ -66,4 +66,5 @@ const result = spawnSync(
   ],
   { cwd: repo, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
 );
+remove();
 process.exit(result.status ?? 1);
