@@ -219,7 +219,7 @@ test('measureBuild() of the running Keyhold measures this checkout (src/, run th
   const manifest = codeManifest(root, 'src');
   assert.equal(toHex(m.pcrs.get(2)), sha384(manifest.text));
   // The file that runs: measure.ts through tsx, measure.js in the runner's compiled tree (scripts/build-test-tree.mjs).
-  assert.match(manifest.text, /  src\/attestation\/simulated\/measure\.[jt]s\n/);
+  assert.match(manifest.text, / {2}src\/attestation\/simulated\/measure\.[jt]s\n/);
   const provider = await createSimulatedProvider({ rootDir: join(tempDir(t), 'sim') });
   assert.deepEqual(pcrRecord(await provider.pcrs()), pcrRecord(m.pcrs));
 });
