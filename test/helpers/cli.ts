@@ -5,7 +5,8 @@
  * that keep the real entry point covered and for the long-running commands.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import type { CliIo, CliOutput } from '../../src/cli/cli-io.js';
 import { runKeyhold } from '../../src/cli/keyhold-program.js';
@@ -16,9 +17,9 @@ export interface CliResult {
   stderr: string;
 }
 
-import { REPO_ROOT } from './repo-root.js';
-/** Node arguments that run the real binary from source. */
-export const CLI_ARGS = ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'main.ts')];
+import { nodeArgsFor } from './ts-entry.js';
+/** Node arguments that run the real binary from source (compiled when the tests run compiled: ts-entry.ts). */
+export const CLI_ARGS = nodeArgsFor(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.ts'));
 
 export interface RawRun {
   code: number | null;

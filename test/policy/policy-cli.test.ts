@@ -7,7 +7,6 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ErrorBody } from '../../src/api/schemas.js';
@@ -20,13 +19,13 @@ import { spawnRaw } from '../helpers/cli.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { bundleBytes, unsealedBarrier } from './policy-fixtures.js';
 import { fixturePath } from '../helpers/vectors.js';
+import { nodeArgsFor } from '../helpers/ts-entry.js';
 
 // Absolute paths, so the child starts the same from any working directory.
-const TSX = fileURLToPath(import.meta.resolve('tsx'));
-const MAIN = fixturePath(import.meta.url, 'policy-cli-main.ts');
+const MAIN = nodeArgsFor(fixturePath(import.meta.url, 'policy-cli-main.ts'));
 
 async function keyhold(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const r = await spawnRaw(process.execPath, ['--import', TSX, MAIN, ...args], {});
+  const r = await spawnRaw(process.execPath, [...MAIN, ...args], {});
   return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: r.stderr };
 }
 

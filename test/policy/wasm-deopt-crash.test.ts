@@ -6,16 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { spawnRaw } from '../helpers/cli.js';
 import { fixturePath } from '../helpers/vectors.js';
+import { nodeArgsFor } from '../helpers/ts-entry.js';
 
 // Absolute paths, so the child starts the same from any working directory.
-const TSX = fileURLToPath(import.meta.resolve('tsx'));
-const LOOP = fixturePath(import.meta.url, 'fixtures/authorize-loop.ts');
+const LOOP = nodeArgsFor(fixturePath(import.meta.url, 'fixtures/authorize-loop.ts'));
 
 test('many uncached decisions do not crash V8', async () => {
-  const runs = await Promise.all([1, 2].map(() => spawnRaw(process.execPath, ['--import', TSX, LOOP, '30000'], {})));
+  const runs = await Promise.all([1, 2].map(() => spawnRaw(process.execPath, [...LOOP, '30000'], {})));
   for (const r of runs) {
     assert.equal(r.code, 0, r.stderr.slice(0, 2000));
     // i even -> admins; of those, seal (i % 5 == 0) also needs mfa (i % 4 == 0).

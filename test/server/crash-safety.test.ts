@@ -15,9 +15,11 @@ import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
 import { Barrier } from '../../src/barrier/barrier.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { crashRecordPath, crashRecordValue } from '../fixtures/crash-records.js';
-import { REPO_ROOT, spawnChild, startCliServer } from './child-process.js';
+import { spawnChild, startCliServer } from './child-process.js';
+import { nodeArgsFor } from '../helpers/ts-entry.js';
+import { fixturePath } from '../helpers/vectors.js';
 
-const WRITER = join(REPO_ROOT, 'test', 'fixtures', 'crash-writer.ts');
+const WRITER = nodeArgsFor(fixturePath(import.meta.url, '../fixtures/crash-writer.ts'));
 
 /** What the writer reported before it died. */
 interface WriterLog {
@@ -52,7 +54,7 @@ test('kill -9 during barrier writes: every acknowledged record survives and decr
 
   for (let round = 0; round < ROUNDS; round++) {
     const first = round * 1_000_000;
-    const child = spawnChild(t, ['--import', 'tsx', WRITER, dbPath, rootKey.toString('hex'), round === 0 ? 'create' : 'open', String(first)]);
+    const child = spawnChild(t, [...WRITER, dbPath, rootKey.toString('hex'), round === 0 ? 'create' : 'open', String(first)]);
     const log: WriterLog = { acked: new Set(), batches: [], maxTerm: 0, announcedEnd: first };
     child.onLine((line) => parseWriterLine(log, line));
     await child.waitFor(/^ready$/m, 15_000);

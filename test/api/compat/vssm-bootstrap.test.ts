@@ -15,18 +15,15 @@ import { constants, createDecipheriv, createPrivateKey, privateDecrypt, X509Cert
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
 import { resolveConfig } from '../../../src/config/load-config.js';
 import { startServer, type RunningKeyhold } from '../../../src/api/server.js';
 import { BOOTSTRAP_SHARE_PATH } from '../../../src/cluster/transport-key.js';
 import { bearer, initVault, unsealVault } from '../../helpers/keyhold.js';
 import { makePki } from '../../helpers/pki.js';
 import { tempDir } from '../../helpers/temp-dir.js';
-import { REPO_ROOT } from '../../helpers/repo-root.js';
+import { CLI_ARGS } from '../../helpers/cli.js';
 import { ADMIN_PASSWORD, b64, post, vssmHash } from './vssm-fixture.js';
 
-const REPO = REPO_ROOT;
-const TSX = fileURLToPath(import.meta.resolve('tsx'));
 
 const openssl = (dir: string, args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
 const derB64 = (pemFile: string) => Buffer.from(new X509Certificate(readFileSync(pemFile)).raw).toString('base64');
@@ -41,7 +38,7 @@ function curl(dir: string, args: string[]): Promise<{ code: number; out: string;
 /** `keyhold server --vssm-config` (no file: ./config.json, VSSM's lookup) in `dir`, on loopback and free ports. */
 function startVssmServer(dir: string): Promise<{ child: ChildProcess; api: string; health: string }> {
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, ['--import', TSX, join(REPO, 'src/cli/main.ts'), 'server', '--vssm-config', '--api-port', '0', '--health-port', '0'], {
+    const child = spawn(process.execPath, [...CLI_ARGS, 'server', '--vssm-config', '--api-port', '0', '--health-port', '0'], {
       cwd: dir,
       env: { ...process.env, KEYHOLD_API_HOST: '127.0.0.1', KEYHOLD_HEALTH_HOST: '127.0.0.1', KEYHOLD_LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'pipe', 'pipe'],
