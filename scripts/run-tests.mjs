@@ -54,6 +54,13 @@ const result = spawnSync(
   [
     // The compiled files carry inline source maps: stack traces name the .ts lines.
     '--enable-source-maps',
+    // V8 flags for the test files' processes only (what they spawn, the CLI and the servers of the
+    // process tests, runs with Node's defaults). Cedar is a 4 MB WebAssembly module: optimising it
+    // costs each process about 1.5 s of CPU on background threads, more than most files' own work,
+    // for code a test calls a few hundred times; the baseline compiler runs the same code. A larger
+    // young generation spares short-lived processes most of their scavenges.
+    '--liftoff-only',
+    '--max-semi-space-size=32',
     '--import',
     pathToFileURL(join(repo, 'test', 'helpers', 'step-timeout.mjs')).href,
     '--test',
