@@ -6,32 +6,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import { join } from 'node:path';
 import { verifyLines } from '../../src/audit/audit-chain.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { canonicalJson } from '../../src/audit/canonical-json.js';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type BuildOptions } from '../../src/api/keyhold-app.js';
 import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { auditedApp } from './audited-app.js';
 import { readLog, signingVault } from './checkpoint-fixtures.js';
 
 const nested = (depth: number, open = '[', close = ']') => `${open.repeat(depth)}${close.repeat(depth)}`;
 
 test('deep, wide and odd JSON bodies on body-less and secrets routes never make the audit fail, and no stack is logged', async (t) => {
-  const dir = tempDir(t);
-  const file = join(dir, 'audit.log');
-  const logLines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
-      cb();
-    },
-  });
-  const config = resolveConfig({ storage: { path: join(dir, 'k.db') }, log: { level: 'debug' }, audit: { file } });
-  const app = await buildKeyhold(config, { logger: { level: 'debug', stream } } as unknown as BuildOptions);
-  t.after(() => app.close());
+  const { app, file, logLines } = await auditedApp(t, tempDir(t), { level: 'debug' });
   const { shares, rootToken } = await initVault(app, 1, 1);
   await unsealVault(app, shares);
   // Within the routes' body limits; 6,000 levels overflowed JSON.stringify in the old redaction.

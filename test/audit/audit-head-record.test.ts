@@ -9,16 +9,14 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { verifyLines, type AuditEntry } from '../../src/audit/audit-chain.js';
 import { AuditHeadRecord, type AuditHead, type AuditHeadStore } from '../../src/audit/audit-head.js';
 import { FileAuditDevice } from '../../src/audit/file-device.js';
 import { checkpointVerifier } from '../../src/audit/checkpoint.js';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type BuildOptions, type KeyholdApp } from '../../src/api/keyhold-app.js';
 import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { auditedApp, metric } from './audited-app.js';
 import { appendMany, parse, pinned, readLog, rechain, signingVault, writeLog } from './checkpoint-fixtures.js';
 
 type Previous = { file: string; code: string; reason: string; lastCheckpoint: unknown; expectedHead?: AuditHead };
@@ -36,27 +34,9 @@ async function recordingVault(t: Pick<TestContext, 'after'>) {
   return { ...v, head, openDevice };
 }
 
-/** A server app with an audit file (cadence 4) and a captured log. */
-async function auditedApp(t: Pick<TestContext, 'after'>, dir: string) {
-  const file = join(dir, 'audit.log');
-  const logLines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
-      cb();
-    },
-  });
-  const config = resolveConfig({ storage: { path: join(dir, 'k.db') }, log: { level: 'error' }, audit: { file, checkpointEvery: 4 } });
-  const app = await buildKeyhold(config, { logger: { level: 'error', stream } } as unknown as BuildOptions);
-  t.after(() => app.close());
-  return { app, file, logLines };
-}
-
-const metric = async (app: KeyholdApp, name: string) => (await app.services.metrics.registry.metrics()).split('\n').filter((l) => l.startsWith(name));
-
 test('a deleted audit log is damage, not a first start: alert, metrics, and a new genesis that records the expected head (probe4)', async (t) => {
   const dir = tempDir(t);
-  const first = await auditedApp(t, dir);
+  const first = await auditedApp(t, dir, { checkpointEvery: 4 });
   let app = first.app;
   const file = first.file;
   const { shares, rootToken } = await initVault(app, 1, 1);
@@ -69,7 +49,7 @@ test('a deleted audit log is damage, not a first start: alert, metrics, and a ne
   const genesisHash = parse(readLog(file)[0]!).hash;
   rmSync(file); // the host attacker deletes the log
 
-  const second = await auditedApp(t, dir);
+  const second = await auditedApp(t, dir, { checkpointEvery: 4 });
   app = second.app;
   await unsealVault(app, shares);
   const r = await app.api.inject({ method: 'GET', url: '/v1/keys', headers: bearer(rootToken) });

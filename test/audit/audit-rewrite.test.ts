@@ -7,13 +7,12 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { GENESIS, verifyLines } from '../../src/audit/audit-chain.js';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type BuildOptions, type KeyholdApp } from '../../src/api/keyhold-app.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
 import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { auditedApp, metric } from './audited-app.js';
 import { parse, pinned, readLog, rechain, signingVault, writeLog } from './checkpoint-fixtures.js';
 
 /** A signed log with the security-relevant entries the issue names, at known places (cadence 4). */
@@ -85,26 +84,6 @@ test('cutting the log at an earlier checkpoint passes alone, and fails with --ex
   assert.ok(!r2.ok && /not the expected head/.test(r2.damaged[0]!.reason));
 });
 
-/** A server app with an audit file, a captured error log and a known cadence. */
-async function auditedApp(t: Pick<TestContext, 'after'>, dir: string) {
-  const file = join(dir, 'audit.log');
-  const logLines: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      logLines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
-      cb();
-    },
-  });
-  const config = resolveConfig({ storage: { path: join(dir, 'k.db') }, log: { level: 'error' }, audit: { file, checkpointEvery: 4 } });
-  const app = await buildKeyhold(config, { logger: { level: 'error', stream } } as unknown as BuildOptions);
-  t.after(() => app.close());
-  return { app, file, logLines };
-}
-
-async function metric(app: KeyholdApp, name: string): Promise<string[]> {
-  return (await app.services.metrics.registry.metrics()).split('\n').filter((l) => l.startsWith(name));
-}
-
 async function publicKeyOf(app: KeyholdApp, rootToken: string) {
   const { publicKey } = (await app.api.inject({ method: 'GET', url: '/v1/sys/audit/public-key', headers: bearer(rootToken) })).json() as { publicKey: string };
   return (await import('../../src/audit/checkpoint.js')).checkpointVerifier(publicKey);
@@ -112,7 +91,7 @@ async function publicKeyOf(app: KeyholdApp, rootToken: string) {
 
 test('restart on a forged file: the node does not sign over it, sets it aside and starts a new log that names it', async (t) => {
   const dir = tempDir(t);
-  let { app } = await auditedApp(t, dir);
+  let { app } = await auditedApp(t, dir, { checkpointEvery: 4 });
   const file = join(dir, 'audit.log');
   const { shares, rootToken } = await initVault(app, 1, 1);
   await unsealVault(app, shares);
@@ -129,7 +108,7 @@ test('restart on a forged file: the node does not sign over it, sets it aside an
   writeLog(file, forged);
   assert.ok(verifyLines(forged, { publicKey: key }).ok, 'a forgery the public key alone cannot see');
 
-  const second = await auditedApp(t, dir);
+  const second = await auditedApp(t, dir, { checkpointEvery: 4 });
   app = second.app;
   const logs = second.logLines;
   await unsealVault(app, shares);
@@ -156,7 +135,7 @@ test('restart on a forged file: the node does not sign over it, sets it aside an
 
 test('a damaged last line (H1): the node starts, raises the alert and metric at once, and records the damage in the new log', async (t) => {
   const dir = tempDir(t);
-  const first = await auditedApp(t, dir);
+  const first = await auditedApp(t, dir, { checkpointEvery: 4 });
   let app = first.app;
   const file = first.file;
   const { shares, rootToken } = await initVault(app, 1, 1);
@@ -170,7 +149,7 @@ test('a damaged last line (H1): the node starts, raises the alert and metric at 
   lines.push(JSON.stringify({ ...last, seq: last.seq + 1, prev: last.hash, type: 'refused' }).replace('"type":"refused"', '"type":"refused","remoteAddress":undefined'));
   writeLog(file, lines);
 
-  const restarted = await auditedApp(t, dir);
+  const restarted = await auditedApp(t, dir, { checkpointEvery: 4 });
   app = restarted.app;
   // Started, sealed: the damage is already reported.
   assert.ok(restarted.logLines.some((l) => /"level":50/.test(l) && /KH_AUDIT_LOG_UNVERIFIABLE/.test(l) && /not JSON/.test(l)), restarted.logLines.join('\n'));
