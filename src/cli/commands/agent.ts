@@ -5,9 +5,6 @@
  * lines with paths and field names only; the exit code is the workload's.
  */
 import type { Command } from 'commander';
-import { loadAgentConfig } from '../agent/agent-config.js';
-import { runAgent } from '../agent/agent.js';
-import { attestationProvider, VaultSession } from '../agent/vault-session.js';
 import type { CliIo } from '../cli-io.js';
 
 export function registerAgent(program: Command, io: CliIo): void {
@@ -21,6 +18,13 @@ export function registerAgent(program: Command, io: CliIo): void {
     .requiredOption('-c, --config <file>', 'agent configuration (YAML or JSON; docs/agent.md)')
     .argument('[command...]', 'the workload to start, after --')
     .action(async (command: string[], opts: { config: string }) => {
+      // Loaded when the command runs: the agent's modules (YAML, X.509, attestation providers) are
+      // most of what the CLI would otherwise import for every other command.
+      const [{ loadAgentConfig }, { runAgent }, { attestationProvider, VaultSession }] = await Promise.all([
+        import('../agent/agent-config.js'),
+        import('../agent/agent.js'),
+        import('../agent/vault-session.js'),
+      ]);
       const config = loadAgentConfig(opts.config);
       if (config.vault.attestation.skip) log.warn("vault.attestation.skip is set: the vault's identity is NOT verified (development only)");
       const provider = await attestationProvider(config.attestation);

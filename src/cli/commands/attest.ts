@@ -16,7 +16,6 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { measureBuild } from '../../attestation/simulated/measure.js';
-import { verifyNitroDocument } from '../../attestation/nitro/verify.js';
 import { AWS_NITRO_ROOT_G1 } from '../../attestation/nitro/aws-root.js';
 import { call, CliError } from '../http-client.js';
 import { print } from '../output.js';
@@ -106,6 +105,8 @@ export function registerAttest(program: Command, globals: () => GlobalFlags, io:
       }
       const now = opts.at === undefined ? new Date() : new Date(opts.at);
       if (Number.isNaN(now.getTime())) throw new CliError('KH_CLI_USAGE', '--at: not a date', 2);
+      // Loaded here: the X.509 stack it needs is most of the CLI's start-up for every other command.
+      const { verifyNitroDocument } = await import('../../attestation/nitro/verify.js');
       const doc = verifyNitroDocument(document, {
         now,
         trustedRoots: [AWS_NITRO_ROOT_G1, ...(flags.attestationRoots ?? []).map(readPem)],
