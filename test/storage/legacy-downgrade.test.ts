@@ -15,21 +15,14 @@ import { Barrier } from '../../src/barrier/barrier.js';
 import { Keyring } from '../../src/barrier/keyring.js';
 import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
 import { FileAnchor } from '../../src/storage/file-anchor.js';
-import { aesGcmDecrypt, aesGcmEncrypt } from '../../src/crypto/aes-gcm.js';
-import { concatBytes, utf8 } from '../../src/crypto/bytes.js';
+import { aesGcmDecrypt } from '../../src/crypto/aes-gcm.js';
+import { utf8 } from '../../src/crypto/bytes.js';
 import { PolicyEngine } from '../../src/policy/policy-engine.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { signed, signingKey, trusted } from '../policy/policy-fixtures.js';
+import { trusted } from '../policy/policy-fixtures.js';
+import { LEGACY_KEY, legacyRows, writeLegacyStore } from './legacy-store-fixture.js';
 
-const KEY = signingKey('legacy');
-
-function legacyRecord(ring: Keyring, path: string, value: Uint8Array): Uint8Array {
-  const { term, key } = ring.activeKey();
-  const t = new Uint8Array(4);
-  new DataView(t.buffer).setUint32(0, term);
-  const aad = concatBytes(utf8('keyhold-barrier-v1\0'), utf8(path), new Uint8Array([0]), t);
-  return concatBytes(new Uint8Array([1]), t, aesGcmEncrypt(key, value, aad));
-}
+const KEY = LEGACY_KEY;
 
 /** A pre-upgrade store on disk, with a pushed bundle (both policy rows), closed. */
 async function legacyStore(t: TestContext, rows: (all: [string, Uint8Array][]) => [string, Uint8Array][] = (a) => a) {
@@ -37,17 +30,8 @@ async function legacyStore(t: TestContext, rows: (all: [string, Uint8Array][]) =
   const path = join(dir, 'legacy.db');
   const rootKey = new Uint8Array(randomBytes(32));
   const ring = Keyring.generate();
-  const bundle = await signed(KEY, { version: 4, policies: 'permit(principal == Keyhold::User::"root", action, resource);' });
-  const all: [string, Uint8Array][] = [
-    ['data/x', utf8('x-value')],
-    ['policy/bundle', utf8(JSON.stringify({ bundle: Buffer.from(bundle.bytes).toString('base64'), signature: bundle.signature }))],
-    ['policy/version', utf8(JSON.stringify({ highest: 4 }))],
-  ];
-  const backend = new SqliteBackend({ path });
-  await backend.transaction([
-    { type: 'put', key: 'core/keyring', value: aesGcmEncrypt(rootKey, ring.serialize(), utf8('keyhold-keyring-v1')) },
-    ...rows(all).map(([p, v]) => ({ type: 'put' as const, key: `logical/${p}`, value: legacyRecord(ring, p, v) })),
-  ]);
+  const { rows: all } = await legacyRows(4);
+  const backend = await writeLegacyStore(path, rootKey, ring, rows(all));
   await backend.close();
   const copy = join(dir, 'pre-upgrade.db');
   copyFileSync(path, copy);

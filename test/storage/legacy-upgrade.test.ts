@@ -12,39 +12,20 @@ import { randomBytes } from 'node:crypto';
 import { Barrier } from '../../src/barrier/barrier.js';
 import { Keyring } from '../../src/barrier/keyring.js';
 import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
-import { aesGcmEncrypt } from '../../src/crypto/aes-gcm.js';
-import { concatBytes, utf8 } from '../../src/crypto/bytes.js';
 import { bundleSha256 } from '../../src/policy/bundle.js';
 import { PolicyEngine } from '../../src/policy/policy-engine.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { signed, signingKey, trusted } from '../policy/policy-fixtures.js';
+import { signed, trusted } from '../policy/policy-fixtures.js';
+import { LEGACY_KEY, legacyRows, writeLegacyStore } from './legacy-store-fixture.js';
 
-const KEY = signingKey('legacy');
-
-/** A version 1 record exactly as the barrier wrote it before: 1 | term | AES-GCM(AAD "keyhold-barrier-v1" 0 path 0 term). */
-function legacyRecord(ring: Keyring, path: string, value: Uint8Array): Uint8Array {
-  const { term, key } = ring.activeKey();
-  const t = new Uint8Array(4);
-  new DataView(t.buffer).setUint32(0, term);
-  const aad = concatBytes(utf8('keyhold-barrier-v1\0'), utf8(path), new Uint8Array([0]), t);
-  return concatBytes(new Uint8Array([1]), t, aesGcmEncrypt(key, value, aad));
-}
+const KEY = LEGACY_KEY;
 
 test('a store from before the storage generation is upgraded once at unseal; its policy floor and bundle move into the keyring; old rows put back are rollbacks', async (t) => {
   const path = join(tempDir(t), 'legacy.db');
   const rootKey = new Uint8Array(randomBytes(32));
   const ring = Keyring.generate();
-  const bundle = await signed(KEY, { version: 4, policies: 'permit(principal == Keyhold::User::"root", action, resource);' });
-  const rows: [string, Uint8Array][] = [
-    ['data/x', utf8('x-value')],
-    ['policy/bundle', utf8(JSON.stringify({ bundle: Buffer.from(bundle.bytes).toString('base64'), signature: bundle.signature }))],
-    ['policy/version', utf8(JSON.stringify({ highest: 5 }))],
-  ];
-  let backend = new SqliteBackend({ path });
-  await backend.transaction([
-    { type: 'put', key: 'core/keyring', value: aesGcmEncrypt(rootKey, ring.serialize(), utf8('keyhold-keyring-v1')) },
-    ...rows.map(([p, v]) => ({ type: 'put' as const, key: `logical/${p}`, value: legacyRecord(ring, p, v) })),
-  ]);
+  const { bundle, rows } = await legacyRows(5);
+  let backend = await writeLegacyStore(path, rootKey, ring, rows);
   const oldX = (await backend.get('logical/data/x'))!.slice();
   await backend.close();
 
