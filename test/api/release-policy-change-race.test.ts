@@ -7,25 +7,17 @@
  * changeKeyReleasePolicy. Each test lands the administrator's change right
  * after the attacker's request first reads the record.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
-import { hashPassword } from '../../src/auth/password.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
+import { bearer, configuredVault, opsAdmin } from '../helpers/keyhold.js';
 
 const POLICY = { pcrs: { '0': 'ab'.repeat(48) }, maxAgeSeconds: 300 };
 
-async function vault(t: Parameters<typeof tempDir>[0]): Promise<{ app: KeyholdApp; rootToken: string; ops: string }> {
-  const config = resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, log: { level: 'silent' }, auth: { admin: { username: 'ops', passwordHash: await hashPassword('ops-password') } } });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
+async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; rootToken: string; ops: string }> {
+  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin() });
   const ops = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'ops-password' } })).json().accessToken as string;
-  return { app, rootToken: init.rootToken, ops };
+  return { app, rootToken, ops };
 }
 
 test("a key's release policy added while a password-only PATCH {releasePolicy: null} is in flight is not removed", async (t) => {

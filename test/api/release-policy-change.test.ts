@@ -5,30 +5,19 @@
  * changeKeyReleasePolicy / changeSecretReleasePolicy, destructive actions the
  * default bundle grants only with a second factor.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
-import { hashPassword } from '../../src/auth/password.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
+import { call, configuredVault, opsAdmin } from '../helpers/keyhold.js';
 
 const POLICY = { pcrs: { '0': 'ab'.repeat(48) }, maxAgeSeconds: 300 };
 const OTHER = { pcrs: { '0': 'cd'.repeat(48) }, maxAgeSeconds: 300 };
 
-async function vault(t: Parameters<typeof tempDir>[0]): Promise<{ app: KeyholdApp; rootToken: string; ops: string }> {
-  const config = resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, log: { level: 'silent' }, auth: { admin: { username: 'ops', passwordHash: await hashPassword('ops-password') } } });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
+async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; rootToken: string; ops: string }> {
+  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin() });
   const ops = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'ops-password' } })).json().accessToken as string;
-  return { app, rootToken: init.rootToken, ops };
+  return { app, rootToken, ops };
 }
-
-const call = (app: KeyholdApp, token: string, method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
-  app.api.inject({ method, url, headers: bearer(token), ...(payload !== undefined && { payload }) });
 
 test("a password-only admin cannot remove or replace a key's release policy; adding one or keeping it is a plain update", async (t) => {
   const { app, rootToken, ops } = await vault(t);

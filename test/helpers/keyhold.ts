@@ -7,6 +7,7 @@ import type { TestContext } from 'node:test';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
 import { startServer, type RunningKeyhold } from '../../src/api/server.js';
+import { hashPassword } from '../../src/auth/password.js';
 import { tempDir } from './temp-dir.js';
 import { makePki, type Pki } from './pki.js';
 
@@ -56,10 +57,28 @@ export function bearer(token: string): Record<string, string> {
   return { authorization: `Bearer ${token}` };
 }
 
+/** One request as `token`, with `payload` as its JSON body when given. */
+export const call = (app: KeyholdApp, token: string, method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
+  app.api.inject({ method, url, headers: bearer(token), ...(payload !== undefined && { payload }) });
+
+/** The `auth` config section of a password-only administrator "ops". */
+export async function opsAdmin(password = 'ops-password'): Promise<{ admin: { username: string; passwordHash: string } }> {
+  return { admin: { username: 'ops', passwordHash: await hashPassword(password) } };
+}
+
 /**
- * A listening server (random loopback ports) on a temp SQLite file, initialised (3 shares, threshold 2) and unsealed.
- * @param overrides top-level config sections to add (e.g. { enclave: { provider: 'simulated' } })
+ * An app on `dir`/k.db (log silent) with the config `sections` added (auth, policy, audit...), initialised with one share and unsealed.
+ * Unlike testVault it adds no listeners or limits: what the test configures is all there is.
  */
+export async function configuredVault(t: Pick<TestContext, 'after'>, sections: Record<string, unknown> = {}, dir = tempDir(t)): Promise<{ app: KeyholdApp; rootToken: string; dir: string }> {
+  const config = resolveConfig({ storage: { path: join(dir, 'k.db') }, log: { level: 'silent' }, ...sections });
+  const app = await buildKeyhold(config, { logger: false });
+  t.after(() => app.close());
+  const init = await initVault(app, 1, 1);
+  await unsealVault(app, init.shares);
+  return { app, rootToken: init.rootToken, dir };
+}
+
 /** A listening server on `dir`/k.db, not yet initialised (for tests of init itself); closed after the test. */
 export async function listeningVault(t: Pick<TestContext, 'after'>, dir: string, overrides: Record<string, unknown> = {}): Promise<RunningKeyhold> {
   const server = await startServer(
@@ -70,6 +89,10 @@ export async function listeningVault(t: Pick<TestContext, 'after'>, dir: string,
   return server;
 }
 
+/**
+ * A listening server (random loopback ports) on a temp SQLite file, initialised (3 shares, threshold 2) and unsealed.
+ * @param overrides top-level config sections to add (e.g. { enclave: { provider: 'simulated' } })
+ */
 export async function runningVault(
   t: Pick<TestContext, 'after'>,
   overrides: Record<string, unknown> = {},

@@ -1,4 +1,5 @@
 /** Shared setup for the policy tests: an unsealed barrier, signing keys, signed bundles, requests. */
+import assert from 'node:assert/strict';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -6,6 +7,7 @@ import { Barrier } from '../../src/barrier/barrier.js';
 import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
 import { signBundle } from '../../src/policy/bundle.js';
 import type { AuthorizationRequest } from '../../src/policy/policy-engine.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 export interface SigningKey {
@@ -56,6 +58,13 @@ export const bundleBytes = (b: BundleFields): Uint8Array =>
 export async function signed(key: SigningKey, b: BundleFields | Uint8Array): Promise<{ bytes: Uint8Array; signature: string }> {
   const bytes = b instanceof Uint8Array ? b : bundleBytes(b);
   return { bytes, signature: await signBundle(bytes, key.privatePem, key.kid) };
+}
+
+/** Signs `policies` with `key` as bundle version 1 and pushes it through POST /v1/sys/policy as `token`; asserts it is accepted. */
+export async function pushPolicies(app: KeyholdApp, token: string, key: SigningKey, policies: string): Promise<void> {
+  const { bytes, signature } = await signed(key, { version: 1, policies });
+  const pushed = await app.api.inject({ method: 'POST', url: '/v1/sys/policy', headers: { authorization: `Bearer ${token}` }, payload: { bundle: Buffer.from(bytes).toString('base64'), signature } });
+  assert.equal(pushed.statusCode, 200, pushed.body);
 }
 
 type Principal = AuthorizationRequest['principal'];
