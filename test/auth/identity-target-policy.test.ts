@@ -5,16 +5,12 @@
  * helpdesk allowed to reset passwords and mint access keys for ordinary users
  * cannot touch an administrator, nor create one.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
-import { hashPassword } from '../../src/auth/password.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
-import { tempDir } from '../helpers/temp-dir.js';
-import { signed, signingKey, trusted } from '../policy/policy-fixtures.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
+import { call, configuredVault, opsAdmin } from '../helpers/keyhold.js';
+import { pushPolicies, signed, signingKey, trusted } from '../policy/policy-fixtures.js';
 
 const POLICY_KEY = signingKey('m5');
 
@@ -30,25 +26,12 @@ permit(
 unless { resource in Keyhold::Group::"admins" || context.requestedGroups.contains(Keyhold::Group::"admins") };
 `;
 
-async function vault(t: Parameters<typeof tempDir>[0]): Promise<{ app: KeyholdApp; rootToken: string }> {
-  const config = resolveConfig({
-    storage: { path: join(tempDir(t), 'k.db') },
-    log: { level: 'silent' },
-    auth: { admin: { username: 'ops', passwordHash: await hashPassword('ops-password') } },
-    policy: { trustedKeys: trusted(POLICY_KEY) },
-  });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
-  const { bytes, signature } = await signed(POLICY_KEY, { version: 1, policies: HELPDESK });
-  const pushed = await app.api.inject({ method: 'POST', url: '/v1/sys/policy', headers: bearer(init.rootToken), payload: { bundle: Buffer.from(bytes).toString('base64'), signature } });
-  assert.equal(pushed.statusCode, 200, pushed.body);
-  return { app, rootToken: init.rootToken };
+async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; rootToken: string }> {
+  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin(), policy: { trustedKeys: trusted(POLICY_KEY) } });
+  await pushPolicies(app, rootToken, POLICY_KEY, HELPDESK);
+  return { app, rootToken };
 }
 
-const call = (app: KeyholdApp, token: string, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
-  app.api.inject({ method, url, headers: bearer(token), ...(payload !== undefined && { payload }) });
 const denied = (res: { statusCode: number; body: string; json(): { error: { code: string } } }, what: string) => {
   assert.equal(res.statusCode, 403, `${what}: ${res.body}`);
   assert.equal(res.json().error.code, 'KH_AUTH_PERMISSION_DENIED', what);

@@ -5,35 +5,17 @@
  * routes are asked of the policy like every other route, so a bundle that
  * forbids enrollTotp is enforced.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { generate } from 'otplib';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
-import { hashPassword } from '../../src/auth/password.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
+import { call, configuredVault, opsAdmin } from '../helpers/keyhold.js';
 import { signed, signingKey, trusted } from '../policy/policy-fixtures.js';
 
 const POLICY_KEY = signingKey('h4');
 
-async function vault(t: Parameters<typeof tempDir>[0]): Promise<{ app: KeyholdApp; rootToken: string }> {
-  const config = resolveConfig({
-    storage: { path: join(tempDir(t), 'k.db') },
-    log: { level: 'silent' },
-    auth: { admin: { username: 'ops', passwordHash: await hashPassword('ops-password') } },
-    policy: { trustedKeys: trusted(POLICY_KEY) },
-  });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
-  return { app, rootToken: init.rootToken };
-}
+const vault = async (t: Pick<TestContext, 'after'>) => configuredVault(t, { auth: await opsAdmin(), policy: { trustedKeys: trusted(POLICY_KEY) } });
 
-const call = (app: KeyholdApp, token: string, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
-  app.api.inject({ method, url, headers: bearer(token), ...(payload !== undefined && { payload }) });
 const loginAs = async (app: KeyholdApp, body: object) => {
   const res = await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: body });
   assert.equal(res.statusCode, 200, res.body);
