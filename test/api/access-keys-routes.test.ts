@@ -4,33 +4,21 @@
  * other identity routes (deleting needs a second factor); a key deleted
  * through the API is refused by the SigV4 authenticator at once.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
-import { hashPassword } from '../../src/auth/password.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
 import { KeyholdError } from '../../src/errors.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
+import { bearer, configuredVault, opsAdmin } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { signWithSdk } from '../helpers/sigv4.js';
 
-async function vault(t: Parameters<typeof tempDir>[0]): Promise<{ app: KeyholdApp; rootToken: string; auditFile: string }> {
+async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; rootToken: string; auditFile: string }> {
   const dir = tempDir(t);
   const auditFile = join(dir, 'audit.log');
-  const config = resolveConfig({
-    storage: { path: join(dir, 'k.db') },
-    log: { level: 'silent' },
-    auth: { admin: { username: 'ops', passwordHash: await hashPassword('ops-password') } },
-    audit: { file: auditFile },
-    compat: { kms: { region: 'ap-south-1' } },
-  });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
-  return { app, rootToken: init.rootToken, auditFile };
+  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin(), audit: { file: auditFile }, compat: { kms: { region: 'ap-south-1' } } }, dir);
+  return { app, rootToken, auditFile };
 }
 
 test('create answers the secret once; list never shows it; delete removes the key; the audit log holds no secret', async (t) => {

@@ -5,17 +5,15 @@
  * whether the object exists; the "refused" audit entry names the deciding
  * policies.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { generate } from 'otplib';
 import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
-import { hashPassword } from '../../src/auth/password.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
+import { call, configuredVault, opsAdmin } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { signed, signingKey, trusted } from '../policy/policy-fixtures.js';
+import { pushPolicies, signingKey, trusted } from '../policy/policy-fixtures.js';
 
 const POLICY_KEY = signingKey('denials');
 
@@ -40,28 +38,13 @@ interface Denial {
   needsMfa: boolean;
 }
 
-async function vault(t: Parameters<typeof tempDir>[0]): Promise<{ app: KeyholdApp; rootToken: string; auditFile: string }> {
+async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; rootToken: string; auditFile: string }> {
   const dir = tempDir(t);
   const auditFile = join(dir, 'audit.log');
-  const config = resolveConfig({
-    storage: { path: join(dir, 'k.db') },
-    log: { level: 'silent' },
-    auth: { admin: { username: 'ops', passwordHash: await hashPassword('ops-password') } },
-    policy: { trustedKeys: trusted(POLICY_KEY) },
-    audit: { file: auditFile },
-  });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
-  const { bytes, signature } = await signed(POLICY_KEY, { version: 1, policies: POLICIES });
-  const pushed = await app.api.inject({ method: 'POST', url: '/v1/sys/policy', headers: bearer(init.rootToken), payload: { bundle: Buffer.from(bytes).toString('base64'), signature } });
-  assert.equal(pushed.statusCode, 200, pushed.body);
-  return { app, rootToken: init.rootToken, auditFile };
+  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin(), policy: { trustedKeys: trusted(POLICY_KEY) }, audit: { file: auditFile } }, dir);
+  await pushPolicies(app, rootToken, POLICY_KEY, POLICIES);
+  return { app, rootToken, auditFile };
 }
-
-const call = (app: KeyholdApp, token: string, method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
-  app.api.inject({ method, url, headers: bearer(token), ...(payload !== undefined && { payload }) });
 
 async function login(app: KeyholdApp, username: string, password: string): Promise<string> {
   const res = await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username, password } });

@@ -4,15 +4,12 @@
  * and /v1/secrets/list each ask the per-item read action (readKey,
  * readSecretMetadata / listSecrets for sub-folders) and drop what is denied.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
+import { call, configuredVault } from '../helpers/keyhold.js';
 import { kmsHeaders, sigv4Signer } from '../helpers/kms-signer.js';
-import { tempDir } from '../helpers/temp-dir.js';
-import { signed, signingKey, trusted } from '../policy/policy-fixtures.js';
+import { pushPolicies, signed, signingKey, trusted } from '../policy/policy-fixtures.js';
 
 const POLICY_KEY = signingKey('l3');
 
@@ -25,20 +22,11 @@ permit(principal in Keyhold::Group::"auditors", action == Keyhold::Action::"read
 forbid(principal in Keyhold::Group::"auditors", action == Keyhold::Action::"listSecrets", resource == Keyhold::Secret::"hidden/");
 `;
 
-async function vault(t: Parameters<typeof tempDir>[0]): Promise<{ app: KeyholdApp; rootToken: string }> {
-  const config = resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, log: { level: 'silent' }, policy: { trustedKeys: trusted(POLICY_KEY) } });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
-  const { bytes, signature } = await signed(POLICY_KEY, { version: 1, policies: POLICIES });
-  const pushed = await app.api.inject({ method: 'POST', url: '/v1/sys/policy', headers: bearer(init.rootToken), payload: { bundle: Buffer.from(bytes).toString('base64'), signature } });
-  assert.equal(pushed.statusCode, 200, pushed.body);
-  return { app, rootToken: init.rootToken };
+async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; rootToken: string }> {
+  const { app, rootToken } = await configuredVault(t, { policy: { trustedKeys: trusted(POLICY_KEY) } });
+  await pushPolicies(app, rootToken, POLICY_KEY, POLICIES);
+  return { app, rootToken };
 }
-
-const call = (app: KeyholdApp, token: string, method: 'GET' | 'POST', url: string, payload?: object) =>
-  app.api.inject({ method, url, headers: bearer(token), ...(payload !== undefined && { payload }) });
 
 test('key and secret listings show only what the caller may read, on /v1, transit and KMS', async (t) => {
   const { app, rootToken } = await vault(t);
