@@ -6,20 +6,17 @@
  * and invisible keys returns exactly the visible set, and no answer carries
  * an invisible name.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import type { FastifyRequest } from 'fastify';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
+import type { KeyholdApp } from '../../src/api/keyhold-app.js';
 import { permittedPage, type PolicyAsker } from '../../src/api/policy-ask.js';
 import { isSealedMarker, openMarker, sealMarker } from '../../src/api/list-marker.js';
 import { KeyholdError } from '../../src/errors.js';
-import { bearer, initVault, unsealVault, TEST_LIMITS } from '../helpers/keyhold.js';
+import { bearer, configuredVault, TEST_LIMITS } from '../helpers/keyhold.js';
 import { kmsHeaders, sigv4Signer } from '../helpers/kms-signer.js';
-import { tempDir } from '../helpers/temp-dir.js';
-import { signed, signingKey, trusted } from '../policy/policy-fixtures.js';
+import { pushPolicies, signingKey, trusted } from '../policy/policy-fixtures.js';
 
 test('permittedPage: pages of any size over any interleaving, with any scan bound, give exactly the visible items and no invisible marker', async () => {
   const request = { principal: { type: 'User', id: 'eve', groups: [], amr: ['pwd'] }, ip: '127.0.0.1' } as unknown as FastifyRequest;
@@ -72,18 +69,12 @@ const POLICIES = [
   ...POOL.map((n) => `permit(principal in Keyhold::Group::"g-${n}", action == Keyhold::Action::"readKey", resource == Keyhold::Key::"${n}");`),
 ].join('\n');
 
-async function vault(t: Parameters<typeof tempDir>[0]): Promise<{ app: KeyholdApp; root: string }> {
-  const config = resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, log: { level: 'silent' }, limits: TEST_LIMITS, policy: { trustedKeys: trusted(POLICY_KEY) } });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
-  const { bytes, signature } = await signed(POLICY_KEY, { version: 1, policies: POLICIES });
-  const pushed = await app.api.inject({ method: 'POST', url: '/v1/sys/policy', headers: bearer(init.rootToken), payload: { bundle: Buffer.from(bytes).toString('base64'), signature } });
-  assert.equal(pushed.statusCode, 200, pushed.body);
-  assert.equal((await app.api.inject({ method: 'POST', url: '/v1/auth/users', headers: bearer(init.rootToken), payload: { name: 'kmsadmin', password: 'kmsadmin-password', groups: [] } })).statusCode, 200);
-  for (const name of POOL) assert.equal((await app.api.inject({ method: 'POST', url: '/v1/keys', headers: bearer(init.rootToken), payload: { name, type: 'aes256-gcm' } })).statusCode, 200);
-  return { app, root: init.rootToken };
+async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; root: string }> {
+  const { app, rootToken } = await configuredVault(t, { limits: TEST_LIMITS, policy: { trustedKeys: trusted(POLICY_KEY) } });
+  await pushPolicies(app, rootToken, POLICY_KEY, POLICIES);
+  assert.equal((await app.api.inject({ method: 'POST', url: '/v1/auth/users', headers: bearer(rootToken), payload: { name: 'kmsadmin', password: 'kmsadmin-password', groups: [] } })).statusCode, 200);
+  for (const name of POOL) assert.equal((await app.api.inject({ method: 'POST', url: '/v1/keys', headers: bearer(rootToken), payload: { name, type: 'aes256-gcm' } })).statusCode, 200);
+  return { app, root: rootToken };
 }
 
 test('GET /v1/keys, KMS ListKeys and ListAliases page (limit 1) over exactly the readable keys; no answer names another key', async (t) => {

@@ -1,28 +1,19 @@
 /** TOTP second factor: enrolment, MFA claims in tokens, replayed codes, recovery codes. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { generate } from 'otplib';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { buildKeyhold } from '../../src/api/keyhold-app.js';
-import { hashPassword } from '../../src/auth/password.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
-import { tempDir } from '../helpers/temp-dir.js';
+import { bearer, configuredVault, opsAdmin } from '../helpers/keyhold.js';
 
 const claimsOf = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { amr: string[] };
 
 test('after TOTP enrolment logins need a code, tokens carry amr otp+mfa, codes and recovery codes work once', async (t) => {
-  const config = resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, log: { level: 'silent' }, auth: { admin: { username: 'ops', passwordHash: await hashPassword('pw') } } });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
+  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin('pw') });
   const login = (extra: object = {}) => app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw', ...extra } });
 
   const first = (await login()).json();
   assert.deepEqual(claimsOf(first.accessToken).amr, ['pwd']);
-  const { enrollmentCode } = (await app.api.inject({ method: 'POST', url: '/v1/auth/users/ops/totp-enrollment', headers: bearer(init.rootToken) })).json() as { enrollmentCode: string };
-  const rootEnroll = await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(init.rootToken), payload: { enrollmentCode } });
+  const { enrollmentCode } = (await app.api.inject({ method: 'POST', url: '/v1/auth/users/ops/totp-enrollment', headers: bearer(rootToken) })).json() as { enrollmentCode: string };
+  const rootEnroll = await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(rootToken), payload: { enrollmentCode } });
   assert.equal(rootEnroll.json().error.code, 'KH_AUTH_SESSION_REQUIRED');
   const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(first.accessToken), payload: { enrollmentCode } })).json();
   assert.match(enrol.uri, /^otpauth:\/\/totp\/keyhold:ops\?/);
@@ -44,13 +35,9 @@ test('after TOTP enrolment logins need a code, tokens carry amr otp+mfa, codes a
 });
 
 test('a later TOTP code logs in with amr pwd, otp, mfa', async (t) => {
-  const config = resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, log: { level: 'silent' }, auth: { admin: { username: 'ops', passwordHash: await hashPassword('pw') } } });
-  const app = await buildKeyhold(config, { logger: false });
-  t.after(() => app.close());
-  const init = await initVault(app, 1, 1);
-  await unsealVault(app, init.shares);
+  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin('pw') });
   const token = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'pw' } })).json().accessToken as string;
-  const { enrollmentCode } = (await app.api.inject({ method: 'POST', url: '/v1/auth/users/ops/totp-enrollment', headers: bearer(init.rootToken) })).json() as { enrollmentCode: string };
+  const { enrollmentCode } = (await app.api.inject({ method: 'POST', url: '/v1/auth/users/ops/totp-enrollment', headers: bearer(rootToken) })).json() as { enrollmentCode: string };
   const enrol = (await app.api.inject({ method: 'POST', url: '/v1/auth/totp/enroll', headers: bearer(token), payload: { enrollmentCode } })).json();
   // Confirm with the current period's code, log in with the next period's (accepted within the 30 s tolerance).
   const now = Math.floor(Date.now() / 1000);
