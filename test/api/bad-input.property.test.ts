@@ -17,6 +17,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { DEFAULT_BODY_LIMIT, type KeyholdApp } from '../../src/api/keyhold-app.js';
 import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
 import { bearer, initVault, testVault, unsealVault } from '../helpers/keyhold.js';
+import { injectWithin } from './inject-deadline.js';
 
 // ---------------------------------------------------------------------------
 // Routes, vaults and the request plumbing
@@ -104,15 +105,7 @@ const HANG_MS = 5_000;
 async function send(app: KeyholdApp, sent: Sent): Promise<LightMyRequestResponse> {
   const options: InjectOptions = { method: sent.method, url: sent.url, headers: { ...sent.headers } };
   if (sent.payload !== undefined) options.payload = sent.payload;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${HANG_MS} ms: ${sent.method} ${sent.url.slice(0, 200)}`)), HANG_MS);
-  });
-  try {
-    return await Promise.race([app.api.inject(options), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return injectWithin(app, options, HANG_MS);
 }
 
 function post(url: string, body: unknown, headers: Record<string, string> = {}): Sent {

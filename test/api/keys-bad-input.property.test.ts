@@ -38,6 +38,7 @@ import { ERROR_CODES, type ErrorCode } from '../../src/errors.js';
 import { KEY_TYPES, KEY_TYPE_NAMES, type KeyType } from '../../src/keys/key-types.js';
 import { MAX_BATCH_ITEMS } from '../../src/api/v1/operation-route.js';
 import { bearer, initVault, unsealVault, unsealedVault } from '../helpers/keyhold.js';
+import { injectWithin } from './inject-deadline.js';
 
 // ---------------------------------------------------------------------------
 // The route table
@@ -170,15 +171,7 @@ const HANG_MS = 10_000;
 async function send(app: KeyholdApp, sent: Sent): Promise<LightMyRequestResponse> {
   const options: InjectOptions = { method: sent.method as NonNullable<InjectOptions['method']>, url: sent.url, headers: { ...sent.headers } };
   if (sent.payload !== undefined) options.payload = sent.payload;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${HANG_MS} ms: ${sent.method} ${sent.url.slice(0, 200)}`)), HANG_MS);
-  });
-  try {
-    return await Promise.race([app.api.inject(options), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return injectWithin(app, options, HANG_MS);
 }
 
 function jsonRequest(method: Method, url: string, token: string, body?: unknown): Sent {
