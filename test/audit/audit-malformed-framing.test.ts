@@ -38,6 +38,18 @@ function raw(port: number, bytes: string, waitMs = 400): Promise<string> {
   });
 }
 
+/** The config of a server listening on loopback (random ports) on `dir`/k.db, auditing to `dir`/audit.log with a checkpoint every `every` entries. */
+function auditedConfig(dir: string, every: number) {
+  const file = join(dir, 'audit.log');
+  const config = resolveConfig({
+    storage: { path: join(dir, 'k.db') },
+    listeners: { api: { host: '127.0.0.1', port: 0 }, health: { port: 0 } },
+    log: { level: 'silent' },
+    audit: { file, checkpointEvery: every },
+  });
+  return { file, config };
+}
+
 const MALFORMED = [
   'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: xchunked\r\n\r\n5\r\n{"a":\r\n0\r\n\r\n',
   'POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc',
@@ -50,13 +62,7 @@ const MALFORMED = [
 
 test('malformed framings on a real socket: every audit entry is JSON with its request facts, the log verifies, the server restarts', async (t) => {
   const dir = tempDir(t);
-  const file = join(dir, 'audit.log');
-  const config = resolveConfig({
-    storage: { path: join(dir, 'k.db') },
-    listeners: { api: { host: '127.0.0.1', port: 0 }, health: { port: 0 } },
-    log: { level: 'silent' },
-    audit: { file, checkpointEvery: 5 },
-  });
+  const { file, config } = auditedConfig(dir, 5);
   let server: RunningKeyhold = await startServer(config, { logger: false });
   t.after(() => server.close());
   const { shares, rootToken } = await initVault(server, 1, 1);
@@ -92,13 +98,7 @@ test('malformed framings on a real socket: every audit entry is JSON with its re
 
 test('property: random malformed framings on a real socket never put a non-JSON line or an undefined fact in the audit log, nor get a 5xx', async (t) => {
   const dir = tempDir(t);
-  const file = join(dir, 'audit.log');
-  const config = resolveConfig({
-    storage: { path: join(dir, 'k.db') },
-    listeners: { api: { host: '127.0.0.1', port: 0 }, health: { port: 0 } },
-    log: { level: 'silent' },
-    audit: { file, checkpointEvery: 7 },
-  });
+  const { file, config } = auditedConfig(dir, 7);
   const server = await startServer(config, { logger: false });
   t.after(() => server.close());
   const { shares, rootToken } = await initVault(server, 1, 1);
