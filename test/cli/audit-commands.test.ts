@@ -2,23 +2,28 @@
  * `keyhold audit verify FILE [--public-key PEMFILE] [--expect-head SEQ:HASH]`: output and exit codes for a good log,
  * a forged one, damaged lines (reported, verification carries on), a cut log, and bad arguments.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
 import { appendMany, parse, readLog, rewrite, signingVault, writeLog } from '../audit/checkpoint-fixtures.js';
 
-test('audit verify: OK with the checkpoint count, FAILED at a forged checkpoint, usage error for a bad key', async (t) => {
+/** A signed log at cadence 4 (genesis, 4 entries, checkpoint, 4 entries, checkpoint, 2 entries) and its public key in audit-key.pem beside it. */
+async function signedLog(t: Pick<TestContext, 'after'>) {
   const v = await signingVault(t);
   const device = await v.openDevice(4);
-  await appendMany(device, 10); // genesis, 4 entries, checkpoint, 4 entries, checkpoint, 2 entries
+  await appendMany(device, 10);
   await device.close();
-  const log = readLog(v.file);
-  const head = parse(log.at(-1)!);
-  const last = parse(log[10]!);
   const pem = join(v.dir, 'audit-key.pem');
   writeFileSync(pem, (await v.signingKey.publicKey()).publicKey);
+  return { v, log: readLog(v.file), pem };
+}
+
+test('audit verify: OK with the checkpoint count, FAILED at a forged checkpoint, usage error for a bad key', async (t) => {
+  const { v, log, pem } = await signedLog(t);
+  const head = parse(log.at(-1)!);
+  const last = parse(log[10]!);
 
   const ok = await runCli(['audit', 'verify', v.file, '--public-key', pem]);
   assert.equal(ok.code, 0, ok.stderr);
@@ -59,13 +64,7 @@ test('audit verify: OK with the checkpoint count, FAILED at a forged checkpoint,
 });
 
 test('audit verify: a damaged line (the H1 "undefined" token) is reported with its number, and the rest of the log is still verified', async (t) => {
-  const v = await signingVault(t);
-  const device = await v.openDevice(4);
-  await appendMany(device, 10);
-  await device.close();
-  const log = readLog(v.file);
-  const pem = join(v.dir, 'audit-key.pem');
-  writeFileSync(pem, (await v.signingKey.publicKey()).publicKey);
+  const { v, log, pem } = await signedLog(t);
   // What the old canonicalJson wrote for an undefined remote address, on line 3; line 9 edited as well.
   const damaged = log.map((l, i) => (i === 2 ? l.replace('"value":"v1"', '"value":undefined') : i === 8 ? l.replace('"v6"', '"v7"') : l));
   const file = join(v.dir, 'damaged.log');
@@ -80,13 +79,7 @@ test('audit verify: a damaged line (the H1 "undefined" token) is reported with i
 });
 
 test('audit verify --expect-head: a log cut before a checkpoint a monitor saw, or rewritten from it, fails', async (t) => {
-  const v = await signingVault(t);
-  const device = await v.openDevice(4);
-  await appendMany(device, 10);
-  await device.close();
-  const log = readLog(v.file);
-  const pem = join(v.dir, 'audit-key.pem');
-  writeFileSync(pem, (await v.signingKey.publicKey()).publicKey);
+  const { v, log, pem } = await signedLog(t);
   const seen = parse(log[10]!); // the checkpoint at seq 11
   const expect = `${seen.seq}:${seen.hash}`;
   assert.equal((await runCli(['audit', 'verify', v.file, '--public-key', pem, '--expect-head', expect])).code, 0);
