@@ -15,11 +15,10 @@ import { decode, encode } from 'cborg';
 import fc from 'fast-check';
 import * as x509 from '@peculiar/x509';
 import { verifyNitroDocument } from '../../src/attestation/nitro/verify.js';
-import type { VerifyNitroOptions } from '../../src/attestation/nitro/verify.js';
 import { AWS_NITRO_ROOT_G1, AWS_NITRO_ROOT_G1_SHA256 } from '../../src/attestation/nitro/aws-root.js';
 import { AttestationError } from '../../src/attestation/errors.js';
-import type { AttestationErrorCode } from '../../src/attestation/errors.js';
 import { NITRO_SAMPLE, NITRO_SAMPLE_DEBUG, assertPresent, publishedVectors, type PublishedVectors } from '../helpers/vectors.js';
+import { rejects } from './nitro-rejects.js';
 
 const ROOT_PEM = publishedVectors('nitro/aws-nitro-enclaves-root-g1.pem', 'AWS, AWS_NitroEnclaves_Root-G1.zip');
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -51,17 +50,6 @@ const DOCS = [
 const [MAIN, DEBUG] = DOCS;
 /** For tests that need both real documents. */
 const BOTH = { skip: MAIN.vectors.skip || DEBUG.vectors.skip };
-
-function rejects(doc: Uint8Array, options: VerifyNitroOptions, code: AttestationErrorCode, label: string): void {
-  assert.throws(
-    () => verifyNitroDocument(doc, options),
-    (e: unknown) => {
-      assert.ok(e instanceof AttestationError, `${label}: not an AttestationError: ${String(e)}`);
-      assert.equal(e.code, code, `${label}: ${String((e.cause as Error | undefined)?.message)}`);
-      return true;
-    },
-  );
-}
 
 function flipped(doc: Uint8Array, offset: number, mask = 0x01): Uint8Array {
   const copy = new Uint8Array(doc);

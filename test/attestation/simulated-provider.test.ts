@@ -15,30 +15,20 @@ import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFil
 import { get as httpsGet } from 'node:https';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import { verifyNitroDocument, type NitroAttestation, type VerifyNitroOptions } from '../../src/attestation/nitro/verify.js';
+import { verifyNitroDocument, type NitroAttestation } from '../../src/attestation/nitro/verify.js';
 import { AWS_NITRO_ROOT_G1 } from '../../src/attestation/nitro/aws-root.js';
-import { AttestationError, type AttestationErrorCode } from '../../src/attestation/errors.js';
+import { AttestationError } from '../../src/attestation/errors.js';
 import { createSimulatedProvider, SIMULATED_MODULE_PREFIX } from '../../src/attestation/simulated/simulated-provider.js';
 import { ROOT_CERT_FILE, ROOT_KEY_FILE } from '../../src/attestation/simulated/simulated-root.js';
 import { codeManifest, installedPackageRoot, measureBuild, runtimeDescription } from '../../src/attestation/simulated/measure.js';
 import { runningVault } from '../helpers/keyhold.js';
 import { makePki } from '../helpers/pki.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { rejects } from './nitro-rejects.js';
 
 const toHex = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : Buffer.from(b).toString('hex'));
 const sha384 = (data: Uint8Array | string): string => createHash('sha384').update(data).digest('hex');
 const fromB64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
-
-function rejects(doc: Uint8Array, options: VerifyNitroOptions, code: AttestationErrorCode, label: string): void {
-  assert.throws(
-    () => verifyNitroDocument(doc, options),
-    (e: unknown) => {
-      assert.ok(e instanceof AttestationError, `${label}: not an AttestationError: ${String(e)}`);
-      assert.equal(e.code, code, `${label}: ${String((e.cause as Error | undefined)?.message)}`);
-      return true;
-    },
-  );
-}
 
 /** PCR index -> hex, for verifyNitroDocument's expectedPcrs. */
 function pcrRecord(pcrs: ReadonlyMap<number, Uint8Array>): Record<number, string> {
