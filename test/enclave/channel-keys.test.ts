@@ -8,9 +8,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { ChannelKeys, type ChannelKey } from '../../src/api/enclave/channel-keys.js';
-import { XCHACHA_DRAFT_A3, assertPresent } from '../helpers/vectors.js';
+import { XCHACHA_DRAFT_A3 } from '../helpers/vectors.js';
+import { XCHACHA_FILE, xchachaVector } from './xchacha-draft-vector.js';
 import {
   ChannelEnvelopeError,
   FRESHNESS_WINDOW_MS,
@@ -295,19 +295,8 @@ test('suites: HKDF-SHA-256 matches RFC 5869 A.1 and A.3 in both suites', () => {
   assert.equal(toHex(nodeChannelSuite.hkdfSha256(ikm, salt, info, 32)), toHex(nobleChannelSuite.hkdfSha256(ikm, salt, info, 32)));
 });
 
-interface XChaChaVector {
-  key: string;
-  nonce: string;
-  aad: string;
-  plaintext: string;
-  ciphertext: string;
-  tag: string;
-}
-const XCHACHA_FILE = XCHACHA_DRAFT_A3.path;
-const vector = (): XChaChaVector => JSON.parse(readFileSync(assertPresent(XCHACHA_DRAFT_A3), 'utf8')) as XChaChaVector;
-
 test('xchacha20Poly1305 (noble-aead) matches draft-irtf-cfrg-xchacha-03 A.3.1, with its AAD', { skip: XCHACHA_DRAFT_A3.skip }, () => {
-  const v = vector();
+  const v = xchachaVector();
   const sealed = xchacha20Poly1305.seal(hex(v.key), hex(v.nonce), hex(v.plaintext), hex(v.aad));
   assert.equal(toHex(sealed), v.ciphertext + v.tag, `${XCHACHA_FILE}: seal`);
   const opened = xchacha20Poly1305.open(hex(v.key), hex(v.nonce), sealed, hex(v.aad));
@@ -319,7 +308,7 @@ test('xchacha20Poly1305 (noble-aead) matches draft-irtf-cfrg-xchacha-03 A.3.1, w
 });
 
 test('suites: seal/open are XChaCha20-Poly1305 with empty AAD, identical in node and noble (vector keystream)', { skip: XCHACHA_DRAFT_A3.skip }, () => {
-  const v = vector();
+  const v = xchachaVector();
   const key = hex(v.key);
   const nonce = hex(v.nonce);
   const plaintext = hex(v.plaintext);

@@ -4,7 +4,6 @@
 // the server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import {
   IndependentE2eError,
   hkdfSha256,
@@ -13,25 +12,15 @@ import {
   xchachaOpen,
   xchachaSeal,
 } from './independent-e2e-client.js';
-import { XCHACHA_DRAFT_A3, assertPresent } from '../helpers/vectors.js';
+// Published, not carried here (test/helpers/vectors.ts): skipped with one line when absent.
+import { XCHACHA_DRAFT_A3 } from '../helpers/vectors.js';
+import { XCHACHA_FILE, xchachaVector } from './xchacha-draft-vector.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
-// Published, not carried here (test/helpers/vectors.ts): skipped with one line when absent.
-const XCHACHA_FILE = XCHACHA_DRAFT_A3.path;
-
-interface XChaChaVector {
-  key: string;
-  nonce: string;
-  aad: string;
-  plaintext: string;
-  ciphertext: string;
-  tag: string;
-}
-
 test('XChaCha20-Poly1305 matches draft-irtf-cfrg-xchacha-03 A.3.1', { skip: XCHACHA_DRAFT_A3.skip }, () => {
-  const v = JSON.parse(readFileSync(assertPresent(XCHACHA_DRAFT_A3), 'utf8')) as XChaChaVector;
+  const v = xchachaVector();
   const key = hex(v.key);
   const nonce = hex(v.nonce);
   const aad = hex(v.aad); // the vector has AAD; the channel uses an empty one
