@@ -88,6 +88,17 @@ async function initialise(app: KeyholdApp): Promise<{ shares: string[]; rootToke
   return init.json();
 }
 
+/** A vault on the enclave seal (this build), initialised, holding a key "survivor" and one ciphertext of it, then closed. */
+async function initialisedAndClosed(t: TestContext) {
+  const dir = tempDir(t);
+  const config = enclaveConfig(dir);
+  const first = await open(t, config);
+  const init = await initialise(first);
+  const ciphertext = await writeAndEncrypt(first, init.rootToken);
+  await first.close();
+  return { dir, config, init, ciphertext };
+}
+
 async function sealConfig(app: KeyholdApp): Promise<{ type: string; enclave?: Record<string, string>; [k: string]: unknown }> {
   return JSON.parse(new TextDecoder().decode(await app.services.backend.get('core/seal-config')));
 }
@@ -156,12 +167,7 @@ test('with the enclave seal, init gives recovery shares, the vault unseals itsel
 });
 
 test('another build stays sealed with KH_SEAL_MEASUREMENT_MISMATCH; the recovery quorum re-binds the root key to it', async (t) => {
-  const dir = tempDir(t);
-  const config = enclaveConfig(dir);
-  const first = await open(t, config);
-  const init = await initialise(first);
-  const ciphertext = await writeAndEncrypt(first, init.rootToken);
-  await first.close();
+  const { config, init, ciphertext } = await initialisedAndClosed(t);
 
   const { lines, logger } = capturingLogger();
   const other = await open(t, config, { attestationProvider: await otherBuild(config), logger });
@@ -204,12 +210,7 @@ test('another build stays sealed with KH_SEAL_MEASUREMENT_MISMATCH; the recovery
 });
 
 test('migration from the enclave seal to Shamir with the recovery shares, from a build the root key is not bound to, and back', async (t) => {
-  const dir = tempDir(t);
-  const config = enclaveConfig(dir);
-  const first = await open(t, config);
-  const init = await initialise(first);
-  const ciphertext = await writeAndEncrypt(first, init.rootToken);
-  await first.close();
+  const { dir, config, init, ciphertext } = await initialisedAndClosed(t);
 
   // Leaving the enclave seal needs it configured with disabled: true (an explicit decision), as with pkcs11.
   const shamirConfig = resolveConfig({ storage: { path: join(dir, 'k.db') }, log: { level: 'silent' }, enclave: { provider: 'simulated', simulated: { rootDir: join(dir, 'enclave-sim') } } });
