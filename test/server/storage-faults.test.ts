@@ -9,12 +9,13 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { KeyholdError } from '../../src/errors.js';
 import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
 import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
 import type { KeyholdConfig } from '../../src/config/config-schema.js';
 import { bearer, initVault, testVault, unsealedVault, unsealVault } from '../helpers/keyhold.js';
+import { editDb } from '../helpers/db-file.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { runCli, spawnChild, requireBuiltCli, STACK_LINE, startCliServer } from './child-process.js';
 
@@ -29,17 +30,6 @@ function khError(code: string, mustNotContain?: string): (e: unknown) => boolean
     if (mustNotContain !== undefined) assert.ok(!e.message.includes(mustNotContain), 'the error leaks record bytes');
     return true;
   };
-}
-
-/** Edits the closed database file directly, as an attacker or a broken disk would. */
-function editDb(dbPath: string, fn: (db: Database.Database) => void): void {
-  const db = new Database(dbPath);
-  try {
-    fn(db);
-    db.pragma('wal_checkpoint(TRUNCATE)');
-  } finally {
-    db.close();
-  }
 }
 
 function readRaw(db: Database.Database, key: string): Buffer {

@@ -16,6 +16,7 @@ import Database from 'better-sqlite3';
 import { Barrier } from '../../src/barrier/barrier.js';
 import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
 import { KeyholdError } from '../../src/errors.js';
+import { editDb } from '../helpers/db-file.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -36,15 +37,6 @@ function readRows(path: string): Rows {
   try {
     db.pragma('wal_checkpoint(TRUNCATE)');
     return new Map(db.prepare<[], { key: string; value: Buffer }>('SELECT key, value FROM kv').all().map((r) => [r.key, r.value]));
-  } finally {
-    db.close();
-  }
-}
-function writeRows(path: string, edit: (db: Database.Database) => void): void {
-  const db = new Database(path);
-  try {
-    edit(db);
-    db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {
     db.close();
   }
@@ -103,7 +95,7 @@ test('random offline row edits, deletions and rollbacks of the SQLite file betwe
       const logical = (rows: Rows) => [...rows.keys()].filter((k) => k.startsWith('logical/')).sort();
       const choose = <T>(xs: T[], n: number): T | undefined => (xs.length === 0 ? undefined : xs[n % xs.length]);
       let changed = false;
-      writeRows(path, (db) => {
+      editDb(path, (db) => {
         const put = (k: string, v: Uint8Array) => {
           db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(k, v);
           changed = true;

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { Barrier } from '../../src/barrier/barrier.js';
 import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
 import { FileAnchor } from '../../src/storage/file-anchor.js';
@@ -19,6 +19,7 @@ import { buildKeyhold, type KeyholdApp } from '../../src/api/keyhold-app.js';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { PolicyEngine } from '../../src/policy/policy-engine.js';
 import { initVault, unsealVault } from '../helpers/keyhold.js';
+import { editDb } from '../helpers/db-file.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { signed, signingKey, trusted } from '../policy/policy-fixtures.js';
 
@@ -26,16 +27,6 @@ const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 const dec = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
 const KEY = signingKey('ops-rollback');
 
-/** Runs `fn` on the closed database file, as an attacker with the host's disk would. */
-function editDb(dbPath: string, fn: (db: Database.Database) => void): void {
-  const db = new Database(dbPath);
-  try {
-    fn(db);
-    db.pragma('wal_checkpoint(TRUNCATE)');
-  } finally {
-    db.close();
-  }
-}
 const rawRow = (db: Database.Database, key: string): Buffer | undefined => db.prepare<[string], { value: Buffer }>('SELECT value FROM kv WHERE key = ?').get(key)?.value;
 const putRow = (db: Database.Database, key: string, value: Uint8Array): void => {
   db.prepare('INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
