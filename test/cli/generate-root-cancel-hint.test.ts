@@ -6,19 +6,12 @@
  */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { startServer } from '../../src/api/server.js';
-import { initVault, unsealVault } from '../helpers/keyhold.js';
+import { initVault, listeningVault, unsealVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { runCli } from '../helpers/cli.js';
 
 async function vault(t: TestContext): Promise<{ env: Record<string, string>; shares: string[] }> {
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
+  const server = await listeningVault(t, tempDir(t));
   const { shares } = await initVault(server, 3, 2);
   await unsealVault(server, shares.slice(0, 2));
   return { env: { KEYHOLD_ADDR: server.apiUrl }, shares };

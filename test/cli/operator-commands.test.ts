@@ -1,19 +1,13 @@
 /** The operator CLI against a real server: init, unseal, status, rotate, seal, rekey, and its errors. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { resolveConfig } from '../../src/config/load-config.js';
-import { startServer } from '../../src/api/server.js';
+import { listeningVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { runCli } from '../helpers/cli.js';
 
 test('an operator initialises, unseals, rotates, seals, rekeys and generates a root token from the CLI', async (t) => {
   const dir = tempDir(t);
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
+  const server = await listeningVault(t, dir);
   const env = { KEYHOLD_ADDR: server.apiUrl };
 
   const uninit = await runCli(['operator', 'status'], env);

@@ -15,10 +15,9 @@ import { constants, createDecipheriv, createPrivateKey, privateDecrypt, X509Cert
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { resolveConfig } from '../../../src/config/load-config.js';
-import { startServer, type RunningKeyhold } from '../../../src/api/server.js';
+import type { RunningKeyhold } from '../../../src/api/server.js';
 import { BOOTSTRAP_SHARE_PATH } from '../../../src/cluster/transport-key.js';
-import { bearer, initVault, unsealVault } from '../../helpers/keyhold.js';
+import { bearer, initVault, listeningVault, unsealVault } from '../../helpers/keyhold.js';
 import { makePki } from '../../helpers/pki.js';
 import { tempDir } from '../../helpers/temp-dir.js';
 import { CLI_ARGS } from '../../helpers/cli.js';
@@ -159,11 +158,7 @@ interface RpcNode {
 /** An in-process node in VSSM mode, initialised by the operator (not by bootstrap). */
 async function rpcNode(t: Parameters<typeof tempDir>[0], dir: string, pki: ReturnType<typeof makePki>): Promise<RpcNode> {
   const vssm = { rpcCertificate: derB64(join(dir, 'rpc.pem')), clientTrustStore: [derB64(pki.caCert)], rootPassword: vssmHash(ADMIN_PASSWORD) };
-  const server = await startServer(
-    resolveConfig({ storage: { path: join(tempDir(t), 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' }, compat: { vssm } }),
-    { logger: false },
-  );
-  t.after(() => server.close());
+  const server = await listeningVault(t, tempDir(t), { compat: { vssm } });
   const { shares, rootToken } = await initVault(server, 1, 1);
   await unsealVault(server, shares);
   const rpcPem = readFileSync(join(dir, 'rpc.pem'), 'utf8');
@@ -263,8 +258,7 @@ test('bootstrap of an uninitialised vault initialises and unseals it; the share 
   const pki = makePki(dir);
   openssl(dir, ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'rpc.key', '-out', 'rpc.pem', '-days', '2', '-subj', '/CN=VSSM', '-addext', 'subjectAltName=IP:127.0.0.1']);
   const vssm = { rpcCertificate: derB64(join(dir, 'rpc.pem')), clientTrustStore: [derB64(pki.caCert)], rootPassword: vssmHash(ADMIN_PASSWORD) };
-  const server = await startServer(resolveConfig({ storage: { path: join(dir, 'k.db') }, listeners: { api: { port: 0 }, health: { port: 0 } }, log: { level: 'silent' }, compat: { vssm } }), { logger: false });
-  t.after(() => server.close());
+  const server = await listeningVault(t, dir, { compat: { vssm } });
   assert.equal((await server.services.seal.status()).initialized, false);
   // Sealed: the service endpoints answer 503 in VSSM's shape.
   const early = await post(`${server.apiUrl}/REST/v1/symmetric/encrypt`, pki, { keyName: 'k', algorithm: 'AES/GCM/NoPadding' }, { ca: false });
