@@ -9,17 +9,15 @@ import assert from 'node:assert/strict';
 import { verifyLines } from '../../src/audit/audit-chain.js';
 import { AuditLog } from '../../src/audit/audit-log.js';
 import { canonicalJson } from '../../src/audit/canonical-json.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
+import { bearer } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { auditedApp } from './audited-app.js';
+import { unsealedAuditedApp } from './audited-app.js';
 import { readLog, signingVault } from './checkpoint-fixtures.js';
 
 const nested = (depth: number, open = '[', close = ']') => `${open.repeat(depth)}${close.repeat(depth)}`;
 
 test('deep, wide and odd JSON bodies on body-less and secrets routes never make the audit fail, and no stack is logged', async (t) => {
-  const { app, file, logLines } = await auditedApp(t, tempDir(t), { level: 'debug' });
-  const { shares, rootToken } = await initVault(app, 1, 1);
-  await unsealVault(app, shares);
+  const { app, file, logLines, rootToken } = await unsealedAuditedApp(t, tempDir(t), { level: 'debug' });
   // Within the routes' body limits; 6,000 levels overflowed JSON.stringify in the old redaction.
   const bodies = [
     nested(6_000),

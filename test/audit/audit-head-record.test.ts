@@ -14,9 +14,9 @@ import { verifyLines, type AuditEntry } from '../../src/audit/audit-chain.js';
 import { AuditHeadRecord, type AuditHead, type AuditHeadStore } from '../../src/audit/audit-head.js';
 import { FileAuditDevice } from '../../src/audit/file-device.js';
 import { checkpointVerifier } from '../../src/audit/checkpoint.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
+import { bearer, unsealVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { auditedApp, metric } from './audited-app.js';
+import { auditedApp, metric, unsealedAuditedApp } from './audited-app.js';
 import { appendMany, parse, pinned, readLog, rechain, signingVault, writeLog } from './checkpoint-fixtures.js';
 
 type Previous = { file: string; code: string; reason: string; lastCheckpoint: unknown; expectedHead?: AuditHead };
@@ -36,11 +36,9 @@ async function recordingVault(t: Pick<TestContext, 'after'>) {
 
 test('a deleted audit log is damage, not a first start: alert, metrics, and a new genesis that records the expected head (probe4)', async (t) => {
   const dir = tempDir(t);
-  const first = await auditedApp(t, dir, { checkpointEvery: 4 });
+  const first = await unsealedAuditedApp(t, dir, { checkpointEvery: 4 });
   let app = first.app;
-  const file = first.file;
-  const { shares, rootToken } = await initVault(app, 1, 1);
-  await unsealVault(app, shares);
+  const { file, shares, rootToken } = first;
   for (const name of ['k1', 'k2', 'k3']) await app.api.inject({ method: 'POST', url: '/v1/keys', headers: bearer(rootToken), payload: { name, type: 'aes256-gcm' } });
   await app.api.inject({ method: 'DELETE', url: '/v1/keys/k1', headers: bearer(rootToken) });
   const { publicKey } = (await app.api.inject({ method: 'GET', url: '/v1/sys/audit/public-key', headers: bearer(rootToken) })).json() as { publicKey: string };

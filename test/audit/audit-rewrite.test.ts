@@ -10,9 +10,9 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GENESIS, verifyLines } from '../../src/audit/audit-chain.js';
 import type { KeyholdApp } from '../../src/api/keyhold-app.js';
-import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
+import { bearer, unsealVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { auditedApp, metric } from './audited-app.js';
+import { auditedApp, metric, unsealedAuditedApp } from './audited-app.js';
 import { parse, pinned, readLog, rechain, signingVault, writeLog } from './checkpoint-fixtures.js';
 
 /** A signed log with the security-relevant entries the issue names, at known places (cadence 4). */
@@ -91,10 +91,10 @@ async function publicKeyOf(app: KeyholdApp, rootToken: string) {
 
 test('restart on a forged file: the node does not sign over it, sets it aside and starts a new log that names it', async (t) => {
   const dir = tempDir(t);
-  let { app } = await auditedApp(t, dir, { checkpointEvery: 4 });
+  const first = await unsealedAuditedApp(t, dir, { checkpointEvery: 4 });
+  let app = first.app;
   const file = join(dir, 'audit.log');
-  const { shares, rootToken } = await initVault(app, 1, 1);
-  await unsealVault(app, shares);
+  const { shares, rootToken } = first;
   for (const name of ['a', 'b']) await app.api.inject({ method: 'POST', url: '/v1/keys', headers: bearer(rootToken), payload: { name } });
   const key = await publicKeyOf(app, rootToken);
   await app.close();
@@ -135,11 +135,9 @@ test('restart on a forged file: the node does not sign over it, sets it aside an
 
 test('a damaged last line (H1): the node starts, raises the alert and metric at once, and records the damage in the new log', async (t) => {
   const dir = tempDir(t);
-  const first = await auditedApp(t, dir, { checkpointEvery: 4 });
+  const first = await unsealedAuditedApp(t, dir, { checkpointEvery: 4 });
   let app = first.app;
-  const file = first.file;
-  const { shares, rootToken } = await initVault(app, 1, 1);
-  await unsealVault(app, shares);
+  const { file, shares, rootToken } = first;
   await app.api.inject({ method: 'POST', url: '/v1/keys', headers: bearer(rootToken), payload: { name: 'a' } });
   const key = await publicKeyOf(app, rootToken);
   await app.close();

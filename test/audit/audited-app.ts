@@ -8,6 +8,7 @@ import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold, type BuildOptions, type KeyholdApp } from '../../src/api/keyhold-app.js';
+import { initVault, unsealVault } from '../helpers/keyhold.js';
 
 export interface AuditedApp {
   app: KeyholdApp;
@@ -34,6 +35,18 @@ export async function auditedApp(
   const app = await buildKeyhold(config, { logger: { level, stream } } as unknown as BuildOptions);
   t.after(() => app.close());
   return { app, file, logLines };
+}
+
+/** auditedApp, initialised with one share and unsealed. */
+export async function unsealedAuditedApp(
+  t: Pick<TestContext, 'after'>,
+  dir: string,
+  options: Parameters<typeof auditedApp>[2] = {},
+): Promise<AuditedApp & { shares: string[]; rootToken: string }> {
+  const audited = await auditedApp(t, dir, options);
+  const { shares, rootToken } = await initVault(audited.app, 1, 1);
+  await unsealVault(audited.app, shares);
+  return { ...audited, shares, rootToken };
 }
 
 /** The app's Prometheus lines that start with `name`. */
