@@ -7,18 +7,10 @@
  * changeKeyReleasePolicy. Each test lands the administrator's change right
  * after the attacker's request first reads the record.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KeyholdApp } from '../../src/api/keyhold-app.js';
-import { bearer, configuredVault, opsAdmin } from '../helpers/keyhold.js';
-
-const POLICY = { pcrs: { '0': 'ab'.repeat(48) }, maxAgeSeconds: 300 };
-
-async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; rootToken: string; ops: string }> {
-  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin() });
-  const ops = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'ops-password' } })).json().accessToken as string;
-  return { app, rootToken, ops };
-}
+import { bearer } from '../helpers/keyhold.js';
+import { POLICY, vault } from './release-policy-fixture.js';
 
 test("a key's release policy added while a password-only PATCH {releasePolicy: null} is in flight is not removed", async (t) => {
   const { app, ops } = await vault(t);

@@ -5,19 +5,12 @@
  * changeKeyReleasePolicy / changeSecretReleasePolicy, destructive actions the
  * default bundle grants only with a second factor.
  */
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { KeyholdApp } from '../../src/api/keyhold-app.js';
-import { call, configuredVault, opsAdmin } from '../helpers/keyhold.js';
+import { call } from '../helpers/keyhold.js';
+import { POLICY, vault } from './release-policy-fixture.js';
 
-const POLICY = { pcrs: { '0': 'ab'.repeat(48) }, maxAgeSeconds: 300 };
 const OTHER = { pcrs: { '0': 'cd'.repeat(48) }, maxAgeSeconds: 300 };
-
-async function vault(t: Pick<TestContext, 'after'>): Promise<{ app: KeyholdApp; rootToken: string; ops: string }> {
-  const { app, rootToken } = await configuredVault(t, { auth: await opsAdmin() });
-  const ops = (await app.api.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'ops', password: 'ops-password' } })).json().accessToken as string;
-  return { app, rootToken, ops };
-}
 
 test("a password-only admin cannot remove or replace a key's release policy; adding one or keeping it is a plain update", async (t) => {
   const { app, rootToken, ops } = await vault(t);
