@@ -44,6 +44,14 @@ export function faultInjector(token: SoftHsmToken): { api: pkcs11js.PKCS11; slot
   return { api, slot };
 }
 
+/** Asserts that `caught` is a KeyholdError of `code` (and a message matching `message`). */
+function assertKeyholdError(caught: unknown, code: ErrorCode, message?: RegExp): KeyholdError {
+  assert.ok(caught instanceof KeyholdError, `expected KeyholdError ${code}, got ${String(caught)}`);
+  assert.equal(caught.code, code, `expected ${code}, got ${caught.code}: ${caught.message}`);
+  if (message) assert.match(caught.message, message);
+  return caught;
+}
+
 /** Asserts that `promise` rejects with a KeyholdError of `code` (and a message matching `message`). */
 export async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<KeyholdError> {
   let caught: unknown;
@@ -51,22 +59,17 @@ export async function rejectsWith(promise: Promise<unknown>, code: ErrorCode, me
     caught = e;
     return true;
   });
-  assert.ok(caught instanceof KeyholdError, `expected KeyholdError ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, `expected ${code}, got ${caught.code}: ${caught.message}`);
-  if (message) assert.match(caught.message, message);
-  return caught;
+  return assertKeyholdError(caught, code, message);
 }
 
+/** Asserts that `fn` throws a KeyholdError of `code` (and a message matching `message`). */
 export function throwsWith(fn: () => unknown, code: ErrorCode, message?: RegExp): KeyholdError {
   let caught: unknown;
   assert.throws(fn, (e: unknown) => {
     caught = e;
     return true;
   });
-  assert.ok(caught instanceof KeyholdError, `expected KeyholdError ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, `expected ${code}, got ${caught.code}: ${caught.message}`);
-  if (message) assert.match(caught.message, message);
-  return caught;
+  return assertKeyholdError(caught, code, message);
 }
 
 export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
