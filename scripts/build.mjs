@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * `npm run build`, and `prepare` (which `npm ci` runs on a fresh clone): the
- * TypeScript build into dist/, with a line before and after. The compile
+ * TypeScript build into dist/, with a line before and after, then the route
+ * schemas' compiled code (scripts/precompile-schemas.mjs). The compile
  * takes about a minute on a small machine and tsc prints nothing while it
  * works, so a first install used to look hung.
  */
@@ -21,3 +22,9 @@ if (run.status !== 0) {
   process.exit(run.status ?? 1);
 }
 process.stderr.write(`keyhold: built dist/ in ${seconds} s\n`);
+// The route schemas' compiled code, so that a start loads it instead of compiling (src/api/schema-compilers.ts).
+const precompile = spawnSync(process.execPath, [join(root, 'scripts', 'precompile-schemas.mjs')], { cwd: root, stdio: 'inherit' });
+if (precompile.status !== 0) {
+  process.stderr.write('keyhold: precompiling the route schemas failed (errors above)\n');
+  process.exit(precompile.status ?? 1);
+}
