@@ -1,17 +1,12 @@
 /** Time-driven lifecycle with an injected clock: automatic rotation and deletion after the waiting period. */
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
-import { Barrier } from '../../src/barrier/barrier.js';
+import { memoryBarrier } from '../helpers/memory-barrier.js';
 import { KeyManager } from '../../src/keys/key-manager.js';
 import { encrypt, decrypt } from '../../src/keys/operations/encrypt.js';
 
 async function manager(t: TestContext) {
-  const backend = new SqliteBackend({ path: ':memory:' });
-  const barrier = new Barrier(backend);
-  await backend.transaction([barrier.createKeyring(new Uint8Array(randomBytes(32)))]);
-  t.after(() => backend.close());
+  const { barrier } = await memoryBarrier(t);
   let now = Date.parse('2026-01-01T00:00:00Z');
   const keys = new KeyManager(barrier, { now: () => new Date(now) });
   return { keys, barrier, advance: (ms: number) => (now += ms) };
@@ -58,11 +53,7 @@ test('concurrent rotations of one key never lose a version', async (t) => {
 });
 
 test('sealing drops cached keys; after unseal they are read back from storage', async (t) => {
-  const backend = new SqliteBackend({ path: ':memory:' });
-  const barrier = new Barrier(backend);
-  const root = new Uint8Array(randomBytes(32));
-  await backend.transaction([barrier.createKeyring(root)]);
-  t.after(() => backend.close());
+  const { barrier, rootKey: root } = await memoryBarrier(t);
   const keys = new KeyManager(barrier);
   await keys.create({ name: 'k' });
   const ct = encrypt(await keys.get('k'), { plaintext: new Uint8Array([7]) }).ciphertext;

@@ -9,8 +9,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { constants, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, publicEncrypt, randomBytes } from 'node:crypto';
-import { SqliteBackend } from '../../src/storage/sqlite-backend.js';
-import { Barrier } from '../../src/barrier/barrier.js';
+import { memoryBarrier } from '../helpers/memory-barrier.js';
 import { KeyManager } from '../../src/keys/key-manager.js';
 import { KeyAliases, checkAliasName } from '../../src/keys/key-aliases.js';
 import { ImportTokens, IMPORT_TOKEN_TTL_SECONDS } from '../../src/keys/import-token.js';
@@ -23,10 +22,7 @@ import { DATA_KEY_PAIR_TYPES, generateDataKeyPair } from '../../src/keys/operati
 import { publicKey } from '../../src/keys/operations/public-key.js';
 
 async function setup(t: TestContext) {
-  const backend = new SqliteBackend({ path: ':memory:' });
-  const barrier = new Barrier(backend);
-  await backend.transaction([barrier.createKeyring(new Uint8Array(randomBytes(32)))]);
-  t.after(() => backend.close());
+  const { barrier } = await memoryBarrier(t);
   let now = Date.parse('2026-03-01T00:00:00Z');
   const clock = () => new Date(now);
   return { barrier, keys: new KeyManager(barrier, { now: clock }), clock, advance: (ms: number) => (now += ms) };

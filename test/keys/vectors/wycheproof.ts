@@ -11,11 +11,9 @@
  * reported together at the end rather than stopping at the first.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { TestContext } from 'node:test';
-import { SqliteBackend } from '../../../src/storage/sqlite-backend.js';
-import { Barrier } from '../../../src/barrier/barrier.js';
+import { memoryBarrier } from '../../helpers/memory-barrier.js';
 import { KeyManager } from '../../../src/keys/key-manager.js';
 import { KeyholdError, type ErrorCode } from '../../../src/errors.js';
 import { WYCHEPROOF_SOURCE, assertPresent, publishedVectors, type PublishedVectors } from '../../helpers/vectors.js';
@@ -145,10 +143,7 @@ export const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => a.length ==
 
 /** An unsealed in-memory barrier (SQLite :memory:) and a KeyManager on it. */
 export async function vaultKeys(t: Pick<TestContext, 'after'>): Promise<KeyManager> {
-  const backend = new SqliteBackend({ path: ':memory:' });
-  const barrier = new Barrier(backend);
-  await backend.transaction([barrier.createKeyring(new Uint8Array(randomBytes(32)))]);
-  t.after(() => backend.close());
+  const { barrier } = await memoryBarrier(t);
   return new KeyManager(barrier);
 }
 
