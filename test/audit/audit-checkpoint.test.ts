@@ -10,7 +10,7 @@ import { resolveConfig } from '../../src/config/load-config.js';
 import { buildKeyhold } from '../../src/api/keyhold-app.js';
 import { bearer, initVault, unsealVault } from '../helpers/keyhold.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { appendMany, parse, pinned, readLog, rechain, rewrite, signingVault } from './checkpoint-fixtures.js';
+import { appendMany, parse, pinned, readLog, rechain, rewrite, signingVault, writtenLog } from './checkpoint-fixtures.js';
 
 const otherKey = () => {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -46,11 +46,7 @@ test('a log starts with a signed genesis and a checkpoint follows every N entrie
 });
 
 test('checkpoint signatures verify with the node key and fail with any other', async (t) => {
-  const v = await signingVault(t);
-  const device = await v.openDevice(5);
-  await appendMany(device, 12);
-  await device.close();
-  const log = readLog(v.file);
+  const { v, log } = await writtenLog(t, 5, 12);
   const key = await pinned(v.signingKey);
   const r = verifyLines(log, { publicKey: key });
   assert.ok(r.ok && r.count === 15 && r.checkpoints === 3 && r.verified === 3 && r.afterLastCheckpoint === 2, JSON.stringify(r));
@@ -69,11 +65,7 @@ test('checkpoint signatures verify with the node key and fail with any other', a
 });
 
 test('editing a covered entry breaks the chain, and recomputing the chain then breaks the checkpoint', async (t) => {
-  const v = await signingVault(t);
-  const device = await v.openDevice(5);
-  await appendMany(device, 12);
-  await device.close();
-  const log = readLog(v.file);
+  const { v, log } = await writtenLog(t, 5, 12);
   const publicKey = await pinned(v.signingKey);
 
   // A plain edit of entry 4 (v2) fails the chain at its own line.
@@ -96,11 +88,7 @@ test('editing a covered entry breaks the chain, and recomputing the chain then b
 });
 
 test('a forged checkpoint line is detected when the public key is pinned', async (t) => {
-  const v = await signingVault(t);
-  const device = await v.openDevice(5);
-  await appendMany(device, 7);
-  await device.close();
-  const log = readLog(v.file);
+  const { v, log } = await writtenLog(t, 5, 7);
   const key = await pinned(v.signingKey);
   const attacker = otherKey();
   // The attacker writes a checkpoint of their own over an edited entry, signed

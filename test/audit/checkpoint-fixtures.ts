@@ -37,6 +37,15 @@ export async function appendMany(device: FileAuditDevice, n: number, from = 0): 
   for (let i = from; i < from + n; i++) await device.append({ type: 'test', value: `v${i}` });
 }
 
+/** A signing vault whose log holds `n` entries written one at a time, checkpointed every `every`; the device is closed. */
+export async function writtenLog(t: Pick<TestContext, 'after'>, every: number, n: number) {
+  const v = await signingVault(t);
+  const device = await v.openDevice(every);
+  await appendMany(device, n);
+  await device.close();
+  return { v, log: readLog(v.file) };
+}
+
 /**
  * The attacker: renumbers, relinks and rehashes entries (pointing each
  * checkpoint's covers at its new predecessor and fixing its count) so the

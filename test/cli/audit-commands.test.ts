@@ -7,17 +7,14 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
-import { appendMany, parse, readLog, rewrite, signingVault, writeLog } from '../audit/checkpoint-fixtures.js';
+import { parse, rewrite, writeLog, writtenLog } from '../audit/checkpoint-fixtures.js';
 
 /** A signed log at cadence 4 (genesis, 4 entries, checkpoint, 4 entries, checkpoint, 2 entries) and its public key in audit-key.pem beside it. */
 async function signedLog(t: Pick<TestContext, 'after'>) {
-  const v = await signingVault(t);
-  const device = await v.openDevice(4);
-  await appendMany(device, 10);
-  await device.close();
+  const { v, log } = await writtenLog(t, 4, 10);
   const pem = join(v.dir, 'audit-key.pem');
   writeFileSync(pem, (await v.signingKey.publicKey()).publicKey);
-  return { v, log: readLog(v.file), pem };
+  return { v, log, pem };
 }
 
 test('audit verify: OK with the checkpoint count, FAILED at a forged checkpoint, usage error for a bad key', async (t) => {
