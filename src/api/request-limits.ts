@@ -52,6 +52,32 @@ function refuse(reply: FastifyReply, error: KeyholdError, retryAfterSeconds: num
   throw error;
 }
 
+/**
+ * Calls `release` once, when the answer is done or the connection dies, whichever comes first:
+ * - the response's 'close' covers an answer sent and a connection lost while this request owns it;
+ * - the connection's 'close' covers a pipelined request whose response is still queued behind an
+ *   earlier one (Node gives a queued response no 'close' when the connection dies);
+ * - a connection that died while the onRequest hooks ran (a framing error llhttp finds after the
+ *   head, a client that hung up) is already closed: release now.
+ * Both listeners are removed at release, so keep-alive connections do not collect them. Requests
+ * dispatched in-process (the end-to-end channel's inner requests through inject()) have a mock
+ * socket that never closes: their response's 'close' releases them.
+ */
+function holdUntilDone(request: FastifyRequest, reply: FastifyReply, release: () => void): void {
+  const socket = request.raw.socket as (typeof request.raw.socket & { destroyed?: boolean }) | null;
+  if (reply.raw.destroyed === true || request.raw.destroyed === true || socket?.destroyed === true) {
+    release();
+    return;
+  }
+  const done = () => {
+    reply.raw.off('close', done);
+    socket?.off('close', done);
+    release();
+  };
+  reply.raw.once('close', done);
+  socket?.once('close', done);
+}
+
 export function installRequestLimits(app: FastifyInstance, options: RequestLimitOptions): RequestLimits {
   const rate = new AddressRateLimit(options.publicRequests);
   const budget = new BodyBudget(SMALL_BODY_BYTES, options.largeBodyBudgetBytes);
@@ -85,11 +111,7 @@ export function installRequestLimits(app: FastifyInstance, options: RequestLimit
     if (!Number.isFinite(declared) || declared <= SMALL_BODY_BYTES || declared > limit) return payload;
     const release = budget.reserve(addressKey(request.ip), declared);
     if (release === undefined) refuse(reply, new KeyholdError('KH_BUSY'), 1, true);
-    // 'close' fires when the answer is sent or the connection dies, whichever comes first. The
-    // connection may already have died while the onRequest hooks ran (a framing error llhttp
-    // finds after the head, a client that hung up): then 'close' is past and release is now.
-    if (reply.raw.destroyed || request.raw.destroyed || request.raw.socket?.destroyed !== false) release();
-    else reply.raw.once('close', release);
+    holdUntilDone(request, reply, release);
     return payload;
   });
 

@@ -10,7 +10,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import { installRequestLimits } from '../../src/api/request-limits.js';
 import { runningVault } from '../helpers/keyhold.js';
 
 function send(port: number, bytes: string, ms: number): Promise<string> {
@@ -44,3 +46,33 @@ for (const view of [false, true]) {
     },
   );
 }
+
+test('a large body pipelined behind a slow answer gives its reservation back when the connection dies; an in-process request keeps it until answered', async (t) => {
+  const app = Fastify({ logger: false });
+  const limits = installRequestLimits(app, { publicRequests: { burst: 1000, perSecond: 1000 }, largeBodyBudgetBytes: 4 * 1024 * 1024, defaultBodyLimit: 1024 * 1024 });
+  app.post('/slow', { config: { auth: 'none' } }, async () => {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    return { ok: true };
+  });
+  let heldDuringHandler = 0;
+  app.post('/big', { config: { auth: 'none' }, bodyLimit: 1024 * 1024 }, async () => {
+    heldDuringHandler = limits.budget.inUse;
+    return { ok: true };
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.after(() => app.close());
+  const port = (app.server.address() as AddressInfo).port;
+  for (let i = 0; i < 3; i++) {
+    // One write: the slow request, then a large one whose response queues behind it, its body cut short.
+    const slow = 'POST /slow HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}';
+    const big = `POST /big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200000\r\n\r\n{"a":"${'x'.repeat(1000)}`;
+    await send(port, slow + big, 50);
+  }
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  assert.equal(limits.budget.inUse, 0, 'a reservation outlived its connection');
+  const body = JSON.stringify({ a: 'x'.repeat(100_000) });
+  const answer = await app.inject({ method: 'POST', url: '/big', payload: body, headers: { 'content-type': 'application/json' } });
+  assert.equal(answer.statusCode, 200);
+  assert.equal(heldDuringHandler, Buffer.byteLength(body), 'an in-process request is counted while it runs');
+  assert.equal(limits.budget.inUse, 0);
+});
