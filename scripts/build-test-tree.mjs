@@ -24,6 +24,8 @@ import { fileURLToPath } from 'node:url';
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TREES = join(REPO, '.tmp');
 const TREE_PREFIX = 'test-build-';
+/** test/api/precompiled-schemas.test.ts writes into .tmp/precompiled-test-<pid>. */
+const PRUNED_PREFIXES = [TREE_PREFIX, 'precompiled-test-'];
 const COMPILED = ['src', 'test'];
 /** Not mirrored: the mirror's own parent, and git's folder (tests run git from the real root). */
 const SKIPPED = new Set(['.tmp', '.git', ...COMPILED]);
@@ -37,12 +39,13 @@ function alive(pid) {
   }
 }
 
-/** Removes the trees of runs that are no longer running (killed before they could clean up). */
+/** Removes the folders of runs that are no longer running (killed before they could clean up). */
 function pruneDeadTrees() {
   if (!existsSync(TREES)) return;
   for (const name of readdirSync(TREES)) {
-    const pid = Number(name.slice(TREE_PREFIX.length));
-    if (name.startsWith(TREE_PREFIX) && Number.isInteger(pid) && pid > 0 && !alive(pid)) rmSync(join(TREES, name), { recursive: true, force: true });
+    const prefix = PRUNED_PREFIXES.find((p) => name.startsWith(p));
+    const pid = prefix === undefined ? NaN : Number(name.slice(prefix.length));
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid)) rmSync(join(TREES, name), { recursive: true, force: true });
   }
 }
 
@@ -56,7 +59,11 @@ function mirror(dir, tree, sources) {
       continue;
     }
     symlinkSync(path, target);
-    if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) sources.push(path);
+    if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts')) {
+      // esbuild would write x.js through the link to a real x.js beside x.ts in the repository.
+      if (existsSync(path.slice(0, -3) + '.js')) throw new Error(`${relative(REPO, path)} has a .js file beside it: the test tree cannot hold both`);
+      sources.push(path);
+    }
   }
 }
 

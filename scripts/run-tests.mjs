@@ -46,6 +46,14 @@ if (files.length === 0) {
   process.exit(1);
 }
 const { root: tree, remove } = await buildTestTree();
+// The route schemas' compiled code for the tree, as the build makes it for dist/ (src/api/schema-compilers.ts):
+// each test process that starts an app loads it instead of compiling (~0.7 s of CPU each).
+const precompiled = spawnSync(process.execPath, [join(repo, 'scripts', 'precompile-schemas.mjs'), '--code', join(tree, 'src')], { cwd: repo, stdio: 'inherit' });
+if (precompiled.status !== 0) {
+  remove();
+  console.error('precompiling the route schemas for the test tree failed (errors above)');
+  process.exit(1);
+}
 const compiled = files.map((f) => join(tree, f.slice(repo.length + 1)).replace(/\.ts$/, '.js'));
 const fromEnv = Number(process.env.KEYHOLD_TEST_CONCURRENCY);
 const concurrency = Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 2 * availableParallelism();
@@ -54,8 +62,9 @@ const result = spawnSync(
   [
     // The compiled files carry inline source maps: stack traces name the .ts lines.
     '--enable-source-maps',
-    // V8 flags for the test files' processes only (what they spawn, the CLI and the servers of the
-    // process tests, runs with Node's defaults). Cedar is a 4 MB WebAssembly module: optimising it
+    // V8 flags for the test files' processes, passed on to the servers and CLI runs they start
+    // (test/helpers/ts-entry.ts), except where a test asks for Node's defaults (the wasm-deopt
+    // regression, one dev-server start). Cedar is a 4 MB WebAssembly module: optimising it
     // costs each process about 1.5 s of CPU on background threads, more than most files' own work,
     // for code a test calls a few hundred times; the baseline compiler runs the same code. A larger
     // young generation spares short-lived processes most of their scavenges.

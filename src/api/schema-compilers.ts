@@ -9,20 +9,27 @@
  * - in the process, each distinct schema is compiled once and the compiled
  *   function shared by every app built later;
  * - the build (scripts/build.mjs, `precompileSchemas`) writes each schema's
- *   compiled code into dist/precompiled-schemas/ with the libraries' own
- *   standalone code generators (Ajv's standaloneCode, fast-json-stringify's
- *   standalone mode: their supported way to skip start-up compilation), and
- *   a start loads those instead of compiling.
+ *   compiled code into precompiled-schemas/ beside the compiled code
+ *   (dist/precompiled-schemas) with the libraries' own standalone code
+ *   generators (Ajv's standaloneCode, fast-json-stringify's standalone mode:
+ *   their supported way to skip start-up compilation), and a start loads
+ *   those instead of compiling. Run from source there is no such folder
+ *   (src/ holds none), so nothing is loaded that the simulated PCR2, which
+ *   measures the folder the code runs from, does not cover.
  * A compiled function is a pure function of its schema, the shared schemas
- * (`addSchema`), the compiler options and the library versions, so all four
- * make its key (a SHA-256 for the files): a stale or foreign file is never
- * found, a schema without one is compiled as before. The files are part of
- * dist/ like the rest of the code (the simulated PCR2 measures them too).
+ * (`addSchema`), the compiler options and the versions of the libraries that
+ * generate and run it, so all of these make its key (a SHA-256 for the
+ * files): a stale or foreign file is never found, and a schema without one,
+ * or a file that does not load as a function, is compiled as before.
+ * A loaded validator differs from a compiled one in one way: it has no
+ * `schemaEnv`, so Fastify does not let Ajv replace a whole parameter object
+ * when coercing; Keyhold coerces nothing (coerceTypes: false).
  *
  * Passing compilers as `compilersFactory` marks them "custom" to Fastify,
  * which then leaves a route's `headers` schema as written instead of
  * lower-casing its keys (Node's request.headers are lower case): a headers
- * schema naming an upper-case field is refused when its route is registered.
+ * schema whose `properties` or `required` name an upper-case field is refused
+ * when its route is registered.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -40,15 +47,20 @@ interface Route {
 type Compile = (route: Route) => unknown;
 type Kind = 'validator' | 'serializer';
 
-const require = createRequire(import.meta.url);
-/** Versions of the code generators: their output is part of what a key names. */
-const LIBRARIES = (() => {
-  const version = (from: string, name: string) => (createRequire(require.resolve(from))(`${name}/package.json`) as { version: string }).version;
-  return [`ajv@${version('@fastify/ajv-compiler', 'ajv')}`, `fast-json-stringify@${version('@fastify/fast-json-stringify-compiler', 'fast-json-stringify')}`];
-})();
+/** precompiled-schemas/ beside the compiled code: dist/precompiled-schemas when built (this file is dist/api/). */
+export const PRECOMPILED_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'precompiled-schemas');
 
-/** dist/precompiled-schemas of this package (this file is src/api/ or dist/api/). */
-export const PRECOMPILED_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'dist', 'precompiled-schemas');
+/** Resolves as the precompiled modules do (their `require`s start from their folder). */
+const requireFromPrecompiled = createRequire(join(PRECOMPILED_DIR, 'index.cjs'));
+
+/** Versions of the packages that generate the code and that it requires at run time: part of what a key names. */
+const LIBRARIES = ['ajv', 'ajv-formats', 'fast-json-stringify', '@fastify/ajv-compiler', '@fastify/fast-json-stringify-compiler'].map((name) => {
+  try {
+    return `${name}@${(requireFromPrecompiled(`${name}/package.json`) as { version: string }).version}`;
+  } catch {
+    return `${name}@absent`;
+  }
+});
 
 /** Set by precompileSchemas: the folder the build writes compiled code into. */
 let storeInto: string | undefined;
@@ -90,10 +102,32 @@ export function schemaCompilerStats(): { readonly loaded: number; readonly compi
   return { ...stats };
 }
 
-/** Compiled functions per (kind, shared schemas, options), each by schema text. */
+/** Compiled functions per (kind, shared schemas, options), each by schema text: as many as the route schemas of the configurations this process builds. */
 const compiledByContext = new Map<string, Map<string, unknown>>();
 
+/** A precompiled function for `key`, if the build wrote one that loads as a function. */
+function loadPrecompiled(key: string): unknown {
+  const file = join(PRECOMPILED_DIR, `${key}.cjs`);
+  if (!existsSync(file)) return undefined;
+  try {
+    const fn = requireFromPrecompiled(file) as unknown;
+    return typeof fn === 'function' ? fn : undefined;
+  } catch {
+    // A truncated or damaged file (an interrupted build): compile instead.
+    return undefined;
+  }
+}
+
+/** Options are keyed by their JSON text, so options JSON cannot express (Ajv plugins, hooks) are refused. */
+function checkOptionsKeyable(options: object): void {
+  const o = options as { plugins?: unknown[]; onCreate?: unknown };
+  if ((o.plugins !== undefined && o.plugins.length > 0) || o.onCreate !== undefined) {
+    throw new Error('schema compilers: Ajv plugins and onCreate hooks are not supported (options are keyed by their JSON text)');
+  }
+}
+
 function compilerFor(kind: Kind, externalSchemas: unknown, options: object): Compile {
+  checkOptionsKeyable(options);
   const context = `${kind}\n${JSON.stringify(externalSchemas)}\n${JSON.stringify(options)}`;
   let compiled = compiledByContext.get(context);
   if (compiled === undefined) {
@@ -111,11 +145,8 @@ function compilerFor(kind: Kind, externalSchemas: unknown, options: object): Com
     if (memo.has(text)) return memo.get(text);
     let fn: unknown;
     if (storeInto === undefined) {
-      const file = join(PRECOMPILED_DIR, `${key(route.schema)}.cjs`);
-      if (existsSync(file)) {
-        fn = require(file) as unknown;
-        stats.loaded++;
-      }
+      fn = loadPrecompiled(key(route.schema));
+      if (fn !== undefined) stats.loaded++;
     }
     if (fn === undefined) {
       compile ??= (storeInto === undefined ? POOLS[kind] : storingFactory(kind, storeInto, key))(externalSchemas, options);
@@ -130,8 +161,9 @@ function compilerFor(kind: Kind, externalSchemas: unknown, options: object): Com
 /** A headers schema whose field names are not all lower case would never match (see above). */
 function checkHeadersSchema(route: Route): void {
   if (route.httpPart !== 'headers') return;
-  const properties = (route.schema as { properties?: Record<string, unknown> } | null)?.properties ?? {};
-  const upper = Object.keys(properties).filter((name) => name !== name.toLowerCase());
+  const schema = route.schema as { properties?: Record<string, unknown>; required?: unknown[] } | null;
+  const names = [...Object.keys(schema?.properties ?? {}), ...(schema?.required ?? []).filter((n): n is string => typeof n === 'string')];
+  const upper = [...new Set(names.filter((name) => name !== name.toLowerCase()))];
   if (upper.length > 0) throw new Error(`the headers schema of ${route.url ?? 'a route'} names ${upper.join(', ')}: header names must be lower case`);
 }
 

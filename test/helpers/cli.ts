@@ -6,10 +6,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import type { CliIo, CliOutput } from '../../src/cli/cli-io.js';
 import { runKeyhold } from '../../src/cli/keyhold-program.js';
+import { nodeArgsFor } from './ts-entry.js';
 
 export interface CliResult {
   code: number | null;
@@ -17,9 +18,9 @@ export interface CliResult {
   stderr: string;
 }
 
-import { nodeArgsFor } from './ts-entry.js';
+const MAIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.ts');
 /** Node arguments that run the real binary from source (compiled when the tests run compiled: ts-entry.ts). */
-export const CLI_ARGS = nodeArgsFor(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.ts'));
+export const CLI_ARGS = nodeArgsFor(MAIN);
 
 export interface RawRun {
   code: number | null;
@@ -89,10 +90,11 @@ export async function runCli(args: string[], env: Record<string, string> = {}, i
 export function startCliServer(
   args: string[],
   ready: RegExp,
-  { timeoutMs = 20_000, env = {} }: { timeoutMs?: number; env?: Record<string, string> } = {},
+  { timeoutMs = 20_000, env = {}, nodeDefaults = false }: { timeoutMs?: number; env?: Record<string, string>; nodeDefaults?: boolean } = {},
 ): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...CLI_ARGS, 'server', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const node = nodeDefaults ? nodeArgsFor(MAIN, { nodeDefaults: true }) : CLI_ARGS;
+    const child = spawn(process.execPath, [...node, 'server', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let out = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

@@ -11,7 +11,9 @@ const READY = /API:\s+(http:\/\/127\.0\.0\.1:\d+)[\s\S]*Health:\s+(http:\/\/127\
 test('dev mode starts initialised and unsealed, prints a working root token, and restarts on the same data dir', async (t) => {
   const dataDir = join(tempDir(t), 'data');
   const args = ['--dev', '--data-dir', dataDir, '--api-port', '0', '--health-port', '0', '--dev-root-token', 'dev-token-1'];
-  const first = await startCliServer(args, READY);
+  // Node's default V8 tiers here (test processes run WebAssembly unoptimised, ts-entry.ts): one server of
+  // the suite runs Cedar as production does, through the optimising compiler.
+  const first = await startCliServer(args, READY, { nodeDefaults: true });
   t.after(() => first.child.kill('SIGKILL'));
   const [, api, health, token] = first.match;
   assert.equal(token, 'dev-token-1');
