@@ -65,8 +65,15 @@ const LIBRARIES = ['ajv', 'ajv-formats', 'fast-json-stringify', '@fastify/ajv-co
 /** Set by precompileSchemas: the folder the build writes compiled code into. */
 let storeInto: string | undefined;
 
-function fileKey(kind: Kind, externalSchemas: unknown, options: unknown, schema: unknown): string {
-  return createHash('sha256').update(JSON.stringify([kind, LIBRARIES, externalSchemas, options, schema])).digest('hex');
+const LIBRARIES_TEXT = JSON.stringify(LIBRARIES);
+
+/**
+ * The file name of a schema's compiled code: a SHA-256 of the library versions, the compiler's context
+ * (kind, shared schemas, options: compilerFor's JSON text) and the schema's JSON text. JSON text has no raw
+ * newlines, so the separators are unambiguous.
+ */
+function fileKey(context: string, schemaText: string): string {
+  return createHash('sha256').update(`${LIBRARIES_TEXT}\n${context}\n${schemaText}`).digest('hex');
 }
 
 // @fastify/ajv-compiler's declarations give its compiler the schema itself as argument; Fastify calls it with
@@ -77,8 +84,8 @@ const serializerPool = SerializerSelector() as unknown as Factory;
 const POOLS: Record<Kind, Factory> = { validator: validatorPool, serializer: serializerPool };
 
 /** The build's compilers: compile as usual and also write each schema's code. */
-function storingFactory(kind: Kind, dir: string, key: (schema: unknown) => string): Factory {
-  const store = (route: Route, code: string) => writeFileSync(join(dir, `${key(route.schema)}.cjs`), code);
+function storingFactory(kind: Kind, dir: string, context: string): Factory {
+  const store = (route: Route, code: string) => writeFileSync(join(dir, `${fileKey(context, JSON.stringify(route.schema))}.cjs`), code);
   if (kind === 'validator') {
     // Options copied: the standalone wrapper turns Ajv's code generation on in them.
     const factory = StandaloneValidator({ readMode: false, storeFunction: store }) as unknown as Factory;
@@ -129,13 +136,8 @@ function checkOptionsKeyable(options: object): void {
 function compilerFor(kind: Kind, externalSchemas: unknown, options: object): Compile {
   checkOptionsKeyable(options);
   const context = `${kind}\n${JSON.stringify(externalSchemas)}\n${JSON.stringify(options)}`;
-  let compiled = compiledByContext.get(context);
-  if (compiled === undefined) {
-    compiled = new Map();
-    compiledByContext.set(context, compiled);
-  }
-  const memo = compiled;
-  const key = (schema: unknown) => fileKey(kind, externalSchemas, options, schema);
+  const memo = compiledByContext.get(context) ?? new Map<string, unknown>();
+  compiledByContext.set(context, memo);
   let compile: Compile | undefined;
   // Schemas are keyed by their JSON text, not their identity: routes build many of their schemas when they
   // are registered, so the objects differ per app. Options are keyed by JSON too: Keyhold gives Ajv no plugins
@@ -145,11 +147,11 @@ function compilerFor(kind: Kind, externalSchemas: unknown, options: object): Com
     if (memo.has(text)) return memo.get(text);
     let fn: unknown;
     if (storeInto === undefined) {
-      fn = loadPrecompiled(key(route.schema));
+      fn = loadPrecompiled(fileKey(context, text));
       if (fn !== undefined) stats.loaded++;
     }
     if (fn === undefined) {
-      compile ??= (storeInto === undefined ? POOLS[kind] : storingFactory(kind, storeInto, key))(externalSchemas, options);
+      compile ??= (storeInto === undefined ? POOLS[kind] : storingFactory(kind, storeInto, context))(externalSchemas, options);
       fn = compile(route);
       stats.compiled++;
     }
